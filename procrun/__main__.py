@@ -1,0 +1,3 @@
+from procrun.cli import main
+
+raise SystemExit(main())

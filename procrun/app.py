@@ -1,0 +1,181 @@
+"""Composition root: reads the app's files, builds the plan, runs a session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from procrun import envfile, formation, procfile, process
+from procrun.errors import ConfigError, UsageError
+from procrun.formation import Instance
+from procrun.machine import POLICIES, Machine
+from procrun.output import Prefixer, Style
+from procrun.supervisor import Session, Writer
+
+DEFAULT_PORT = 5000
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line (and later procrun.yaml) asks for."""
+
+    app_root: str = "."
+    procfile: str | None = None
+    env_files: tuple[str, ...] = ()
+    port: str | None = None
+    formation: str | None = None
+    timeout: float = 5.0
+    restart: str | None = None
+    colour: bool = True
+    prefix: bool = True
+    quiet: frozenset[str] = frozenset()
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class App:
+    """The app as loaded from disk: root, Procfile, .env values, base port."""
+
+    root: str
+    procfile: procfile.Procfile
+    dotenv: Mapping[str, str]
+    base_port: int
+    env_paths: tuple[str, ...] = field(default=())
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Process env: procrun's own, overlaid by the .env files."""
+        env = dict(os.environ if base is None else base)
+        env.update(self.dotenv)
+        return env
+
+
+def read_text(path: str, what: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError(path, None, f"{what} not found", "create it or point procrun at it") from None
+    except IsADirectoryError:
+        raise ConfigError(path, None, f"{what} is a directory", "name a file") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read {what}: {exc.strerror}", "check its permissions") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(path, line, f"{what} is not UTF-8 text", "save it as UTF-8") from None
+
+
+def _rel(root: str, path: str) -> str:
+    full = os.path.join(root, path)
+    rel = os.path.relpath(full)
+    return rel if not rel.startswith("..") else full
+
+
+def env_file_list(values: Sequence[str]) -> tuple[list[str], bool]:
+    """-e values (repeatable, comma-separated); default .env, which may be missing."""
+    files = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return (files, True) if files else ([".env"], False)
+
+
+def load(opts: Options) -> App:
+    root = os.path.abspath(opts.app_root)
+    if not os.path.isdir(root):
+        raise UsageError(f"--app-root {opts.app_root!r} is not a directory; pass the folder that holds the Procfile")
+    files, explicit = env_file_list(opts.env_files)
+    dotenv: dict[str, str] = {}
+    paths = []
+    for name in files:
+        path = _rel(root, name)
+        if not explicit and not os.path.exists(path):
+            continue
+        dotenv.update(envfile.parse(read_text(path, "env file"), path))
+        paths.append(path)
+    procfile_name = opts.procfile or dotenv.get("PROCFILE") or os.environ.get("PROCFILE") or "Procfile"
+    path = _rel(root, procfile_name)
+    pf = procfile.parse(read_text(path, "Procfile"), path)
+    if opts.port is not None:
+        port = formation.parse_port(opts.port, "--port")
+    elif "PORT" in dotenv:
+        port = formation.parse_port(dotenv["PORT"], f"PORT in {paths[-1] if paths else '.env'}")
+    elif os.environ.get("PORT"):
+        port = formation.parse_port(os.environ["PORT"], "PORT in the environment")
+    else:
+        port = DEFAULT_PORT
+    return App(root, pf, dotenv, port, tuple(paths))
+
+
+@dataclass(frozen=True)
+class Plan:
+    types: tuple[str, ...]
+    counts: Mapping[str, int]
+    instances: tuple[Instance, ...]
+
+
+def make_plan(app: App, opts: Options, env: Mapping[str, str] | None = None) -> Plan:
+    types = formation.select_types(app.procfile, opts.types)
+    counts = formation.resolve_counts(types, formation.parse_formation(opts.formation or ""),
+                                      app.procfile.names)
+    full_env = app.environment(env)
+    instances = formation.plan(app.procfile, types, counts, app.base_port, full_env)
+    return Plan(types, counts, instances)
+
+
+def check(opts: Options) -> str:
+    app = load(opts)
+    make_plan(app, opts)
+    return f"Valid procfile detected ({', '.join(app.procfile.names)})"
+
+
+def start(opts: Options) -> int:
+    app = load(opts)
+    plan = make_plan(app, opts)
+    restart = opts.restart or "never"
+    if restart not in POLICIES:
+        raise UsageError(f"--restart {restart!r} is not one of {', '.join(POLICIES)}")
+    env = app.environment()
+
+    def make_instance(type_name: str, index: int) -> Instance:
+        return formation.instance(app.procfile, plan.types, type_name, index, app.base_port, env)
+
+    machine = Machine(plan.instances, timeout=opts.timeout, restart=restart, make_instance=make_instance)
+    style = Style(colour=opts.colour, prefix=opts.prefix)
+    style.widen([i.name for i in plan.instances])
+    sys.stdout.flush()
+    session = Session(machine, Prefixer(style), Writer(sys.stdout.fileno()), app.root, quiet=opts.quiet)
+    process.reset_ignored_signals()
+    process.become_subreaper()
+    return asyncio.run(session.run())
+
+
+def run(opts: Options, argv: Sequence[str]) -> int:
+    """``procrun run``: exec the command with the app's environment; never returns on success."""
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("run needs a command, like: procrun run python manage.py migrate")
+    app = load(opts)
+    env = app.environment()
+    if "PORT" not in app.dotenv:
+        env["PORT"] = str(app.base_port)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    process.reset_ignored_signals()
+    args = list(argv)
+    if len(args) == 1 and any(c in args[0] for c in " \t\n$|&;<>()*?[]~`'\"\\"):
+        args = ["/bin/sh", "-c", args[0]]
+    try:
+        os.execvpe(args[0], args, env)
+    except FileNotFoundError:
+        print(f"procrun: {shlex.quote(args[0])}: command not found", file=sys.stderr)
+        return 127
+    except PermissionError:
+        print(f"procrun: {shlex.quote(args[0])}: permission denied", file=sys.stderr)
+        return 126
+    except OSError as exc:
+        print(f"procrun: {shlex.quote(args[0])}: {exc.strerror}", file=sys.stderr)
+        return 126

@@ -1,0 +1,118 @@
+"""Command line: honcho-compatible flags, one exit path for every error.
+
+Options may come before or after the subcommand, as honcho accepts them: the
+common options live on the main parser (with defaults) and again on each
+subparser (with suppressed defaults, so they only override when given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from procrun import __version__, app
+from procrun.errors import ProcrunError, UsageError
+from procrun.machine import POLICIES
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}; see '{self.prog} --help'")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _timeout(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if seconds < 0 or seconds != seconds:
+        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or more seconds")
+    return seconds
+
+
+def _common(parser: argparse.ArgumentParser, top: bool) -> None:
+    s = None if top else argparse.SUPPRESS
+
+    def add(*flags: str, **kw: object) -> None:
+        if not top:
+            kw["default"] = argparse.SUPPRESS
+        parser.add_argument(*flags, **kw)  # type: ignore[arg-type]
+
+    add("-f", "--procfile", metavar="FILE", default=s, help="Procfile path, relative to the app root (default: $PROCFILE or Procfile)")
+    add("-e", "--env", metavar="FILE[,FILE]", action="append", default=[] if top else s,
+        help="env file(s), comma-separated and repeatable; later ones win (default: .env)")
+    add("-d", "--app-root", metavar="DIR", default="." if top else s, help="app root: holds the Procfile; processes run here (default: .)")
+    add("-p", "--port", metavar="N", default=s, help="base port (default: $PORT or 5000)")
+    add("-m", "-c", "--formation", "--concurrency", dest="formation", metavar="TYPE=N,...", default=s,
+        help="how many of each type: web=2,worker=3 or all=N")
+    add("-t", "--timeout", metavar="SECONDS", type=_timeout, default=5.0 if top else s,
+        help="grace period between SIGTERM and SIGKILL (default: 5)")
+    add("--restart", choices=POLICIES, default=s,
+        help="restart processes that exit: never (default: the session ends), on-failure, always")
+    add("--no-color", "--no-colour", dest="no_colour", action="store_true", default=False if top else s,
+        help="no coloured prefixes (also: NO_COLOR)")
+    add("--no-prefix", action="store_true", default=False if top else s, help="print lines without the time/name prefix")
+    add("-q", "--quiet", metavar="TYPE[,TYPE]", action="append", default=[] if top else s,
+        help="hide the output of these process types")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="procrun", description="Run a Procfile app as a twelve-factor platform would.")
+    parser.add_argument("-v", "--version", action="version", version=f"procrun {__version__}")
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    p = sub.add_parser("start", help="run the formation in the foreground")
+    _common(p, top=False)
+    p.add_argument("types", nargs="*", metavar="TYPE", help="process types to start (default: all)")
+
+    p = sub.add_parser("run", help="run one command with the app's environment")
+    _common(p, top=False)
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="CMD", help="the command and its arguments")
+
+    p = sub.add_parser("check", help="validate the Procfile and env files")
+    _common(p, top=False)
+    return parser
+
+
+def options(ns: argparse.Namespace) -> app.Options:
+    colour = not ns.no_colour and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+    return app.Options(
+        app_root=ns.app_root, procfile=ns.procfile, env_files=tuple(ns.env), port=ns.port,
+        formation=ns.formation, timeout=ns.timeout, restart=ns.restart, colour=colour,
+        prefix=not ns.no_prefix, quiet=frozenset(t for v in ns.quiet for t in _csv(v)),
+        types=tuple(getattr(ns, "types", ())))
+
+
+def dispatch(ns: argparse.Namespace) -> int:
+    opts = options(ns)
+    if ns.command == "start":
+        return app.start(opts)
+    if ns.command == "run":
+        return app.run(opts, ns.argv)
+    if ns.command == "check":
+        print(app.check(opts), file=sys.stderr)
+        return 0
+    raise UsageError(f"unknown command {ns.command!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        ns = build_parser().parse_args(argv)
+        return dispatch(ns)
+    except ProcrunError as exc:
+        print(f"procrun: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Formation arithmetic and the instance plan. Pure: no I/O.
+
+``plan()`` is the one place that turns Procfile + formation + env + base port
+into the list of instances; start, check and export all use it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from procrun.errors import UsageError
+from procrun.procfile import Procfile
+
+MAX_PORT = 65535
+_ITEM = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*(-?\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One process to run: ``web.2`` with its command, port and environment."""
+
+    type: str
+    index: int
+    command: str
+    port: int | None
+    env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.type}.{self.index}"
+
+
+def parse_formation(text: str, source: str = "--formation") -> dict[str, int]:
+    """Parse ``web=2,worker=3`` (``all=N`` sets every type) into counts."""
+    counts: dict[str, int] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        match = _ITEM.match(item)
+        if match is None:
+            raise UsageError(f"{source}: {item.strip()!r} is not TYPE=COUNT; write it like web=2,worker=1")
+        name, count = match.group(1), int(match.group(2))
+        if count < 0:
+            raise UsageError(f"{source}: count for {name!r} is negative; use 0 or more")
+        counts[name] = count
+    return counts
+
+
+def parse_port(text: str | int, source: str = "--port") -> int:
+    try:
+        port = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"{source}: {str(text)!r} is not a port number; use an integer from 1 to {MAX_PORT}") from None
+    if not 1 <= port <= MAX_PORT:
+        raise UsageError(f"{source}: port {port} is out of range; use an integer from 1 to {MAX_PORT}")
+    return port
+
+
+def select_types(procfile: Procfile, wanted: Iterable[str]) -> tuple[str, ...]:
+    """The types to start, in Procfile order; all when none are named."""
+    wanted = list(wanted)
+    for name in wanted:
+        if procfile.get(name) is None:
+            raise UsageError(f"{procfile.path} has no process type {name!r}; it defines {', '.join(procfile.names)}")
+    if not wanted:
+        return procfile.names
+    return tuple(n for n in procfile.names if n in wanted)
+
+
+def resolve_counts(types: tuple[str, ...], formation: Mapping[str, int], known: tuple[str, ...]) -> dict[str, int]:
+    """Counts per started type: explicit entry, else ``all``, else 1."""
+    for name in formation:
+        if name != "all" and name not in known:
+            raise UsageError(f"formation names unknown process type {name!r}; the Procfile defines {', '.join(known)}")
+    default = formation.get("all", 1)
+    return {t: formation.get(t, default) for t in types}
+
+
+def type_port(base: int, types: tuple[str, ...], type_name: str, index: int) -> int:
+    """honcho's formula: base + 100 * (position of type) + (index - 1)."""
+    return base + 100 * types.index(type_name) + index - 1
+
+
+def instance(procfile: Procfile, types: tuple[str, ...], type_name: str, index: int,
+             base_port: int | None, env: Mapping[str, str]) -> Instance:
+    command = procfile.get(type_name).command  # type: ignore[union-attr]
+    port = None if base_port is None else type_port(base_port, types, type_name, index)
+    if port is not None and port > MAX_PORT:
+        raise UsageError(f"{type_name}.{index} would get port {port}, above {MAX_PORT}; use a lower --port")
+    name = f"{type_name}.{index}"
+    full = dict(env)
+    if port is not None:
+        full["PORT"] = str(port)
+    full["PS"] = full["DYNO"] = full["HONCHO_PROCESS_NAME"] = name
+    return Instance(type_name, index, command, port, full)
+
+
+def plan(procfile: Procfile, types: tuple[str, ...], counts: Mapping[str, int],
+         base_port: int | None, env: Mapping[str, str]) -> tuple[Instance, ...]:
+    """Every instance of the formation, in Procfile order then index."""
+    return tuple(instance(procfile, types, t, i, base_port, env)
+                 for t in types for i in range(1, counts.get(t, 0) + 1))

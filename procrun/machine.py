@@ -1,0 +1,326 @@
+"""The supervisor's pure core: events in, actions out, no I/O.
+
+``Machine`` owns the table of processes. Every input (spawned, exited, timer,
+signal, control command) is a method call with the current time; every effect
+it wants (spawn, signal a group, print, finish) comes back as action data
+that the effect layer in ``supervisor.py`` carries out. Time is passed in, so
+the whole lifecycle is testable with a fake clock.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from procrun.formation import Instance
+
+POLICIES = ("never", "on-failure", "always")
+
+
+class State(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    BACKOFF = "backoff"
+    EXITED = "exited"
+
+
+# --- actions -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Spawn:
+    instance: Instance
+
+
+@dataclass(frozen=True)
+class Kill:
+    name: str
+    pid: int
+    sig: int
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Signal descendants outside every tracked group (daemonised grandchildren)."""
+
+    sig: int
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    code: int
+
+
+Action = Spawn | Kill | Sweep | Say | Finish
+
+
+# --- policy ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Backoff:
+    """Restart delays: immediate first retry, then doubling up to a cap.
+
+    A process that stayed up for ``reset_after`` seconds starts over at the
+    first delay; ``loop_after`` quick failures in a row are a crash loop.
+    """
+
+    base: float = 0.1
+    cap: float = 10.0
+    reset_after: float = 10.0
+    loop_after: int = 3
+
+    def delay(self, failures: int) -> float:
+        if failures <= 1:
+            return 0.0
+        return min(self.cap, self.base * 2 ** (failures - 2))
+
+
+def exit_code(returncode: int) -> int:
+    """Shell convention: a death by signal N is 128 + N."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        return f"signal {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+# --- state -------------------------------------------------------------------
+
+@dataclass
+class Proc:
+    instance: Instance
+    state: State = State.EXITED
+    pid: int | None = None
+    started: float | None = None
+    restarts: int = 0
+    failures: int = 0
+    due: float | None = None
+    after_stop: str = ""  # "", "restart" or "remove"
+    last_rc: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.instance.name
+
+
+@dataclass
+class Machine:
+    instances: Iterable[Instance]
+    timeout: float = 5.0
+    restart: str = "never"
+    type_restart: Mapping[str, str] = field(default_factory=dict)
+    backoff: Backoff = field(default_factory=Backoff)
+    make_instance: Callable[[str, int], Instance] | None = None
+
+    def __post_init__(self) -> None:
+        self.procs: dict[str, Proc] = {i.name: Proc(i) for i in self.instances}
+        self.by_pid: dict[int, str] = {}
+        self.ending: int | None = None
+        self.deadline: float | None = None
+        self.killed = False
+
+    # -- queries
+    def policy(self, type_name: str) -> str:
+        return self.type_restart.get(type_name, self.restart)
+
+    def live(self) -> list[Proc]:
+        return [p for p in self.procs.values() if p.pid is not None]
+
+    def next_deadline(self) -> float | None:
+        times = [p.due for p in self.procs.values() if p.due is not None]
+        if self.deadline is not None and not self.killed:
+            times.append(self.deadline)
+        return min(times, default=None)
+
+    # -- inputs
+    def start(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        for proc in self.procs.values():
+            actions += self._spawn(proc, now)
+        return actions + self._maybe_end(now)
+
+    def spawned(self, name: str, pid: int, now: float) -> list[Action]:
+        proc = self.procs[name]
+        proc.pid, proc.started, proc.state = pid, now, State.RUNNING
+        self.by_pid[pid] = name
+        actions: list[Action] = [Say(f"{name} started (pid={pid})")]
+        if self.ending is not None:  # spawned while shutting down: stop it at once
+            proc.state = State.STOPPING
+            actions.append(Kill(name, pid, signal.SIGKILL if self.killed else signal.SIGTERM))
+        return actions
+
+    def spawn_failed(self, name: str, error: str, now: float) -> list[Action]:
+        proc = self.procs[name]
+        proc.started = now
+        return [Say(f"{name} could not start: {error}")] + self._exited_by_itself(proc, 127, now)
+
+    def exited(self, pid: int, returncode: int, now: float) -> list[Action]:
+        name = self.by_pid.pop(pid, None)
+        if name is None:
+            return []
+        proc = self.procs[name]
+        proc.pid, proc.last_rc = None, returncode
+        actions: list[Action] = [Say(f"{name} stopped (rc={returncode})")]
+        if self.ending is not None:
+            proc.state, proc.due = State.EXITED, None
+            return actions + self._maybe_finish()
+        if proc.state is State.STOPPING:
+            return actions + self._stopped_by_us(proc, now)
+        return actions + self._exited_by_itself(proc, returncode, now)
+
+    def tick(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if self.deadline is not None and not self.killed and now >= self.deadline:
+            actions += self._kill_all("timeout")
+        for proc in list(self.procs.values()):
+            if proc.due is None or proc.due > now:
+                continue
+            proc.due = None
+            if proc.state is State.BACKOFF:
+                actions += self._spawn(proc, now)
+            elif proc.state is State.STOPPING and proc.pid is not None:
+                actions.append(Say(f"{proc.name} did not stop within {self.timeout:g}s; sending SIGKILL"))
+                actions.append(Kill(proc.name, proc.pid, signal.SIGKILL))
+        return actions
+
+    def shutdown(self, code: int, now: float, reason: str = "") -> list[Action]:
+        """Stop everything: SIGTERM now, SIGKILL at the deadline, then Finish."""
+        if self.ending is not None:
+            return []
+        self.ending, self.deadline = code, now + self.timeout
+        actions: list[Action] = [Say(reason)] if reason else []
+        for proc in self.procs.values():
+            proc.due = None
+            if proc.pid is None:
+                proc.state = State.EXITED
+                continue
+            proc.state = State.STOPPING
+            actions.append(Say(f"sending SIGTERM to {proc.name} (pid {proc.pid})"))
+            actions.append(Kill(proc.name, proc.pid, signal.SIGTERM))
+        actions.append(Sweep(signal.SIGTERM))
+        return actions + self._maybe_finish()
+
+    def hurry(self, now: float) -> list[Action]:
+        """A second interrupt during shutdown: kill at once."""
+        if self.ending is None or self.killed:
+            return []
+        return self._kill_all("second interrupt")
+
+    # -- control (used by the control socket)
+    def stop(self, names: Iterable[str], now: float, then: str = "") -> list[Action]:
+        actions: list[Action] = []
+        for name in names:
+            proc = self.procs[name]
+            if proc.state is State.BACKOFF or (proc.pid is None and proc.state is not State.STOPPING):
+                proc.due = None
+                if then == "restart":
+                    actions += self._spawn(proc, now)
+                elif then == "remove":
+                    del self.procs[name]
+                else:
+                    proc.state = State.EXITED
+                continue
+            proc.after_stop = then or proc.after_stop
+            if proc.state is State.STOPPING:
+                continue
+            proc.state, proc.due = State.STOPPING, now + self.timeout
+            actions.append(Kill(name, proc.pid, signal.SIGTERM))  # type: ignore[arg-type]
+        return actions
+
+    def restart_procs(self, names: Iterable[str], now: float) -> list[Action]:
+        return self.stop(names, now, then="restart")
+
+    def scale(self, type_name: str, count: int, now: float) -> list[Action]:
+        if self.make_instance is None:
+            raise RuntimeError("scaling needs make_instance")
+        mine = sorted((p for p in self.procs.values() if p.instance.type == type_name
+                       and p.after_stop != "remove"), key=lambda p: p.instance.index)
+        actions: list[Action] = []
+        if count < len(mine):
+            victims = mine[count:]
+            actions += self.stop([p.name for p in reversed(victims)], now, then="remove")
+        used = {p.instance.index for p in self.procs.values() if p.instance.type == type_name}
+        index = 0
+        for _ in range(count - len(mine)):
+            index += 1
+            while index in used:
+                index += 1
+            used.add(index)
+            proc = Proc(self.make_instance(type_name, index))
+            self.procs[proc.name] = proc
+            actions += self._spawn(proc, now)
+        self.procs = dict(sorted(self.procs.items(), key=lambda kv: self._order(kv[1])))
+        return actions
+
+    def _order(self, proc: Proc) -> tuple[int, int]:
+        types = list(dict.fromkeys(p.instance.type for p in self.procs.values()))
+        return (types.index(proc.instance.type), proc.instance.index)
+
+    # -- internals
+    def _spawn(self, proc: Proc, now: float) -> list[Action]:
+        proc.state, proc.due = State.STARTING, None
+        return [Spawn(proc.instance)]
+
+    def _stopped_by_us(self, proc: Proc, now: float) -> list[Action]:
+        then, proc.after_stop, proc.due = proc.after_stop, "", None
+        if then == "restart":
+            proc.restarts += 1
+            return self._spawn(proc, now)
+        proc.state = State.EXITED
+        if then == "remove":
+            del self.procs[proc.name]
+        return []
+
+    def _exited_by_itself(self, proc: Proc, returncode: int, now: float) -> list[Action]:
+        policy = self.policy(proc.instance.type)
+        proc.state, proc.due = State.EXITED, None
+        if policy == "never":
+            return self.shutdown(exit_code(returncode), now)
+        if policy == "on-failure" and returncode == 0:
+            return [Say(f"{proc.name} exited cleanly; not restarting it (restart policy on-failure)")] \
+                + self._maybe_end(now)
+        uptime = now - (proc.started if proc.started is not None else now)
+        if uptime >= self.backoff.reset_after:
+            proc.failures = 0
+        proc.failures += 1
+        proc.restarts += 1
+        delay = self.backoff.delay(proc.failures)
+        proc.state, proc.due = State.BACKOFF, now + delay
+        if proc.failures >= self.backoff.loop_after:
+            text = (f"{proc.name} is crash-looping: it exited {proc.failures} times in a row within "
+                    f"{self.backoff.reset_after:g}s of starting (last: {describe_exit(returncode)}); "
+                    f"next try in {delay:.1f}s")
+        else:
+            text = f"{proc.name} exited with {describe_exit(returncode)}; restarting in {delay:.1f}s"
+        return [Say(text)]
+
+    def _maybe_end(self, now: float) -> list[Action]:
+        if self.ending is None and all(p.state is State.EXITED for p in self.procs.values()):
+            return self.shutdown(0, now, "nothing left to supervise")
+        return []
+
+    def _maybe_finish(self) -> list[Action]:
+        if self.ending is not None and not self.live():
+            return [Finish(self.ending)]
+        return []
+
+    def _kill_all(self, why: str) -> list[Action]:
+        self.killed = True
+        actions: list[Action] = []
+        for proc in self.live():
+            actions.append(Say(f"sending SIGKILL to {proc.name} (pid {proc.pid}) ({why})"))
+            actions.append(Kill(proc.name, proc.pid, signal.SIGKILL))  # type: ignore[arg-type]
+        actions.append(Sweep(signal.SIGKILL))
+        return actions

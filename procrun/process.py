@@ -1,0 +1,121 @@
+"""Process effects: spawning groups, signalling, reaping, finding descendants."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+PR_SET_CHILD_SUBREAPER = 36
+# Signals a parent shell may have set to "ignore"; an ignored disposition survives
+# exec, so procrun resets them to default once and its children inherit that.
+_RESET = ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM")
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants get reparented to us, so we can reap and kill them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reset_ignored_signals() -> None:
+    for name in _RESET:
+        sig = getattr(signal, name)
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+
+
+@dataclass
+class Child:
+    """A spawned ``sh -c`` group leader and the read end of its output pipe."""
+
+    popen: subprocess.Popen[bytes]
+    fd: int
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+def spawn(command: str, env: Mapping[str, str], cwd: str) -> Child:
+    """Run ``/bin/sh -c command`` as the leader of a new session and group.
+
+    stdout and stderr share one non-blocking pipe; stdin is /dev/null.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
+        popen = subprocess.Popen(
+            ["/bin/sh", "-c", command], stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd,
+            cwd=cwd, env=dict(env), start_new_session=True, close_fds=True, restore_signals=True)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    return Child(popen, read_fd)
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """Signal the whole group led by ``pid``; the leader alone if the group is gone."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    except PermissionError:
+        pass
+
+
+def reap() -> list[tuple[int, int]]:
+    """Collect every finished child (ours or reparented orphans) without blocking.
+
+    Returns (pid, returncode) with Popen's convention: -N for death by signal N.
+    """
+    done = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        done.append((pid, os.waitstatus_to_exitcode(status)))
+    return done
+
+
+def _stat(pid: str) -> tuple[int, int, str] | None:
+    """(ppid, pgrp, state) from /proc/PID/stat, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()
+    return int(fields[1]), int(fields[2]), fields[0].decode()
+
+
+def descendants(root: int) -> list[tuple[int, int]]:
+    """Live (non-zombie) descendants of ``root`` as (pid, pgrp), from /proc."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        info = _stat(entry)
+        if info is None or info[2] == "Z":
+            continue
+        children.setdefault(info[0], []).append((int(entry), info[1]))
+    found, queue = [], [root]
+    while queue:
+        for pid, pgrp in children.get(queue.pop(), ()):
+            found.append((pid, pgrp))
+            queue.append(pid)
+    return found

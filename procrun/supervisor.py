@@ -1,0 +1,284 @@
+"""The effect layer: one asyncio loop carrying out the Machine's actions.
+
+Signals, child exits, pipe data and timers arrive as loop callbacks; each is
+turned into a Machine input, and the actions that come back are executed here
+and nowhere else. Signal handlers only feed the machine; they never print or
+block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import select
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from procrun import process
+from procrun.formation import Instance
+from procrun.guardian import MARKER_VAR
+from procrun.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
+from procrun.output import SYSTEM, LineSplitter, Prefixer, colour_for, render
+
+READ_SIZE = 256 * 1024
+SIGNAL_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+class Writer:
+    """Blocking-safe writes of whole blocks to one fd; stops quietly on EPIPE."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.broken = False
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self.broken:
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                select.select([], [self.fd], [])
+            except OSError as exc:
+                if exc.errno in (errno.EPIPE, errno.EBADF, errno.EIO):
+                    self.broken = True
+                else:
+                    raise
+
+
+@dataclass
+class Relay:
+    """One process's output pipe: chunks in, whole prefixed lines out."""
+
+    name: str
+    fd: int
+    colour: str | None
+    quiet: bool
+    splitter: LineSplitter = field(default_factory=LineSplitter)
+
+    def pump(self, emit: Callable[[str, str | None, list[bytes]], None]) -> bool:
+        """Read what is available; False at EOF (after flushing the last line)."""
+        while True:
+            try:
+                chunk = os.read(self.fd, READ_SIZE)
+            except BlockingIOError:
+                return True
+            except OSError:
+                chunk = b""
+            if not chunk:
+                lines = self.splitter.flush()
+                if lines and not self.quiet:
+                    emit(self.name, self.colour, lines)
+                return False
+            lines = self.splitter.feed(chunk)
+            if lines and not self.quiet:
+                emit(self.name, self.colour, lines)
+            if len(chunk) < READ_SIZE:
+                return True
+
+
+class Session:
+    """Runs a Machine against real processes until it finishes; returns the exit code."""
+
+    def __init__(self, machine: Machine, prefixer: Prefixer, writer: Writer, cwd: str,
+                 quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic) -> None:
+        self.machine = machine
+        self.prefixer = prefixer
+        self.writer = writer
+        self.cwd = cwd
+        self.quiet = quiet
+        self.clock = clock
+        self.marker = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.children: dict[int, process.Child] = {}
+        self.relays: dict[int, Relay] = {}
+        self.colours: dict[str, str] = {}
+        self.code: int | None = None
+        self.guardian: subprocess.Popen[bytes] | None = None
+        self._guardian_pipe: int | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._finishing = False
+        self._done: asyncio.Future[int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.listeners: list[Callable[[], None]] = []
+
+    # -- lifecycle
+    async def run(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self._done = self._loop.create_future()
+        self._start_guardian()
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+        for sig in handled:
+            self._loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            self.apply(self.machine.start(self.clock()))
+            return await self._done
+        finally:
+            for sig in handled:
+                self._loop.remove_signal_handler(sig)
+            if self._timer:
+                self._timer.cancel()
+            self._close_relays()
+            self._stop_guardian()
+
+    def feed(self, actions: list[Action]) -> None:
+        """Entry for other event sources (control socket, chaos, watch)."""
+        self.apply(actions)
+
+    # -- actions
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Spawn):
+                self._spawn(action.instance)
+            elif isinstance(action, Kill):
+                process.signal_group(action.pid, action.sig)
+            elif isinstance(action, Sweep):
+                self._sweep(action.sig)
+            elif isinstance(action, Say):
+                self.say(action.text)
+            elif isinstance(action, Finish):
+                self.code = action.code
+                self._begin_finish()
+        self._arm_timer()
+        for listener in self.listeners:
+            listener()
+
+    def say(self, text: str) -> None:
+        self.emit(SYSTEM, None, [text.encode()])
+
+    def emit(self, name: str, colour: str | None, lines: list[bytes]) -> None:
+        self.writer.write(render(self.prefixer.prefix(name, colour), lines))
+
+    def _spawn(self, inst: Instance) -> None:
+        env = dict(inst.env)
+        env[MARKER_VAR] = self.marker
+        self.prefixer.style.widen([inst.name])
+        colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
+        now = self.clock()
+        try:
+            child = process.spawn(inst.command, env, self.cwd)
+        except OSError as exc:
+            self.apply(self.machine.spawn_failed(inst.name, exc.strerror or str(exc), now))
+            return
+        self.children[child.pid] = child
+        relay = Relay(inst.name, child.fd, colour, inst.type in self.quiet)
+        self.relays[child.fd] = relay
+        self._loop.add_reader(child.fd, self._on_readable, relay)  # type: ignore[union-attr]
+        self.apply(self.machine.spawned(inst.name, child.pid, now))
+
+    def _sweep(self, sig: int) -> None:
+        for pid in self._stragglers():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _stragglers(self) -> list[int]:
+        groups = {c.pid for c in self.children.values()}
+        guardian = self.guardian.pid if self.guardian else -1
+        return [pid for pid, pgrp in process.descendants(os.getpid())
+                if pgrp not in groups and pid != guardian]
+
+    # -- callbacks
+    def _on_signal(self, sig: int) -> None:
+        if sig == signal.SIGCHLD:
+            self._on_child_exit()
+            return
+        now = self.clock()
+        if self.machine.ending is None:
+            name = signal.Signals(sig).name
+            self.apply(self.machine.shutdown(SIGNAL_CODES[sig], now, f"{name} received"))
+        else:
+            self.apply(self.machine.hurry(now))
+
+    def _on_child_exit(self) -> None:
+        for pid, returncode in process.reap():
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue  # a reparented orphan
+            child.popen.returncode = returncode
+            relay = self.relays.get(child.fd)
+            if relay is not None:  # print what it wrote before saying it stopped
+                self._pump(relay)
+            self.apply(self.machine.exited(pid, returncode, self.clock()))
+
+    def _on_readable(self, relay: Relay) -> None:
+        self._pump(relay)
+
+    def _pump(self, relay: Relay) -> None:
+        if not relay.pump(self.emit):
+            self._close_relay(relay)
+
+    def _close_relay(self, relay: Relay) -> None:
+        if self.relays.pop(relay.fd, None) is not None:
+            self._loop.remove_reader(relay.fd)  # type: ignore[union-attr]
+            os.close(relay.fd)
+
+    def _close_relays(self) -> None:
+        for relay in list(self.relays.values()):
+            relay.pump(self.emit)
+            self._close_relay(relay)
+
+    def _arm_timer(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+        when = self.machine.next_deadline()
+        if when is not None and self._loop is not None:
+            self._timer = self._loop.call_later(max(0.0, when - self.clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.apply(self.machine.tick(self.clock()))
+
+    # -- finishing: wait for daemonised stragglers, bounded by the deadline
+    def _begin_finish(self) -> None:
+        if self._finishing:
+            return
+        self._finishing = True
+        self._loop.call_soon(self._finish_step)  # type: ignore[union-attr]
+
+    def _finish_step(self) -> None:
+        stragglers = self._stragglers()
+        if not stragglers:
+            if self._done is not None and not self._done.done():
+                self._done.set_result(self.code if self.code is not None else 0)
+            return
+        deadline = self.machine.deadline
+        sig = signal.SIGKILL if self.machine.killed or (deadline is not None and self.clock() >= deadline) \
+            else signal.SIGTERM
+        for pid in stragglers:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        self._loop.call_later(0.02, self._finish_step)  # type: ignore[union-attr]
+
+    # -- guardian
+    def _start_guardian(self) -> None:
+        read_fd, write_fd = os.pipe()
+        path = os.path.join(os.path.dirname(__file__), "guardian.py")
+        env = {k: v for k, v in os.environ.items() if k != MARKER_VAR}
+        try:
+            self.guardian = subprocess.Popen(
+                [sys.executable, "-S", "-E", path, self.marker], stdin=read_fd,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                start_new_session=True, close_fds=True)
+        finally:
+            os.close(read_fd)
+        self._guardian_pipe = write_fd
+
+    def _stop_guardian(self) -> None:
+        if self._guardian_pipe is not None:
+            os.close(self._guardian_pipe)
+            self._guardian_pipe = None
+        if self.guardian is not None:
+            try:
+                self.guardian.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.guardian.kill()
+                self.guardian.wait()
