@@ -1,0 +1,138 @@
+"""Run a real procrun session in a subprocess and watch its output with deadlines."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+TOKEN_VAR = "PROCRUN_TEST_TOKEN"
+
+
+def marked(token: str) -> list[int]:
+    """Live processes whose environment carries this test's token."""
+    needle = f"\0{TOKEN_VAR}={token}\0".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in b"\0" + f.read():
+                    with open(f"/proc/{entry}/stat", "rb") as s:
+                        if s.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                            found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def write_app(root: Path, procfile: str, **files: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Procfile").write_text(procfile)
+    for name, text in files.items():
+        (root / name.replace("__", ".")).write_text(text)
+    return root
+
+
+class Run:
+    """A procrun process in its own session; output lines collected by a thread."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
+                 preexec=None) -> None:
+        self.token = uuid.uuid4().hex
+        full_env = dict(os.environ, **(env or {}))
+        full_env[TOKEN_VAR] = self.token
+        full_env.pop("NO_COLOR", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "procrun", *args], cwd=cwd, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=preexec)
+        self.lines: list[bytes] = []
+        self._queue: queue.Queue[bytes | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.stderr = b""
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def _drain(self, block_for: float) -> bool:
+        try:
+            item = self._queue.get(timeout=block_for)
+        except queue.Empty:
+            return True
+        if item is None:
+            self._queue.put(None)
+            return False
+        self.lines.append(item)
+        return True
+
+    def text(self) -> str:
+        return b"".join(self.lines).decode("utf-8", "replace")
+
+    def wait_for(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """Wait for a line matching the regex; fail at the deadline or at EOF."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        checked = 0
+        while True:
+            for line in self.lines[checked:]:
+                match = regex.search(line.decode("utf-8", "replace"))
+                if match:
+                    return match
+            checked = len(self.lines)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout}s:\n{self.text()}")
+            if not self._drain(min(left, 0.5)) and checked == len(self.lines):
+                raise AssertionError(f"output ended without {pattern!r}:\n{self.text()}")
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        while self._drain(0):
+            pass
+        self.stderr = self.proc.stderr.read() if self.proc.stderr else b""
+        return code
+
+    def cleanup(self) -> None:
+        """Kill whatever is left: procrun's group and every process with our token."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        for pid in marked(self.token):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+        self._reader.join(timeout=5)

@@ -1,0 +1,69 @@
+"""Bad input: one clear line naming the file and line, exit 2, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.helpers import write_app
+
+
+def procrun(cwd, *args, env=None):
+    import os
+    return subprocess.run([sys.executable, "-m", "procrun", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=30, env=dict(os.environ, **(env or {})))
+
+
+@pytest.mark.parametrize("procfile, files, args, expect", [
+    ("web: ok\nnot a line\n", {}, ["start"], "Procfile:2: expected 'name: command'"),
+    ("web: a\nweb: b\n", {}, ["check"], "Procfile:2: process type 'web' is already defined on line 1"),
+    ("web.x: a\n", {}, ["start"], "Procfile:1: process type name 'web.x' is not valid"),
+    ("web: a\n", {".env": "A=1\nB='open\n"}, ["start"], ".env:2: cannot read value"),
+    ("web: a\n", {}, ["start", "-e", "missing.env"], "missing.env: env file not found"),
+    ("web: a\n", {}, ["start", "-f", "Nope"], "Nope: Procfile not found"),
+    ("web: a\n", {}, ["start", "-c", "web=two"], "--formation: 'web=two' is not TYPE=COUNT"),
+    ("web: a\n", {}, ["start", "-c", "api=1"], "unknown process type 'api'"),
+    ("web: a\n", {}, ["start", "api"], "Procfile has no process type 'api'; it defines web"),
+    ("web: a\n", {}, ["start", "-p", "http"], "--port: 'http' is not a port number"),
+    ("web: a\n", {}, ["start", "-p", "99999"], "--port: port 99999 is out of range"),
+    ("web: a\n", {".env": "PORT=x\n"}, ["start"], "PORT in .env: 'x' is not a port number"),
+    ("web: a\n", {}, ["start", "-t", "soon"], "'soon' is not a number of seconds"),
+    ("web: a\n", {}, ["start", "--restart", "sometimes"], "invalid choice: 'sometimes'"),
+    ("web: a\n", {}, ["frobnicate"], "invalid choice: 'frobnicate'"),
+    ("web: a\n", {}, ["start", "-d", "nowhere"], "--app-root 'nowhere' is not a directory"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, procfile, files, args, expect):
+    write_app(tmp_path, procfile)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    result = procrun(tmp_path, *args)
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("procrun: ") and expect in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_check_reports_valid_procfile(tmp_path):
+    write_app(tmp_path, "web: a\nworker: b\n", __env="A=1\n")
+    result = procrun(tmp_path, "check")
+    assert result.returncode == 0
+    assert result.stderr.strip() == "Valid procfile detected (web, worker)"
+
+
+def test_run_passes_exit_code_and_env(tmp_path):
+    write_app(tmp_path, "web: a\n", __env="GREETING=hello\n")
+    result = procrun(tmp_path, "run", "sh", "-c", 'echo "$GREETING $PORT"; exit 7')
+    assert result.returncode == 7 and result.stdout == "hello 5000\n" and result.stderr == ""
+    result = procrun(tmp_path, "-e", ".env", "run", "--", "sh", "-c", "exit 0")
+    assert result.returncode == 0
+    result = procrun(tmp_path, "run", "echo $GREETING")
+    assert result.stdout == "hello\n"
+
+
+def test_run_missing_command_is_127(tmp_path):
+    write_app(tmp_path, "web: a\n")
+    result = procrun(tmp_path, "run", "no-such-command-xyz")
+    assert result.returncode == 127
+    assert "no-such-command-xyz" in result.stderr

@@ -1,0 +1,57 @@
+"""Shutdown under signals: nothing left behind, exit codes, escalation."""
+
+import signal
+import sys
+
+import pytest
+
+from tests.integration.helpers import marked, wait_until, write_app
+
+PY = sys.executable
+# A web process that leaves a daemon behind (setsid: its own session and group),
+# and a worker that ignores SIGTERM so only SIGKILL ends it.
+PROCFILE = ("web: setsid sleep 301 & exec sleep 302\n"
+            "worker: trap '' TERM; echo ready; while :; do sleep 0.1; done\n")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_everything_including_daemons(procrun, tmp_path, sig, code):
+    write_app(tmp_path, PROCFILE)
+    run = procrun("start", "-t", "0.3")
+    run.wait_for(r"worker\.1 +\| ready")
+    wait_until(lambda: len(marked(run.token)) >= 5)  # procrun, guardian-free: sh+sleep, daemon, worker
+    run.signal(sig)
+    assert run.wait() == code
+    assert f"{signal.Signals(sig).name} received" in run.text()
+    assert "sending SIGKILL to worker.1" in run.text()
+    assert marked(run.token) == []
+
+
+def test_sigkill_of_procrun_leaves_nothing(procrun, tmp_path):
+    write_app(tmp_path, PROCFILE)
+    run = procrun("start", "-c", "web=2,worker=2")
+    run.wait_for(r"worker\.2 +\| ready")
+    wait_until(lambda: len(marked(run.token)) >= 9)
+    run.signal(signal.SIGKILL)
+    assert run.wait() == -9
+    wait_until(lambda: marked(run.token) == [], timeout=2.0)
+
+
+def test_second_interrupt_kills_at_once(procrun, tmp_path):
+    write_app(tmp_path, "worker: trap '' TERM; echo ready; while :; do sleep 0.1; done\n")
+    run = procrun("start", "-t", "60")
+    run.wait_for(r"ready")
+    run.signal(signal.SIGINT)
+    run.wait_for(r"sending SIGTERM to worker\.1")
+    run.signal(signal.SIGINT)
+    assert run.wait(timeout=10) == 130
+    assert "second interrupt" in run.text()
+    assert marked(run.token) == []
+
+
+def test_grandchild_holding_the_pipe_does_not_hang_shutdown(procrun, tmp_path):
+    """honcho waits for EOF and hangs here; procrun waits for the process."""
+    write_app(tmp_path, "web: setsid sh -c 'sleep 303' & echo started; exit 0\n")
+    run = procrun("start", "-t", "0.3")
+    assert run.wait(timeout=10) == 0
+    assert marked(run.token) == []

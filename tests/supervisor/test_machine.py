@@ -1,0 +1,159 @@
+"""The pure state machine driven by hand with a fake clock: no processes."""
+
+import signal
+
+import pytest
+
+from procrun.formation import Instance
+from procrun.machine import Backoff, Finish, Kill, Machine, Say, Spawn, State, Sweep
+
+
+def inst(type_name="web", index=1):
+    return Instance(type_name, index, f"run {type_name}", 5000 + index - 1)
+
+
+def boot(machine, now=0.0):
+    """Start the machine and answer each Spawn with a pid, like the effect layer."""
+    pids = iter(range(100, 10_000))
+    return respond(machine, machine.start(now), now, pids), pids
+
+
+def respond(machine, actions, now, pids):
+    out = []
+    for action in actions:
+        out.append(action)
+        if isinstance(action, Spawn):
+            out += respond(machine, machine.spawned(action.instance.name, next(pids), now), now, pids)
+    return out
+
+
+def of(kind, actions):
+    return [a for a in actions if isinstance(a, kind)]
+
+
+def pid_of(machine, name):
+    return machine.procs[name].pid
+
+
+def test_default_policy_first_exit_ends_session_with_its_code():
+    m = Machine([inst("web"), inst("worker")], timeout=5)
+    boot(m)
+    acts = m.exited(pid_of(m, "worker.1"), 3, now=1.0)
+    assert Say("worker.1 stopped (rc=3)") in acts
+    assert of(Kill, acts) == [Kill("web.1", 100, signal.SIGTERM)]
+    assert Sweep(signal.SIGTERM) in acts
+    assert m.exited(100, -15, now=1.1)[-1] == Finish(3)
+
+
+def test_death_by_signal_ends_with_128_plus_signal():
+    m = Machine([inst()], timeout=5)
+    boot(m)
+    assert m.exited(100, -9, now=1)[-1] == Finish(137)
+
+
+def test_shutdown_escalates_to_sigkill_at_deadline():
+    m = Machine([inst("web"), inst("worker")], timeout=2)
+    boot(m)
+    m.shutdown(130, now=10.0, reason="SIGINT received")
+    m.exited(100, -15, now=10.1)
+    assert m.next_deadline() == 12.0
+    assert m.tick(11.9) == []
+    acts = m.tick(12.0)
+    assert Kill("worker.1", 101, signal.SIGKILL) in acts and Sweep(signal.SIGKILL) in acts
+    assert m.exited(101, -9, now=12.01)[-1] == Finish(130)
+
+
+def test_second_interrupt_kills_at_once_and_keeps_code():
+    m = Machine([inst()], timeout=30)
+    boot(m)
+    m.shutdown(143, now=0.0)
+    assert Kill("web.1", 100, signal.SIGKILL) in m.hurry(now=0.5)
+    assert m.exited(100, -9, now=0.6)[-1] == Finish(143)
+
+
+def test_on_failure_restarts_with_backoff_and_resets_after_uptime():
+    b = Backoff(base=0.1, cap=1.0, reset_after=10, loop_after=3)
+    m = Machine([inst()], restart="on-failure", backoff=b)
+    _, pids = boot(m)
+    delays = []
+    now = 0.0
+    for _ in range(6):
+        m.exited(pid_of(m, "web.1"), 1, now)
+        assert m.procs["web.1"].state is State.BACKOFF
+        delays.append(round(m.next_deadline() - now, 3))
+        now = m.next_deadline()
+        respond(m, m.tick(now), now, pids)
+        assert m.procs["web.1"].state is State.RUNNING
+    assert delays == [0.0, 0.1, 0.2, 0.4, 0.8, 1.0]
+    now += 11  # stayed up long enough: next failure retries at once again
+    m.exited(pid_of(m, "web.1"), 1, now)
+    assert m.next_deadline() == now
+    assert m.procs["web.1"].restarts == 7
+
+
+def test_crash_loop_is_reported_in_plain_words():
+    m = Machine([inst()], restart="always", backoff=Backoff(loop_after=3))
+    _, pids = boot(m)
+    texts = []
+    for i in range(3):
+        acts = m.exited(pid_of(m, "web.1"), 2, float(i))
+        texts += [a.text for a in of(Say, acts)]
+        respond(m, m.tick(m.next_deadline()), m.next_deadline(), pids)
+    assert "crash-looping" not in texts[1]
+    assert "web.1 is crash-looping: it exited 3 times in a row" in texts[-1]
+    assert "exit code 2" in texts[-1]
+
+
+def test_on_failure_clean_exits_end_session_with_zero():
+    m = Machine([inst("web"), inst("worker")], restart="on-failure")
+    boot(m)
+    assert of(Finish, m.exited(100, 0, 1.0)) == []
+    assert m.procs["web.1"].state is State.EXITED
+    assert m.exited(101, 0, 2.0)[-1] == Finish(0)
+
+
+def test_stop_by_control_never_ends_session_and_restart_respawns():
+    m = Machine([inst("web"), inst("worker")], timeout=3)
+    _, pids = boot(m)
+    acts = m.restart_procs(["web.1"], now=1.0)
+    assert acts == [Kill("web.1", 100, signal.SIGTERM)]
+    acts = respond(m, m.exited(100, -15, now=1.2), 1.2, pids)
+    assert of(Spawn, acts) and m.procs["web.1"].restarts == 1 and m.ending is None
+    m.stop(["worker.1"], now=2.0)
+    acts = m.exited(101, -15, now=2.1)
+    assert m.ending is None and m.procs["worker.1"].state is State.EXITED and not of(Finish, acts)
+
+
+def test_individual_stop_escalates_after_timeout():
+    m = Machine([inst()], timeout=3)
+    boot(m)
+    m.stop(["web.1"], now=1.0)
+    assert m.next_deadline() == 4.0
+    assert Kill("web.1", 100, signal.SIGKILL) in m.tick(4.0)
+
+
+def test_scale_up_uses_next_numbers_and_down_removes_highest():
+    m = Machine([inst("web", 1)], make_instance=lambda t, i: inst(t, i))
+    _, pids = boot(m)
+    acts = respond(m, m.scale("web", 3, now=1.0), 1.0, pids)
+    assert [a.instance.name for a in of(Spawn, acts)] == ["web.2", "web.3"]
+    acts = m.scale("web", 1, now=2.0)
+    assert {a.name for a in of(Kill, acts)} == {"web.2", "web.3"}
+    for a in of(Kill, acts):
+        m.exited(a.pid, -15, now=2.1)
+    assert list(m.procs) == ["web.1"] and m.ending is None
+
+
+def test_spawn_failure_counts_as_exit_127():
+    m = Machine([inst()])
+    m.start(0.0)
+    assert m.spawn_failed("web.1", "No such file or directory", 0.0)[-1] == Finish(127)
+
+
+@pytest.mark.parametrize("policy", ["on-failure", "always"])
+def test_shutdown_cancels_pending_backoff(policy):
+    m = Machine([inst()], restart=policy)
+    boot(m)
+    m.exited(100, 1, 1.0)
+    assert m.procs["web.1"].state is State.BACKOFF
+    assert m.shutdown(130, 1.0)[-1] == Finish(130)
