@@ -1,0 +1,343 @@
+"""procrun vs honcho vs a plain shell, measured in one run (see DESIGN.md targets).
+
+Each figure is the median of --runs runs. Output goes to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LINE_BYTES = 80
+TOKEN = "PROCRUN_BENCH_TOKEN"
+
+
+def runners(app: Path) -> dict[str, list[str]]:
+    return {
+        "procrun": [str(BIN / "procrun"), "start", "--no-color"],
+        "honcho": [str(BIN / "honcho"), "start", "--no-colour"],
+        "shell": ["bash", str(app / "run.sh")],
+    }
+
+
+def shell_script(app: Path, commands: list[str]) -> None:
+    """A plain-shell supervisor: start all, forward INT/TERM, wait."""
+    body = "\n".join(f"({c}) &" for c in commands)
+    (app / "run.sh").write_text(
+        "trap 'kill $(jobs -p) 2>/dev/null; wait; exit 130' INT TERM\n" + body + "\nwait\n")
+
+
+def make_app(base: Path, name: str, commands: dict[str, str]) -> Path:
+    app = base / name
+    app.mkdir(parents=True, exist_ok=True)
+    (app / "Procfile").write_text("".join(f"{k}: {v}\n" for k, v in commands.items()))
+    shell_script(app, list(commands.values()))
+    return app
+
+
+def marked(token: str) -> list[int]:
+    needle = f"\0{TOKEN}={token}\0".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if needle in b"\0" + f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def launch(cmd: list[str], app: Path, out, token: str) -> subprocess.Popen:
+    env = dict(os.environ, **{TOKEN: token})
+    env.pop("PORT", None)
+    return subprocess.Popen(cmd, cwd=app, stdout=out, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def kill_all(proc: subprocess.Popen, token: str) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    for pid in marked(token):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# -- log relay ----------------------------------------------------------------
+
+def relay(base: Path, who: str, nproc: int, lines: int) -> tuple[float, int, int]:
+    """Lines/s, lines lost and lines split for nproc processes × lines lines."""
+    data = base / "data"
+    data.mkdir(exist_ok=True)
+    for i in range(nproc):
+        f = data / f"p{i}.txt"
+        if not f.exists():
+            with open(f, "wb") as out:
+                tag = f"P{i}".encode()
+                for n in range(lines):
+                    head = b"%s %08d " % (tag, n)
+                    out.write(head + b"x" * (LINE_BYTES - 1 - len(head)) + b"\n")
+    app = make_app(base, f"relay{nproc}", {f"p{i}": f"cat {data}/p{i}.txt" for i in range(nproc)})
+    token = uuid.uuid4().hex
+    out_path = base / f"out-{who}.txt"
+    cmd = runners(app)[who]
+    if who == "procrun":  # every process runs to completion, as under honcho and the shell
+        cmd = cmd + ["--restart", "on-failure"]
+    with open(out_path, "wb") as out:
+        # The runner writes into a pipe read by cat, as it would into a terminal or `| tee`.
+        sink = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=out)
+        start = time.perf_counter()
+        proc = launch(cmd, app, sink.stdin, token)
+        sink.stdin.close()
+        try:
+            proc.wait(timeout=600)
+            sink.wait(timeout=600)
+        finally:
+            kill_all(proc, token)
+            sink.kill()
+            sink.wait()
+        elapsed = time.perf_counter() - start
+    good, split = count_lines(out_path, nproc)
+    out_path.unlink()
+    total = nproc * lines
+    return total / elapsed, total - good, split
+
+
+LINE = re.compile(rb"(P\d+) (\d{8}) x+$")
+
+
+def count_lines(path: Path, nproc: int) -> tuple[int, int]:
+    good, split = 0, 0
+    last = {}
+    with open(path, "rb") as f:
+        for raw in f:
+            body = raw.rstrip(b"\n")
+            body = body.split(b"| ", 1)[1] if b"| " in body else body
+            m = LINE.match(body)
+            if m and len(body) == LINE_BYTES - 1:
+                tag, n = m.group(1), int(m.group(2))
+                if n == last.get(tag, -1) + 1:
+                    good += 1
+                last[tag] = n
+            elif b"P" in body and b"xxxx" in body:
+                split += 1
+    return good, split
+
+
+# -- start / stop of 50 -------------------------------------------------------
+
+def start_stop(base: Path, who: str, n: int) -> tuple[float, float, float]:
+    """(launch → first running, first → all n running, SIGINT → runner exited)."""
+    app = make_app(base, f"many{n}", {f"p{i}": "exec sleep 600" for i in range(n)})
+    token = uuid.uuid4().hex
+    with open(os.devnull, "wb") as out:
+        start = time.perf_counter()
+        proc = launch(runners(app)[who], app, out, token)
+        try:
+            first = None
+            while (up := len([p for p in marked(token) if _comm(p) == "sleep"])) < n:
+                if up and first is None:
+                    first = time.perf_counter() - start
+                if time.perf_counter() - start > 30:
+                    raise RuntimeError(f"{who}: {n} processes not up within 30 s")
+                time.sleep(0.0005)
+            started = time.perf_counter() - start
+            first = started if first is None else first
+            time.sleep(0.3)
+            t0 = time.perf_counter()
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+                stopped = time.perf_counter() - t0
+            except subprocess.TimeoutExpired:
+                stopped = float("inf")
+        finally:
+            kill_all(proc, token)
+    return first, started - first, stopped
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+# -- idle -----------------------------------------------------------------------
+
+def idle(base: Path, who: str, n: int, seconds: float) -> tuple[float, float, int, float]:
+    """CPU %, PSS MiB and process count of the supervisor, and its wakeups/s."""
+    app = make_app(base, f"idle{n}", {f"p{i}": "exec sleep 600" for i in range(n)})
+    token = uuid.uuid4().hex
+    with open(os.devnull, "wb") as out:
+        proc = launch(runners(app)[who], app, out, token)
+        try:
+            deadline = time.monotonic() + 30
+            while len([p for p in marked(token) if _comm(p) == "sleep"]) < n:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not up")
+                time.sleep(0.01)
+            time.sleep(1.0)
+            sups = supervisor_pids(proc.pid)
+            cpu0, sw0 = sum(cpu_ticks(p) for p in sups), sum(switches(p) for p in sups)
+            time.sleep(seconds)
+            cpu1, sw1 = sum(cpu_ticks(p) for p in sups), sum(switches(p) for p in sups)
+            pss = sum(pss_kib(p) for p in sups) / 1024
+        finally:
+            kill_all(proc, token)
+    hz = os.sysconf("SC_CLK_TCK")
+    return 100 * (cpu1 - cpu0) / hz / seconds, pss, len(sups), (sw1 - sw0) / seconds
+
+
+def supervisor_pids(root: int) -> list[int]:
+    """The runner and its helpers: every descendant that is not an app process (sleep)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    found, queue = [root], [root]
+    while queue:
+        for pid in children.get(queue.pop(), []):
+            if _comm(pid) not in ("sleep", "sh"):
+                found.append(pid)
+                queue.append(pid)
+    # guardian-style helpers are started in their own session: include direct children too
+    return found
+
+
+def cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def switches(pid: int) -> int:
+    total = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def pss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+# -- report ---------------------------------------------------------------------
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--idle-seconds", type=float, default=5.0)
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    who_all = ["procrun", "honcho", "shell"]
+    rows: list[tuple[str, dict[str, str], str]] = []
+    with tempfile.TemporaryDirectory(prefix="procrun-bench-") as tmp:
+        base = Path(tmp)
+        for nproc in (1, 4):
+            cells, verdict_ok = {}, True
+            for who in who_all:
+                results = [relay(base, who, nproc, args.lines) for _ in range(args.runs)]
+                rate = median([r[0] for r in results])
+                lost, split = max(r[1] for r in results), max(r[2] for r in results)
+                cells[who] = f"{rate:,.0f} lines/s, lost {lost}, split {split}"
+                if who == "procrun":
+                    procrun_rate = rate
+                    verdict_ok = lost == 0 and split == 0
+                if who == "honcho":
+                    honcho_rate = rate
+                print(f"relay {nproc}x{args.lines} {who}: {cells[who]}", flush=True)
+            target = "≥ 1M lines/s, ≥ 15× honcho, 0 lost/split" if nproc == 4 else "0 lost/split"
+            ok = verdict_ok and (nproc == 1 or (procrun_rate >= 1e6 and procrun_rate >= 15 * honcho_rate))
+            rows.append((f"log relay, {nproc} × {args.lines:,} lines of {LINE_BYTES} B", cells,
+                         f"{target}: {'met' if ok else 'NOT met'} ({procrun_rate / honcho_rate:.1f}× honcho)"))
+        start_cells, stop_cells = {}, {}
+        for who in who_all:
+            results = [start_stop(base, who, 50) for _ in range(args.runs)]
+            first, span, stop = (median([r[k] for r in results]) for k in range(3))
+            start_cells[who] = f"{span:.3f} s (first up after {first:.3f} s)"
+            stop_cells[who] = f"{stop:.3f} s"
+            if who == "procrun":
+                p_start, p_stop = span, stop
+            print(f"start/stop 50 {who}: {start_cells[who]} / {stop_cells[who]}", flush=True)
+        rows.append(("start 50 processes (first → all 50 running)", start_cells,
+                     f"< 0.1 s: {'met' if p_start < 0.1 else 'NOT met'}"))
+        rows.append(("stop 50 after SIGINT (signal → runner exited)", stop_cells,
+                     f"< 0.2 s: {'met' if p_stop < 0.2 else 'NOT met'}"))
+        idle_cells = {}
+        for who in who_all:
+            cpu, pss, nsup, wake = idle(base, who, 20, args.idle_seconds)
+            idle_cells[who] = f"{cpu:.2f}% CPU, {pss:.1f} MiB PSS, {nsup} proc, {wake:.1f} wakeups/s"
+            if who == "procrun":
+                p_idle = (pss, nsup, wake)
+            print(f"idle 20 {who}: {idle_cells[who]}", flush=True)
+        ok = p_idle[0] < 25 and p_idle[1] <= 2 and p_idle[2] < 1
+        rows.append(("idle with 20 processes (supervisor processes only)", idle_cells,
+                     f"< 25 MiB PSS, ≤ 2 proc, < 1 wakeup/s: {'met' if ok else 'NOT met'}"))
+    write_report(Path(args.output), rows, args)
+    return 0
+
+
+def write_report(path: Path, rows, args) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `scripts/bench` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.machine()}; median of {args.runs} runs.",
+        "`shell` is a plain bash script that starts every command with `&` and waits.",
+        "",
+        "| what | procrun | honcho | shell | target |",
+        "|---|---|---|---|---|",
+    ]
+    for what, cells, verdict in rows:
+        lines.append(f"| {what} | {cells['procrun']} | {cells['honcho']} | {cells['shell']} | {verdict} |")
+    lines += ["", "Lost: lines missing or out of order; split: lines cut or merged with another.",
+              "Output goes through a pipe into `cat > file`, as it would into a terminal or `| tee`.",
+              "procrun runs the relay with `--restart on-failure` so every process writes all its lines",
+              "(by default the first exit ends the session, as in honcho).",
+              "Start: from the first to the 50th `sleep` process existing (polled every 0.5 ms); the",
+              "parenthesis gives launch → first process, which is mostly interpreter start-up.", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
