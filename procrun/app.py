@@ -9,8 +9,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from procrun import envfile, formation, procfile, process
-from procrun.errors import ConfigError, UsageError
+import json
+import time
+
+from procrun import envfile, formation, procfile, process, statedir
+from procrun.errors import ConfigError, SessionError, UsageError
 from procrun.formation import Instance
 from procrun.machine import POLICIES, Machine
 from procrun.output import Prefixer, Style
@@ -138,18 +141,53 @@ def start(opts: Options) -> int:
     if restart not in POLICIES:
         raise UsageError(f"--restart {restart!r} is not one of {', '.join(POLICIES)}")
     env = app.environment()
+    # Types started later by `scale` keep honcho's port slots: started types first, then the rest.
+    port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
 
     def make_instance(type_name: str, index: int) -> Instance:
-        return formation.instance(app.procfile, plan.types, type_name, index, app.base_port, env)
+        return formation.instance(app.procfile, port_order, type_name, index, app.base_port, env)
 
-    machine = Machine(plan.instances, timeout=opts.timeout, restart=restart, make_instance=make_instance)
+    machine = Machine(plan.instances, timeout=opts.timeout, restart=restart, make_instance=make_instance,
+                      counts=plan.counts)
     style = Style(colour=opts.colour, prefix=opts.prefix)
     style.widen([i.name for i in plan.instances])
     sys.stdout.flush()
     session = Session(machine, Prefixer(style), Writer(sys.stdout.fileno()), app.root, quiet=opts.quiet)
-    process.reset_ignored_signals()
-    process.become_subreaper()
-    return asyncio.run(session.run())
+    lock = _lock_session(app.root)
+    try:
+        from procrun.control.service import ControlService
+
+        socket_path = os.path.join(os.path.dirname(lock.path), statedir.SOCKET)
+        session.services.append(ControlService(socket_path, app.procfile.names, app.root))
+        process.reset_ignored_signals()
+        process.become_subreaper()
+        return asyncio.run(session.run())
+    finally:
+        lock.release()
+
+
+def _lock_session(root: str) -> statedir.SessionLock:
+    try:
+        directory = statedir.create(root)
+    except OSError as exc:
+        raise SessionError(f"cannot create the session directory: {exc}") from None
+    if directory == statedir.preferred(root):
+        ignore = os.path.join(directory, ".gitignore")
+        if not os.path.exists(ignore):
+            with open(ignore, "w") as f:
+                f.write("# procrun session state\n*\n")
+    lock = statedir.SessionLock(directory)
+    info = json.dumps({"pid": os.getpid(), "started": time.strftime("%H:%M:%S"), "root": root})
+    holder = lock.acquire(info)
+    if holder is not None:
+        try:
+            data = json.loads(holder)
+            who = f"pid {data['pid']}, started {data['started']}"
+        except (ValueError, KeyError, TypeError):
+            who = holder
+        raise SessionError(f"a procrun session is already running in {root} ({who}); "
+                           "use 'procrun ps' to see it or 'procrun quit' to stop it")
+    return lock
 
 
 def run(opts: Options, argv: Sequence[str]) -> int:

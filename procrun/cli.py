@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from procrun import __version__, app
+from procrun.control import cli as control
 from procrun.errors import ProcrunError, UsageError
 from procrun.machine import POLICIES
 
@@ -79,7 +80,27 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("check", help="validate the Procfile and env files")
     _common(p, top=False)
+
+    p = sub.add_parser("ps", help="list the processes of the running session")
+    _root_only(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("scale", help="change the running formation: web=3 worker=0 (none: print it)")
+    _root_only(p)
+    p.add_argument("counts", nargs="*", metavar="TYPE=N")
+    p = sub.add_parser("restart", help="gracefully restart processes (all when none named)")
+    _root_only(p)
+    p.add_argument("targets", nargs="*", metavar="TYPE|NAME")
+    p = sub.add_parser("stop", help="stop processes of the running session")
+    _root_only(p)
+    p.add_argument("targets", nargs="+", metavar="TYPE|NAME")
+    p = sub.add_parser("quit", help="shut the running session down")
+    _root_only(p)
     return parser
+
+
+def _root_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-d", "--app-root", metavar="DIR", default=argparse.SUPPRESS,
+                        help="app root of the session (default: .)")
 
 
 def options(ns: argparse.Namespace) -> app.Options:
@@ -92,6 +113,8 @@ def options(ns: argparse.Namespace) -> app.Options:
 
 
 def dispatch(ns: argparse.Namespace) -> int:
+    if ns.command in control.COMMANDS:
+        return control.run(ns.command, os.path.abspath(ns.app_root), ns)
     opts = options(ns)
     if ns.command == "start":
         return app.start(opts)

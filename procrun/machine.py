@@ -109,6 +109,9 @@ class Proc:
     due: float | None = None
     after_stop: str = ""  # "", "restart" or "remove"
     last_rc: int | None = None
+    ready_after: float | None = None  # seconds from spawn to ready (disposability)
+    stop_after: float | None = None  # seconds from stop request to exit
+    stop_requested: float | None = None
 
     @property
     def name(self) -> str:
@@ -123,9 +126,16 @@ class Machine:
     type_restart: Mapping[str, str] = field(default_factory=dict)
     backoff: Backoff = field(default_factory=Backoff)
     make_instance: Callable[[str, int], Instance] | None = None
+    counts: Mapping[str, int] | None = None  # the formation asked for, zeros included
 
     def __post_init__(self) -> None:
         self.procs: dict[str, Proc] = {i.name: Proc(i) for i in self.instances}
+        self.wanted: dict[str, int] = dict(self.counts or {})
+        for proc in self.procs.values():
+            self.wanted.setdefault(proc.instance.type, 0)
+        if self.counts is None:
+            for proc in self.procs.values():
+                self.wanted[proc.instance.type] += 1
         self.by_pid: dict[int, str] = {}
         self.ending: int | None = None
         self.deadline: float | None = None
@@ -151,15 +161,44 @@ class Machine:
             actions += self._spawn(proc, now)
         return actions + self._maybe_end(now)
 
-    def spawned(self, name: str, pid: int, now: float) -> list[Action]:
+    def formation(self) -> dict[str, int]:
+        """The formation asked for (at start or by scale), zeros included."""
+        return dict(self.wanted)
+
+    def resolve(self, targets: Iterable[str]) -> list[str]:
+        """Instance names for TYPE or NAME targets; all when none. ValueError names the unknown."""
+        targets = list(targets)
+        if not targets:
+            return list(self.procs)
+        names: list[str] = []
+        for target in targets:
+            found = [n for n, p in self.procs.items() if target in (n, p.instance.type)]
+            if not found:
+                known = ", ".join(self.procs) or "none"
+                raise ValueError(f"no process or type named {target!r}; running: {known}")
+            names += [n for n in found if n not in names]
+        return names
+
+    def spawned(self, name: str, pid: int, now: float, probing: bool = False) -> list[Action]:
+        """A process exists. With ``probing`` it stays STARTING until ``ready()``."""
         proc = self.procs[name]
-        proc.pid, proc.started, proc.state = pid, now, State.RUNNING
+        proc.pid, proc.started = pid, now
+        proc.state = State.STARTING if probing else State.RUNNING
+        proc.ready_after = None if probing else 0.0
         self.by_pid[pid] = name
         actions: list[Action] = [Say(f"{name} started (pid={pid})")]
         if self.ending is not None:  # spawned while shutting down: stop it at once
             proc.state = State.STOPPING
             actions.append(Kill(name, pid, signal.SIGKILL if self.killed else signal.SIGTERM))
         return actions
+
+    def ready(self, name: str, pid: int, now: float) -> list[Action]:
+        proc = self.procs.get(name)
+        if proc is None or proc.pid != pid or proc.state is not State.STARTING:
+            return []
+        proc.state = State.RUNNING
+        proc.ready_after = now - (proc.started or now)
+        return [Say(f"{name} is ready on port {proc.instance.port} after {proc.ready_after:.2f}s")]
 
     def spawn_failed(self, name: str, error: str, now: float) -> list[Action]:
         proc = self.procs[name]
@@ -172,6 +211,8 @@ class Machine:
             return []
         proc = self.procs[name]
         proc.pid, proc.last_rc = None, returncode
+        if proc.stop_requested is not None:
+            proc.stop_after, proc.stop_requested = now - proc.stop_requested, None
         actions: list[Action] = [Say(f"{name} stopped (rc={returncode})")]
         if self.ending is not None:
             proc.state, proc.due = State.EXITED, None
@@ -207,6 +248,7 @@ class Machine:
                 proc.state = State.EXITED
                 continue
             proc.state = State.STOPPING
+            proc.stop_requested = proc.stop_requested or now
             actions.append(Say(f"sending SIGTERM to {proc.name} (pid {proc.pid})"))
             actions.append(Kill(proc.name, proc.pid, signal.SIGTERM))
         actions.append(Sweep(signal.SIGTERM))
@@ -235,7 +277,7 @@ class Machine:
             proc.after_stop = then or proc.after_stop
             if proc.state is State.STOPPING:
                 continue
-            proc.state, proc.due = State.STOPPING, now + self.timeout
+            proc.state, proc.due, proc.stop_requested = State.STOPPING, now + self.timeout, now
             actions.append(Kill(name, proc.pid, signal.SIGTERM))  # type: ignore[arg-type]
         return actions
 
@@ -245,6 +287,7 @@ class Machine:
     def scale(self, type_name: str, count: int, now: float) -> list[Action]:
         if self.make_instance is None:
             raise RuntimeError("scaling needs make_instance")
+        self.wanted[type_name] = count
         mine = sorted((p for p in self.procs.values() if p.instance.type == type_name
                        and p.after_stop != "remove"), key=lambda p: p.instance.index)
         actions: list[Action] = []

@@ -119,3 +119,30 @@ def descendants(root: int) -> list[tuple[int, int]]:
             found.append((pid, pgrp))
             queue.append(pid)
     return found
+
+
+def group_usage(groups: set[int]) -> dict[int, tuple[float, int]]:
+    """CPU seconds and RSS bytes summed over each process group, from /proc."""
+    hz = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    usage: dict[int, tuple[float, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pgrp = int(fields[2])
+        if pgrp in groups:
+            cpu, rss = usage.get(pgrp, (0.0, 0))
+            usage[pgrp] = (cpu + (int(fields[11]) + int(fields[12])) / hz, rss + int(fields[21]) * page)
+    return usage
+
+
+def cwd_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None

@@ -82,12 +82,25 @@ class Relay:
                 return True
 
 
+class Service:
+    """Something that runs beside the processes for a session's life (control socket, ...)."""
+
+    async def start(self, session: Session) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
 class Session:
     """Runs a Machine against real processes until it finishes; returns the exit code."""
 
     def __init__(self, machine: Machine, prefixer: Prefixer, writer: Writer, cwd: str,
-                 quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic) -> None:
+                 quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic,
+                 probe_types: frozenset[str] = frozenset({"web"})) -> None:
         self.machine = machine
+        self.probe_types = probe_types
+        self.services: list[Service] = []
         self.prefixer = prefixer
         self.writer = writer
         self.cwd = cwd
@@ -105,6 +118,7 @@ class Session:
         self._done: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.listeners: list[Callable[[], None]] = []
+        self._probes: set[asyncio.Task[None]] = set()
 
     # -- lifecycle
     async def run(self) -> int:
@@ -114,10 +128,18 @@ class Session:
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
         for sig in handled:
             self._loop.add_signal_handler(sig, self._on_signal, sig)
+        started: list[Service] = []
         try:
+            for service in self.services:
+                await service.start(self)
+                started.append(service)
             self.apply(self.machine.start(self.clock()))
             return await self._done
         finally:
+            for service in reversed(started):
+                await service.close()
+            for task in list(self._probes):
+                task.cancel()
             for sig in handled:
                 self._loop.remove_signal_handler(sig)
             if self._timer:
@@ -168,7 +190,27 @@ class Session:
         relay = Relay(inst.name, child.fd, colour, inst.type in self.quiet)
         self.relays[child.fd] = relay
         self._loop.add_reader(child.fd, self._on_readable, relay)  # type: ignore[union-attr]
-        self.apply(self.machine.spawned(inst.name, child.pid, now))
+        probing = inst.type in self.probe_types and inst.port is not None
+        self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
+        if probing:
+            task = self._loop.create_task(self._probe(inst.name, child.pid, inst.port))  # type: ignore[union-attr, arg-type]
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
+
+    async def _probe(self, name: str, pid: int, port: int) -> None:
+        """Ready when the port accepts a TCP connection; backs off to 0.5 s between tries."""
+        delay = 0.01
+        while pid in self.children:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(delay)
+                delay = min(0.5, delay * 2)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            self.apply(self.machine.ready(name, pid, self.clock()))
+            return
 
     def _sweep(self, sig: int) -> None:
         for pid in self._stragglers():

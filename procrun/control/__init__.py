@@ -1,0 +1,1 @@
+"""Control socket: protocol (pure), server (in the session), client (CLI commands)."""

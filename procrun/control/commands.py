@@ -1,0 +1,110 @@
+"""What each control request does to a running session."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from procrun import process
+from procrun.control.protocol import Request, error, ok
+
+if TYPE_CHECKING:
+    from procrun.supervisor import Session
+
+
+class Controller:
+    """Turns requests into Machine calls; the Session carries out the actions."""
+
+    def __init__(self, session: Session, known_types: tuple[str, ...], root: str,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.session = session
+        self.known_types = known_types
+        self.root = root
+        self.started = wall()
+
+    def handle(self, request: Request) -> dict[str, Any]:
+        machine = self.session.machine
+        if request.cmd == "ping":
+            return ok(pid=os.getpid(), root=self.root, started=self.started)
+        if request.cmd == "ps":
+            return ok(processes=self.snapshot(), formation=machine.formation())
+        if machine.ending is not None:
+            return error("the session is shutting down")
+        now = self.session.clock()
+        try:
+            if request.cmd == "scale":
+                return self._scale(request.formation, now)
+            if request.cmd in ("restart", "stop"):
+                names = machine.resolve(request.targets)
+                self.session.say(f"{request.cmd} requested for {', '.join(names) or 'nothing'}")
+                act = machine.restart_procs if request.cmd == "restart" else machine.stop
+                self.session.apply(act(names, now))
+                return ok(names=names)
+        except ValueError as exc:
+            return error(str(exc))
+        # quit
+        self.session.apply(machine.shutdown(0, now, "quit requested"))
+        return ok(pid=os.getpid())
+
+    def _scale(self, formation: dict[str, int], now: float) -> dict[str, Any]:
+        machine = self.session.machine
+        if not formation:
+            return ok(formation=machine.formation())
+        for name in formation:
+            if name not in self.known_types:
+                raise ValueError(f"no process type {name!r}; the Procfile defines {', '.join(self.known_types)}")
+        self.session.say("scale " + " ".join(f"{t}={n}" for t, n in formation.items()) + " requested")
+        for name, count in formation.items():
+            self.session.apply(machine.scale(name, count, now))
+        return ok(formation=machine.formation())
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        machine = self.session.machine
+        now = self.session.clock()
+        usage = process.group_usage({p.pid for p in machine.procs.values() if p.pid})
+        rows = []
+        for proc in machine.procs.values():
+            uptime = now - proc.started if proc.pid and proc.started is not None else None
+            cpu, rss = usage.get(proc.pid, (None, None)) if proc.pid else (None, None)
+            rows.append({
+                "name": proc.name, "type": proc.instance.type, "pid": proc.pid, "state": str(proc.state),
+                "uptime": uptime, "restarts": proc.restarts, "port": proc.instance.port,
+                "cwd": (process.cwd_of(proc.pid) if proc.pid else None) or self.session.cwd,
+                "cpu_seconds": cpu, "cpu_percent": (100 * cpu / uptime) if cpu is not None and uptime else None,
+                "rss": rss, "last_rc": proc.last_rc, "ready_after": proc.ready_after,
+                "stop_after": proc.stop_after,
+            })
+        return rows
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "K", "M", "G"):
+        if n < 1024 or unit == "G":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024  # type: ignore[assignment]
+    return "-"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The `procrun ps` table. Pure."""
+    head = ("NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "CPU", "RSS", "DIR")
+    body = [(r["name"], str(r["pid"] or "-"), r["state"], _duration(r["uptime"]), str(r["restarts"]),
+             str(r["port"] or "-"), "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.1f}%",
+             _size(r["rss"]), r["cwd"] or "-") for r in rows]
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *body])

@@ -1,0 +1,64 @@
+"""Wire format: one JSON object per line each way, size-limited. Pure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_LINE = 64 * 1024
+COMMANDS = ("ping", "ps", "scale", "restart", "stop", "quit")
+
+
+class ProtocolError(ValueError):
+    """A request the server refuses; the message goes back as the error."""
+
+
+@dataclass(frozen=True)
+class Request:
+    cmd: str
+    targets: tuple[str, ...] = ()
+    formation: dict[str, int] = field(default_factory=dict)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def decode_reply(line: bytes) -> dict[str, Any]:
+    reply = json.loads(line)
+    if not isinstance(reply, dict):
+        raise ProtocolError("reply is not a JSON object")
+    return reply
+
+
+def parse_request(line: bytes) -> Request:
+    if len(line) > MAX_LINE:
+        raise ProtocolError(f"request larger than {MAX_LINE} bytes")
+    try:
+        data = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"request is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("request must be a JSON object like {\"cmd\": \"ps\"}")
+    cmd = data.get("cmd")
+    if cmd not in COMMANDS:
+        raise ProtocolError(f"unknown command {cmd!r}; known: {', '.join(COMMANDS)}")
+    targets = data.get("targets", [])
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise ProtocolError("targets must be a list of process or type names")
+    formation = data.get("formation", {})
+    if not isinstance(formation, dict) or not all(
+            isinstance(k, str) and type(v) is int and v >= 0 for k, v in formation.items()):
+        raise ProtocolError("formation must map type names to counts of 0 or more")
+    if cmd == "stop" and not targets:
+        raise ProtocolError("stop needs at least one process or type name")
+    return Request(cmd, tuple(targets), dict(formation))
+
+
+def ok(**fields: Any) -> dict[str, Any]:
+    return {"ok": True, **fields}
+
+
+def error(message: str) -> dict[str, Any]:
+    return {"ok": False, "error": message}

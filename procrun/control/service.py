@@ -1,0 +1,31 @@
+"""The control socket as a session service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from procrun.control.commands import Controller
+from procrun.control.server import ControlServer
+from procrun.supervisor import Service
+
+if TYPE_CHECKING:
+    from procrun.supervisor import Session
+
+
+class ControlService(Service):
+    def __init__(self, path: str, known_types: tuple[str, ...], root: str) -> None:
+        self.path = path
+        self.known_types = known_types
+        self.root = root
+        self.server: ControlServer | None = None
+
+    async def start(self, session: Session) -> None:
+        controller = Controller(session, self.known_types, self.root)
+        self.server = ControlServer(self.path, controller.handle)
+        await self.server.start()
+        if self.server.stale:
+            session.say("replaced a stale control socket left by a session that did not exit cleanly")
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()

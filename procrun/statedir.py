@@ -1,0 +1,95 @@
+"""Where a session keeps its lock and control socket.
+
+Preferred: ``<app root>/.procrun`` (the only place procrun writes in the app
+root). When the socket path would not fit AF_UNIX's ~107 bytes, or the app
+root is not writable, a per-user runtime directory is used instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+SOCKET = "control.sock"
+LOCK = "session.lock"
+MAX_SOCKET_PATH = 107
+
+
+def preferred(root: str) -> str:
+    return os.path.join(root, ".procrun")
+
+
+def fallback(root: str) -> str:
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    digest = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:16]
+    return os.path.join(base, f"procrun-{os.getuid()}", digest)
+
+
+def fits(directory: str) -> bool:
+    return len(os.path.join(directory, SOCKET).encode()) <= MAX_SOCKET_PATH
+
+
+def locate(root: str) -> str:
+    """The directory a running session of this app root uses (for clients)."""
+    first = preferred(root)
+    if fits(first) and os.path.exists(os.path.join(first, LOCK)):
+        return first
+    return fallback(root)
+
+
+def create(root: str) -> str:
+    """Make (mode 0700) and return the directory a new session should use."""
+    for directory in (preferred(root), fallback(root)):
+        if not fits(directory):
+            continue
+        try:
+            if directory != preferred(root):
+                _private(os.path.dirname(directory))
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            _private(directory)
+            return directory
+        except OSError:
+            continue
+    raise OSError("no writable directory for the control socket")
+
+
+def _private(directory: str) -> None:
+    """Create if needed; refuse a directory another user owns (shared /tmp)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if os.stat(directory).st_uid != os.getuid():
+        raise OSError(f"{directory} belongs to another user")
+    os.chmod(directory, 0o700)
+
+
+class SessionLock:
+    """An flock held for the session's life: a second session in the same root is refused.
+
+    The kernel drops the lock when the holder dies, however it dies, so a
+    stale lock never blocks a new session.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.path = os.path.join(directory, LOCK)
+        self.fd: int | None = None
+
+    def acquire(self, info: str) -> str | None:
+        """Take the lock and record ``info``; return the holder's info if it is taken."""
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace").strip()
+            os.close(fd)
+            return holder or "another session"
+        os.ftruncate(fd, 0)
+        os.write(fd, info.encode())
+        self.fd = fd
+        return None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -1,0 +1,33 @@
+import pytest
+
+from procrun.control.commands import table
+from procrun.control.protocol import MAX_LINE, ProtocolError, Request, parse_request
+
+
+def test_valid_requests():
+    assert parse_request(b'{"cmd":"ps"}\n') == Request("ps")
+    assert parse_request(b'{"cmd":"scale","formation":{"web":3,"worker":0}}') == \
+        Request("scale", formation={"web": 3, "worker": 0})
+    assert parse_request(b'{"cmd":"restart","targets":["web","worker.2"]}').targets == ("web", "worker.2")
+
+
+@pytest.mark.parametrize("line, words", [
+    (b"nope", "not JSON"), (b"\xff", "not JSON"), (b'"ps"', "JSON object"), (b"{}", "unknown command"),
+    (b'{"cmd":"rm"}', "unknown command"), (b'{"cmd":"stop"}', "at least one"),
+    (b'{"cmd":"stop","targets":"web"}', "list"), (b'{"cmd":"scale","formation":{"web":-1}}', "0 or more"),
+    (b'{"cmd":"scale","formation":{"web":true}}', "0 or more"), (b'{"cmd":"scale","formation":[1]}', "formation"),
+    (b" " * (MAX_LINE + 1), "larger than"),
+])
+def test_bad_requests(line, words):
+    with pytest.raises(ProtocolError, match=words):
+        parse_request(line)
+
+
+def test_table():
+    rows = [{"name": "web.1", "pid": 12, "state": "running", "uptime": 75.0, "restarts": 2, "port": 5000,
+             "cpu_percent": 1.25, "rss": 3 * 1024 * 1024, "cwd": "/app"},
+            {"name": "worker.1", "pid": None, "state": "exited", "uptime": None, "restarts": 0, "port": None,
+             "cpu_percent": None, "rss": None, "cwd": "/app"}]
+    lines = table(rows).splitlines()
+    assert lines[1].split() == ["web.1", "12", "running", "1m15s", "2", "5000", "1.2%", "3.0M", "/app"]
+    assert lines[2].split() == ["worker.1", "-", "exited", "-", "0", "-", "-", "-", "/app"]
