@@ -184,6 +184,41 @@ def _comm(pid: int) -> str:
         return ""
 
 
+# -- runtime control (procrun only: honcho and the shell cannot scale or restart) --
+
+def scale_and_restart(base: Path) -> tuple[float, float]:
+    """(`procrun scale p=20` issued → 20 running, SIGKILL of an instance → replacement running)."""
+    app = make_app(base, "scale", {"p": "exec sleep 600"})
+    token = uuid.uuid4().hex
+    with open(os.devnull, "wb") as out:
+        proc = launch(runners(app)["procrun"] + ["--restart", "always"], app, out, token)
+        try:
+            sleeps = lambda: [p for p in marked(token) if _comm(p) == "sleep"]
+            wait_for(lambda: len(sleeps()) == 1)
+            t0 = time.perf_counter()
+            subprocess.run([str(BIN / "procrun"), "scale", "p=20"], cwd=app, check=True,
+                           stdout=subprocess.DEVNULL)
+            wait_for(lambda: len(sleeps()) == 20, interval=0.0005)
+            scaled = time.perf_counter() - t0
+            victim = sleeps()[0]
+            before = set(sleeps())
+            t0 = time.perf_counter()
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: len(set(sleeps()) - before) == 1, interval=0.0002)
+            restarted = time.perf_counter() - t0
+        finally:
+            kill_all(proc, token)
+    return scaled, restarted
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.005) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError("benchmark condition not reached in time")
+        time.sleep(interval)
+
+
 # -- idle -----------------------------------------------------------------------
 
 def idle(base: Path, who: str, n: int, seconds: float) -> tuple[float, float, int, float]:
@@ -301,6 +336,14 @@ def main() -> int:
                      f"< 0.1 s: {'met' if p_start < 0.1 else 'NOT met'}"))
         rows.append(("stop 50 after SIGINT (signal → runner exited)", stop_cells,
                      f"< 0.2 s: {'met' if p_stop < 0.2 else 'NOT met'}"))
+        results = [scale_and_restart(base) for _ in range(args.runs)]
+        scaled, restarted = median([r[0] for r in results]), median([r[1] for r in results])
+        print(f"scale to 20: {scaled:.3f} s; restart after kill: {restarted * 1000:.1f} ms", flush=True)
+        rows.append(("`procrun scale p=20` (client start included) → 20 running",
+                     {"procrun": f"{scaled:.3f} s", "honcho": "n/a", "shell": "n/a"}, "no target"))
+        rows.append(("restart after a kill (SIGKILL → replacement running, polled)",
+                     {"procrun": f"{restarted * 1000:.1f} ms", "honcho": "n/a", "shell": "n/a"},
+                     f"< 20 ms after reaping: {'met' if restarted < 0.02 else 'NOT met'} (this includes the kill and reaping)"))
         idle_cells = {}
         for who in who_all:
             cpu, pss, nsup, wake = idle(base, who, 20, args.idle_seconds)
