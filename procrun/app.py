@@ -17,7 +17,12 @@ from procrun.errors import ConfigError, SessionError, UsageError
 from procrun.formation import Instance
 from procrun.machine import POLICIES, Machine
 from procrun.output import Prefixer, Style
+from procrun.report import Report
+from procrun.report import from_json as report_from_json
 from procrun.supervisor import Session, Writer
+from procrun.workdir import Workdirs
+
+REPORT = "report.json"
 
 DEFAULT_PORT = 5000
 
@@ -37,6 +42,14 @@ class Options:
     prefix: bool = True
     quiet: frozenset[str] = frozenset()
     types: tuple[str, ...] = ()
+    chaos: bool = False
+    chaos_interval: float = 30.0
+    chaos_actions: str | None = None
+    chaos_types: str | None = None
+    chaos_min_uptime: float = 0.0
+    chaos_seed: int | None = None
+    fresh: bool = False
+    keep_dirs: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,7 @@ def check(opts: Options) -> str:
 def start(opts: Options) -> int:
     app = load(opts)
     plan = make_plan(app, opts)
-    restart = opts.restart or "never"
+    restart = opts.restart or ("on-failure" if opts.chaos else "never")
     if restart not in POLICIES:
         raise UsageError(f"--restart {restart!r} is not one of {', '.join(POLICIES)}")
     env = app.environment()
@@ -152,18 +165,63 @@ def start(opts: Options) -> int:
     style = Style(colour=opts.colour, prefix=opts.prefix)
     style.widen([i.name for i in plan.instances])
     sys.stdout.flush()
-    session = Session(machine, Prefixer(style), Writer(sys.stdout.fileno()), app.root, quiet=opts.quiet)
+    chaos_service = _chaos_service(opts, app)
+    session = Session(machine, Prefixer(style), Writer(sys.stdout.fileno()), app.root, quiet=opts.quiet,
+                      workdirs=Workdirs(app.root, keep=opts.keep_dirs), fresh_all=opts.fresh)
     lock = _lock_session(app.root)
     try:
         from procrun.control.service import ControlService
 
-        socket_path = os.path.join(os.path.dirname(lock.path), statedir.SOCKET)
-        session.services.append(ControlService(socket_path, app.procfile.names, app.root))
+        state_dir = os.path.dirname(lock.path)
+        session.services.append(ControlService(os.path.join(state_dir, statedir.SOCKET), app.procfile.names, app.root))
+        session.services.append(chaos_service)
         process.reset_ignored_signals()
         process.become_subreaper()
-        return asyncio.run(session.run())
+        code = asyncio.run(session.run())
+        for line in session.report.summary():
+            session.say(line, "report")
+        if session.report.events or session.report.findings or opts.fresh:
+            _save_report(state_dir, session.report)
+        return code
     finally:
         lock.release()
+
+
+def _chaos_service(opts: Options, app: App) -> "ChaosService":
+    from procrun.chaos import ACTIONS, ChaosConfig, parse_actions
+    from procrun.chaos_runner import ChaosService
+
+    try:
+        actions = parse_actions(opts.chaos_actions) if opts.chaos_actions else ACTIONS
+    except ValueError as exc:
+        raise UsageError(f"--chaos-actions: {exc}") from None
+    types = tuple(t.strip() for t in (opts.chaos_types or "").split(",") if t.strip())
+    for name in types:
+        if app.procfile.get(name) is None:
+            raise UsageError(f"--chaos-types: {app.procfile.path} has no process type {name!r}; "
+                             f"it defines {', '.join(app.procfile.names)}")
+    if opts.chaos_interval <= 0:
+        raise UsageError("--chaos-interval must be more than 0 seconds")
+    seed = opts.chaos_seed if opts.chaos_seed is not None else int.from_bytes(os.urandom(4), "big")
+    config = ChaosConfig(opts.chaos_interval, actions, types, opts.chaos_min_uptime, seed)
+    return ChaosService(config, seed, enabled=opts.chaos)
+
+
+def _save_report(state_dir: str, report: Report) -> None:
+    path = os.path.join(state_dir, REPORT)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report.to_json(), f, indent=1)
+    os.replace(tmp, path)
+
+
+def last_report(root: str) -> Report | None:
+    path = os.path.join(statedir.locate(root), REPORT)
+    try:
+        with open(path) as f:
+            return report_from_json(json.load(f))
+    except (OSError, ValueError):
+        return None
 
 
 def _lock_session(root: str) -> statedir.SessionLock:

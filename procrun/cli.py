@@ -37,6 +37,13 @@ def _timeout(value: str) -> float:
     return seconds
 
 
+def _seed(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer seed") from None
+
+
 def _common(parser: argparse.ArgumentParser, top: bool) -> None:
     s = None if top else argparse.SUPPRESS
 
@@ -72,6 +79,15 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("start", help="run the formation in the foreground")
     _common(p, top=False)
+    g = p.add_argument_group("chaos and fresh working directories")
+    g.add_argument("--chaos", action="store_true", help="disrupt running instances at random (restart policy becomes on-failure)")
+    g.add_argument("--chaos-interval", type=_timeout, default=30.0, metavar="SECONDS", help="mean time between disruptions (default: 30)")
+    g.add_argument("--chaos-actions", metavar="A[,A]", help="restart, kill, relocate, pause (default: all)")
+    g.add_argument("--chaos-types", metavar="TYPE[,TYPE]", help="types to disrupt (default: all)")
+    g.add_argument("--chaos-min-uptime", type=_timeout, default=0.0, metavar="SECONDS", help="spare instances younger than this")
+    g.add_argument("--chaos-seed", type=_seed, metavar="N", help="replay a run: same seed, same disruptions")
+    g.add_argument("--fresh", action="store_true", help="start every instance in a fresh copy of the app (ephemeral disk)")
+    g.add_argument("--keep-dirs", action="store_true", help="keep fresh directories after exit, for inspection")
     p.add_argument("types", nargs="*", metavar="TYPE", help="process types to start (default: all)")
 
     p = sub.add_parser("run", help="run one command with the app's environment")
@@ -95,6 +111,14 @@ def build_parser() -> Parser:
     p.add_argument("targets", nargs="+", metavar="TYPE|NAME")
     p = sub.add_parser("quit", help="shut the running session down")
     _root_only(p)
+    p = sub.add_parser("chaos", help="control chaos in the running session: on, off, now, status")
+    _root_only(p)
+    p.add_argument("op", choices=("on", "off", "now", "status"))
+    p.add_argument("name", nargs="?", help="with now: the instance to disrupt (default: a random one)")
+    p.add_argument("--action", choices=("restart", "kill", "relocate", "pause"), help="with now: what to do")
+    p = sub.add_parser("report", help="hidden-local-state findings of the running or last session")
+    _root_only(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -109,7 +133,11 @@ def options(ns: argparse.Namespace) -> app.Options:
         app_root=ns.app_root, procfile=ns.procfile, env_files=tuple(ns.env), port=ns.port,
         formation=ns.formation, timeout=ns.timeout, restart=ns.restart, colour=colour,
         prefix=not ns.no_prefix, quiet=frozenset(t for v in ns.quiet for t in _csv(v)),
-        types=tuple(getattr(ns, "types", ())))
+        types=tuple(getattr(ns, "types", ())), chaos=getattr(ns, "chaos", False),
+        chaos_interval=getattr(ns, "chaos_interval", 30.0), chaos_actions=getattr(ns, "chaos_actions", None),
+        chaos_types=getattr(ns, "chaos_types", None), chaos_min_uptime=getattr(ns, "chaos_min_uptime", 0.0),
+        chaos_seed=getattr(ns, "chaos_seed", None), fresh=getattr(ns, "fresh", False),
+        keep_dirs=getattr(ns, "keep_dirs", False))
 
 
 def dispatch(ns: argparse.Namespace) -> int:

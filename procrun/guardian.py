@@ -1,9 +1,10 @@
 """The guardian: kills what a session started if the session itself dies.
 
-Run as ``python -S -E guardian.py MARKER`` with stdin the read end of a pipe
+Run as ``python -S -E guardian.py MARKER [--keep]`` with stdin the read end of a pipe
 whose write end only the session holds. When the session ends in any way, even
 by SIGKILL, the pipe reaches EOF and the guardian SIGKILLs every process whose
-environment carries ``PROCRUN_SESSION=MARKER``, daemonised ones included. The
+environment carries ``PROCRUN_SESSION=MARKER``, daemonised ones included, then
+removes the temporary roots the session sent it (one path per line). The
 only imports are os and signal so it stays small (one helper process).
 """
 
@@ -32,8 +33,12 @@ def main():
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)
     needle = b"\0" + MARKER_VAR.encode() + b"=" + sys.argv[1].encode() + b"\0"
-    while os.read(0, 4096):
-        pass
+    received = b""
+    while True:  # lines sent by the session: temporary roots to remove if it dies
+        chunk = os.read(0, 4096)
+        if not chunk:
+            break
+        received += chunk
     for _ in range(20):  # repeat: a process may fork while we sweep
         found = False
         for pid in marked_pids(needle):
@@ -44,6 +49,27 @@ def main():
                 pass
         if not found:
             break
+    if sys.argv[2:] != ["--keep"]:
+        for line in received.split(b"\n"):
+            if line.startswith(b"/"):
+                remove_tree(line)
+
+
+def remove_tree(path):
+    """rm -rf without shutil: the guardian imports only os, signal and sys."""
+    try:
+        for root, dirs, files in os.walk(path, topdown=False):
+            for name in files:
+                os.unlink(os.path.join(root, name))
+            for name in dirs:
+                full = os.path.join(root, name)
+                if os.path.islink(full):
+                    os.unlink(full)
+                else:
+                    os.rmdir(full)
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

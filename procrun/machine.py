@@ -32,6 +32,7 @@ class State(StrEnum):
 @dataclass(frozen=True)
 class Spawn:
     instance: Instance
+    fresh: bool = False  # in a fresh working directory (relocate)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Sweep:
 @dataclass(frozen=True)
 class Say:
     text: str
+    source: str = "system"
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,12 @@ class Proc:
     restarts: int = 0
     failures: int = 0
     due: float | None = None
-    after_stop: str = ""  # "", "restart" or "remove"
+    after_stop: str = ""  # "", "restart", "relocate" or "remove"
     last_rc: int | None = None
     ready_after: float | None = None  # seconds from spawn to ready (disposability)
     stop_after: float | None = None  # seconds from stop request to exit
     stop_requested: float | None = None
+    paused: bool = False
 
     @property
     def name(self) -> str:
@@ -229,7 +232,11 @@ class Machine:
             if proc.due is None or proc.due > now:
                 continue
             proc.due = None
-            if proc.state is State.BACKOFF:
+            if proc.paused and proc.pid is not None:
+                proc.paused = False
+                actions.append(Say(f"resume {proc.name} (SIGCONT)", "chaos"))
+                actions.append(Kill(proc.name, proc.pid, signal.SIGCONT))
+            elif proc.state is State.BACKOFF:
                 actions += self._spawn(proc, now)
             elif proc.state is State.STOPPING and proc.pid is not None:
                 actions.append(Say(f"{proc.name} did not stop within {self.timeout:g}s; sending SIGKILL"))
@@ -251,6 +258,7 @@ class Machine:
             proc.stop_requested = proc.stop_requested or now
             actions.append(Say(f"sending SIGTERM to {proc.name} (pid {proc.pid})"))
             actions.append(Kill(proc.name, proc.pid, signal.SIGTERM))
+            actions += self._unpause(proc)
         actions.append(Sweep(signal.SIGTERM))
         return actions + self._maybe_finish()
 
@@ -267,7 +275,7 @@ class Machine:
             proc = self.procs[name]
             if proc.state is State.BACKOFF or (proc.pid is None and proc.state is not State.STOPPING):
                 proc.due = None
-                if then == "restart":
+                if then in ("restart", "relocate"):
                     actions += self._spawn(proc, now)
                 elif then == "remove":
                     del self.procs[name]
@@ -279,7 +287,32 @@ class Machine:
                 continue
             proc.state, proc.due, proc.stop_requested = State.STOPPING, now + self.timeout, now
             actions.append(Kill(name, proc.pid, signal.SIGTERM))  # type: ignore[arg-type]
+            actions += self._unpause(proc)
         return actions
+
+    def disrupt(self, name: str, action: str, now: float, pause_for: float = 0.0) -> list[Action]:
+        """A chaos action on one running instance. Never ends the session."""
+        proc = self.procs.get(name)
+        if proc is None or proc.pid is None or proc.state not in (State.RUNNING, State.STARTING) or proc.paused:
+            return []
+        if action == "restart":
+            return self.stop([name], now, then="restart")
+        if action == "relocate":
+            return self.stop([name], now, then="relocate")
+        if action == "kill":
+            proc.state, proc.after_stop, proc.stop_requested = State.STOPPING, "restart", now
+            return [Kill(name, proc.pid, signal.SIGKILL)]
+        if action == "pause":
+            proc.paused, proc.due = True, now + pause_for
+            return [Kill(name, proc.pid, signal.SIGSTOP)]
+        raise ValueError(f"unknown chaos action {action!r}")
+
+    def _unpause(self, proc: Proc) -> list[Action]:
+        """A stopped (SIGSTOP) process must be continued to act on SIGTERM."""
+        if not proc.paused or proc.pid is None:
+            return []
+        proc.paused = False
+        return [Kill(proc.name, proc.pid, signal.SIGCONT)]
 
     def restart_procs(self, names: Iterable[str], now: float) -> list[Action]:
         return self.stop(names, now, then="restart")
@@ -312,15 +345,15 @@ class Machine:
         return (types.index(proc.instance.type), proc.instance.index)
 
     # -- internals
-    def _spawn(self, proc: Proc, now: float) -> list[Action]:
-        proc.state, proc.due = State.STARTING, None
-        return [Spawn(proc.instance)]
+    def _spawn(self, proc: Proc, now: float, fresh: bool = False) -> list[Action]:
+        proc.state, proc.due, proc.paused = State.STARTING, None, False
+        return [Spawn(proc.instance, fresh)]
 
     def _stopped_by_us(self, proc: Proc, now: float) -> list[Action]:
         then, proc.after_stop, proc.due = proc.after_stop, "", None
-        if then == "restart":
+        if then in ("restart", "relocate"):
             proc.restarts += 1
-            return self._spawn(proc, now)
+            return self._spawn(proc, now, fresh=then == "relocate")
         proc.state = State.EXITED
         if then == "remove":
             del self.procs[proc.name]

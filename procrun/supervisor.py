@@ -25,6 +25,9 @@ from procrun.formation import Instance
 from procrun.guardian import MARKER_VAR
 from procrun.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
 from procrun.output import SYSTEM, LineSplitter, Prefixer, colour_for, render
+from procrun.report import Finding, Report
+from procrun.slug import describe
+from procrun.workdir import Workdir, Workdirs
 
 READ_SIZE = 256 * 1024
 SIGNAL_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
@@ -97,8 +100,13 @@ class Session:
 
     def __init__(self, machine: Machine, prefixer: Prefixer, writer: Writer, cwd: str,
                  quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic,
-                 probe_types: frozenset[str] = frozenset({"web"})) -> None:
+                 probe_types: frozenset[str] = frozenset({"web"}), workdirs: Workdirs | None = None,
+                 fresh_all: bool = False, report: Report | None = None) -> None:
         self.machine = machine
+        self.workdirs = workdirs
+        self.fresh_all = fresh_all
+        self.report = report if report is not None else Report()
+        self.fresh: dict[int, tuple[Workdir, float]] = {}  # pid -> its fresh dir and start time
         self.probe_types = probe_types
         self.services: list[Service] = []
         self.prefixer = prefixer
@@ -118,6 +126,7 @@ class Session:
         self._done: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.listeners: list[Callable[[], None]] = []
+        self.chaos: object | None = None  # the ChaosService, when attached
         self._probes: set[asyncio.Task[None]] = set()
 
     # -- lifecycle
@@ -145,6 +154,8 @@ class Session:
             if self._timer:
                 self._timer.cancel()
             self._close_relays()
+            if self.workdirs is not None:
+                self.workdirs.close()
             self._stop_guardian()
 
     def feed(self, actions: list[Action]) -> None:
@@ -155,13 +166,13 @@ class Session:
     def apply(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Spawn):
-                self._spawn(action.instance)
+                self._spawn(action.instance, action.fresh)
             elif isinstance(action, Kill):
                 process.signal_group(action.pid, action.sig)
             elif isinstance(action, Sweep):
                 self._sweep(action.sig)
             elif isinstance(action, Say):
-                self.say(action.text)
+                self.say(action.text, action.source)
             elif isinstance(action, Finish):
                 self.code = action.code
                 self._begin_finish()
@@ -169,23 +180,36 @@ class Session:
         for listener in self.listeners:
             listener()
 
-    def say(self, text: str) -> None:
-        self.emit(SYSTEM, None, [text.encode()])
+    def say(self, text: str, source: str = SYSTEM) -> None:
+        if source != SYSTEM:
+            self.prefixer.style.widen([source])
+        self.emit(source, None, [text.encode()])
 
     def emit(self, name: str, colour: str | None, lines: list[bytes]) -> None:
         self.writer.write(render(self.prefixer.prefix(name, colour), lines))
 
-    def _spawn(self, inst: Instance) -> None:
+    def _spawn(self, inst: Instance, fresh: bool = False) -> None:
         env = dict(inst.env)
         env[MARKER_VAR] = self.marker
         self.prefixer.style.widen([inst.name])
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
         now = self.clock()
+        workdir = None
         try:
-            child = process.spawn(inst.command, env, self.cwd)
-        except OSError as exc:
-            self.apply(self.machine.spawn_failed(inst.name, exc.strerror or str(exc), now))
+            if (fresh or self.fresh_all) and self.workdirs is not None:
+                first = self.workdirs.root is None
+                workdir = self.workdirs.create(inst.name)
+                env["TMPDIR"] = workdir.tmp
+                if first and self._guardian_pipe is not None:  # removed by the guardian if we die
+                    os.write(self._guardian_pipe, self.workdirs.root.encode() + b"\n")  # type: ignore[union-attr]
+            child = process.spawn(inst.command, env, workdir.path if workdir else self.cwd)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            if workdir is not None:
+                self.workdirs.discard(workdir)  # type: ignore[union-attr]
+            self.apply(self.machine.spawn_failed(inst.name, getattr(exc, "strerror", None) or str(exc), now))
             return
+        if workdir is not None:
+            self.fresh[child.pid] = (workdir, now)
         self.children[child.pid] = child
         relay = Relay(inst.name, child.fd, colour, inst.type in self.quiet)
         self.relays[child.fd] = relay
@@ -246,7 +270,24 @@ class Session:
             relay = self.relays.get(child.fd)
             if relay is not None:  # print what it wrote before saying it stopped
                 self._pump(relay)
+            name = self.machine.by_pid.get(pid)
             self.apply(self.machine.exited(pid, returncode, self.clock()))
+            if pid in self.fresh and name is not None:
+                self._inspect(name, *self.fresh.pop(pid))
+
+    def _inspect(self, name: str, workdir: Workdir, started: float) -> None:
+        """Compare a stopped instance's fresh directory with the slug; report what it left."""
+        assert self.workdirs is not None
+        found, scratch = self.workdirs.inspect(workdir)
+        type_name = name.rsplit(".", 1)[0]
+        lifetime = self.clock() - started
+        if found:
+            self.say(describe(name, lifetime, found), "warning")
+            self.report.findings.append(Finding(name, type_name, round(lifetime, 3), time.time(),
+                                                found.created, found.changed, found.deleted))
+        if scratch:
+            self.report.scratch[type_name] = self.report.scratch.get(type_name, 0) + scratch
+        self.workdirs.discard(workdir)
 
     def _on_readable(self, relay: Relay) -> None:
         self._pump(relay)
@@ -307,7 +348,8 @@ class Session:
         env = {k: v for k, v in os.environ.items() if k != MARKER_VAR}
         try:
             self.guardian = subprocess.Popen(
-                [sys.executable, "-S", "-E", path, self.marker], stdin=read_fd,
+                [sys.executable, "-S", "-E", path, self.marker,
+                 *(["--keep"] if self.workdirs is not None and self.workdirs.keep else [])], stdin=read_fd,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                 start_new_session=True, close_fds=True)
         finally:

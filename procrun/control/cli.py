@@ -7,12 +7,12 @@ import json
 import sys
 from typing import Any
 
-from procrun.control.client import Connection
+from procrun.control.client import Connection, request
 from procrun.control.commands import table
 from procrun.errors import ProcrunError, UsageError
 from procrun.formation import parse_formation
 
-COMMANDS = ("ps", "scale", "restart", "stop", "quit")
+COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report")
 QUIT_WAIT = 120.0
 
 
@@ -40,8 +40,12 @@ def run(command: str, root: str, ns: argparse.Namespace) -> int:
         message: dict[str, Any] = {"cmd": "scale", "formation": counts}
     elif command in ("restart", "stop"):
         message = {"cmd": command, "targets": list(ns.targets)}
+    elif command == "chaos":
+        message = {"cmd": "chaos", "op": ns.op, "targets": [ns.name] if ns.name else [], "action": ns.action}
     else:
         message = {"cmd": command}
+    if command == "report":
+        return _report(root, ns.json)
     conn = Connection(root)
     try:
         reply = _checked(conn.request(message))
@@ -54,10 +58,36 @@ def run(command: str, root: str, ns: argparse.Namespace) -> int:
             print(_formation_text(reply["formation"]))
         elif command in ("restart", "stop"):
             print(f"{'restarting' if command == 'restart' else 'stopping'} {', '.join(reply['names'])}")
+        elif command == "chaos":
+            if ns.op == "now":
+                print(f"{reply['action']} {reply['victim']}")
+            else:
+                status = reply["chaos"]
+                print(f"chaos {'on' if status['enabled'] else 'off'}: seed {status['seed']}, every "
+                      f"{status['interval']:g}s on average, {status['disruptions']} disruption(s) so far")
         elif command == "quit":
             if not conn.wait_closed(QUIT_WAIT):
                 print(f"the session (pid {reply['pid']}) is still shutting down", file=sys.stderr)
                 return 1
     finally:
         conn.close()
+    return 0
+
+
+def _report(root: str, as_json: bool) -> int:
+    from procrun.app import last_report
+    from procrun.errors import SessionError
+    from procrun.report import from_json
+
+    try:
+        report = from_json(_checked(request(root, {"cmd": "report"}))["report"])
+    except SessionError:
+        report = last_report(root)
+        if report is None:
+            raise SessionError(f"no running session and no saved report in {root}; "
+                               "run 'procrun start --chaos' or '--fresh' first") from None
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.summary(limit=20) or ["no disruptions and no findings yet"]))
     return 0

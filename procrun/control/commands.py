@@ -30,6 +30,10 @@ class Controller:
             return ok(pid=os.getpid(), root=self.root, started=self.started)
         if request.cmd == "ps":
             return ok(processes=self.snapshot(), formation=machine.formation())
+        if request.cmd == "report":
+            return ok(report=self.session.report.to_json())
+        if request.cmd == "chaos" and request.op == "status":
+            return ok(chaos=self.session.chaos.status())  # type: ignore[union-attr]
         if machine.ending is not None:
             return error("the session is shutting down")
         now = self.session.clock()
@@ -44,9 +48,29 @@ class Controller:
                 return ok(names=names)
         except ValueError as exc:
             return error(str(exc))
+        if request.cmd == "chaos":
+            return self._chaos(request)
         # quit
         self.session.apply(machine.shutdown(0, now, "quit requested"))
         return ok(pid=os.getpid())
+
+    def _chaos(self, request: Request) -> dict[str, Any]:
+        from procrun.chaos import ACTIONS
+
+        chaos = self.session.chaos
+        if request.op in ("on", "off"):
+            self.session.say(f"chaos {request.op} requested")
+            chaos.set_enabled(request.op == "on")  # type: ignore[union-attr]
+            return ok(chaos=chaos.status())  # type: ignore[union-attr]
+        if request.action is not None and request.action not in ACTIONS:
+            return error(f"unknown chaos action {request.action!r}; choose from {', '.join(ACTIONS)}")
+        victim = request.targets[0] if request.targets else None
+        if victim is not None and victim not in self.session.machine.procs:
+            return error(f"no process named {victim!r}; running: {', '.join(self.session.machine.procs)}")
+        done = chaos.now(victim, request.action)  # type: ignore[union-attr]
+        if done is None:
+            return error(f"{victim or 'no instance'} is not running and eligible for a disruption now")
+        return ok(victim=done.victim, action=done.action)
 
     def _scale(self, formation: dict[str, int], now: float) -> dict[str, Any]:
         machine = self.session.machine
@@ -69,7 +93,8 @@ class Controller:
             uptime = now - proc.started if proc.pid and proc.started is not None else None
             cpu, rss = usage.get(proc.pid, (None, None)) if proc.pid else (None, None)
             rows.append({
-                "name": proc.name, "type": proc.instance.type, "pid": proc.pid, "state": str(proc.state),
+                "name": proc.name, "type": proc.instance.type, "pid": proc.pid,
+                "state": "paused" if proc.paused else str(proc.state),
                 "uptime": uptime, "restarts": proc.restarts, "port": proc.instance.port,
                 "cwd": (process.cwd_of(proc.pid) if proc.pid else None) or self.session.cwd,
                 "cpu_seconds": cpu, "cpu_percent": (100 * cpu / uptime) if cpu is not None and uptime else None,

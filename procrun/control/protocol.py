@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_LINE = 64 * 1024
-COMMANDS = ("ping", "ps", "scale", "restart", "stop", "quit")
+COMMANDS = ("ping", "ps", "scale", "restart", "stop", "quit", "chaos", "report")
+CHAOS_OPS = ("on", "off", "now", "status")
 
 
 class ProtocolError(ValueError):
@@ -19,6 +20,8 @@ class Request:
     cmd: str
     targets: tuple[str, ...] = ()
     formation: dict[str, int] = field(default_factory=dict)
+    op: str = ""
+    action: str | None = None
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -53,7 +56,12 @@ def parse_request(line: bytes) -> Request:
         raise ProtocolError("formation must map type names to counts of 0 or more")
     if cmd == "stop" and not targets:
         raise ProtocolError("stop needs at least one process or type name")
-    return Request(cmd, tuple(targets), dict(formation))
+    op, action = data.get("op", ""), data.get("action")
+    if cmd == "chaos" and op not in CHAOS_OPS:
+        raise ProtocolError(f"chaos needs an op: {', '.join(CHAOS_OPS)}")
+    if action is not None and not isinstance(action, str):
+        raise ProtocolError("action must be a string")
+    return Request(cmd, tuple(targets), dict(formation), op, action)
 
 
 def ok(**fields: Any) -> dict[str, Any]:

@@ -108,6 +108,22 @@ class Run:
             if not self._drain(min(left, 0.5)) and checked == len(self.lines):
                 raise AssertionError(f"output ended without {pattern!r}:\n{self.text()}")
 
+    def wait_count(self, pattern: str, count: int, timeout: float = 10.0) -> None:
+        """Wait until ``count`` lines match the regex."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._drain(0) and not self._queue.empty():
+                pass
+            found = sum(1 for line in self.lines if regex.search(line.decode("utf-8", "replace")))
+            if found >= count:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{found} of {count} lines matching {pattern!r} within {timeout}s:\n{self.text()}")
+            if not self._drain(min(left, 0.2)) and self._queue.empty() and self.proc.poll() is not None:
+                raise AssertionError(f"output ended with {found} of {count} lines matching {pattern!r}")
+
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 

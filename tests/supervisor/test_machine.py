@@ -157,3 +157,31 @@ def test_shutdown_cancels_pending_backoff(policy):
     m.exited(100, 1, 1.0)
     assert m.procs["web.1"].state is State.BACKOFF
     assert m.shutdown(130, 1.0)[-1] == Finish(130)
+
+
+def test_chaos_kill_restarts_without_ending_the_session():
+    m = Machine([inst()], restart="never")
+    _, pids = boot(m)
+    assert m.disrupt("web.1", "kill", 1.0) == [Kill("web.1", 100, signal.SIGKILL)]
+    acts = respond(m, m.exited(100, -9, 1.01), 1.01, pids)
+    assert of(Spawn, acts) == [Spawn(inst())] and m.ending is None
+
+
+def test_chaos_relocate_spawns_fresh():
+    m = Machine([inst()])
+    _, pids = boot(m)
+    m.disrupt("web.1", "relocate", 1.0)
+    acts = m.exited(100, -15, 1.1)
+    assert of(Spawn, acts) == [Spawn(inst(), fresh=True)]
+
+
+def test_chaos_pause_resumes_and_shutdown_continues_paused():
+    m = Machine([inst(), inst("worker")], timeout=5)
+    boot(m)
+    assert m.disrupt("web.1", "pause", 1.0, pause_for=2.0) == [Kill("web.1", 100, signal.SIGSTOP)]
+    assert m.disrupt("web.1", "kill", 1.5) == []  # paused: not a victim
+    assert Kill("web.1", 100, signal.SIGCONT) in m.tick(3.0)
+    m.disrupt("worker.1", "pause", 4.0, pause_for=60)
+    acts = m.shutdown(130, 5.0)
+    i = acts.index(Kill("worker.1", 101, signal.SIGTERM))
+    assert acts[i + 1] == Kill("worker.1", 101, signal.SIGCONT)

@@ -1,0 +1,106 @@
+"""Chaos as a session service: draws the schedule, asks the Machine to disrupt."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import TYPE_CHECKING
+
+from procrun.chaos import DESCRIPTIONS, Candidate, ChaosConfig, Disruption, Schedule
+from procrun.machine import State
+from procrun.report import Event
+from procrun.supervisor import Service
+
+if TYPE_CHECKING:
+    from procrun.supervisor import Session
+
+
+class ChaosService(Service):
+    def __init__(self, config: ChaosConfig, seed: int, enabled: bool = True) -> None:
+        self.config = config
+        self.seed = seed
+        self.schedule = Schedule(config, random.Random(seed))
+        self.enabled = enabled
+        self.session: Session | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.next_at: float | None = None
+
+    async def start(self, session: Session) -> None:
+        self.session = session
+        session.report.seed = self.seed
+        session.chaos = self  # type: ignore[attr-defined]
+        if self.enabled:
+            self._announce()
+            self._arm()
+
+    async def close(self) -> None:
+        self._cancel()
+
+    def _announce(self) -> None:
+        assert self.session is not None
+        c = self.config
+        self.session.say(f"seed {self.seed} (replay with --chaos-seed {self.seed}); a disruption every "
+                         f"{c.interval:g}s on average; actions: {', '.join(c.actions)}; "
+                         f"types: {', '.join(c.types) or 'all'}", "chaos")
+
+    def set_enabled(self, on: bool) -> None:
+        if on == self.enabled:
+            return
+        self.enabled = on
+        if on:
+            self._announce()
+            self._arm()
+        else:
+            self._cancel()
+            assert self.session is not None
+            self.session.say("off", "chaos")
+
+    def status(self) -> dict[str, object]:
+        now = self.session.clock() if self.session else 0.0
+        return {"enabled": self.enabled, "seed": self.seed, "interval": self.config.interval,
+                "actions": list(self.config.actions), "types": list(self.config.types),
+                "next_in": None if self.next_at is None else max(0.0, self.next_at - now),
+                "disruptions": len(self.session.report.events) if self.session else 0}
+
+    def candidates(self) -> list[Candidate]:
+        assert self.session is not None
+        now = self.session.clock()
+        return [Candidate(p.name, p.instance.type, now - (p.started or now))
+                for p in self.session.machine.procs.values()
+                if p.pid is not None and p.state in (State.RUNNING, State.STARTING) and not p.paused]
+
+    def now(self, victim: str | None = None, action: str | None = None) -> Disruption | None:
+        """Disrupt at once (``procrun chaos now``); returns what was done."""
+        disruption = self.schedule.pick(self.candidates(), action, victim)
+        if disruption is not None:
+            self._carry_out(disruption)
+        return disruption
+
+    def _arm(self) -> None:
+        assert self.session is not None
+        delay = self.schedule.next_delay()
+        self.next_at = self.session.clock() + delay
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self.next_at = None, None
+
+    def _fire(self) -> None:
+        self._timer = None
+        assert self.session is not None
+        if self.session.machine.ending is not None:
+            return
+        disruption = self.schedule.pick(self.candidates())
+        if disruption is not None:
+            self._carry_out(disruption)
+        self._arm()
+
+    def _carry_out(self, d: Disruption) -> None:
+        assert self.session is not None
+        extra = f" for {d.pause_for:.1f}s" if d.action == "pause" else ""
+        self.session.say(f"{d.action} {d.victim}{extra} ({DESCRIPTIONS[d.action]})", "chaos")
+        self.session.report.events.append(Event(round(time.time(), 3), d.victim, d.action))
+        self.session.apply(self.session.machine.disrupt(d.victim, d.action, self.session.clock(), d.pause_for))

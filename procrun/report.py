@@ -1,0 +1,84 @@
+"""The hidden-local-state report: chaos events and findings. Pure data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    instance: str
+    type: str
+    lifetime: float
+    at: float  # wall clock
+    created: tuple[str, ...]
+    changed: tuple[str, ...]
+    deleted: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float
+    victim: str
+    action: str
+
+
+@dataclass
+class Report:
+    seed: int | None = None
+    events: list[Event] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    scratch: dict[str, int] = field(default_factory=dict)  # type -> files left in TMPDIR
+
+    def by_type(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for f in self.findings:
+            entry = out.setdefault(f.type, {"instances": 0, "files": {}, "first_seen": f.at, "examples": []})
+            entry["instances"] += 1
+            for verb, paths in (("created", f.created), ("changed", f.changed), ("deleted", f.deleted)):
+                for path in paths:
+                    key = f"{verb} {path}"
+                    entry["files"][key] = entry["files"].get(key, 0) + 1
+            if len(entry["examples"]) < 3:
+                entry["examples"].append(f.instance)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": self.seed, "events": [asdict(e) for e in self.events],
+                "findings": [asdict(f) for f in self.findings], "by_type": self.by_type(),
+                "scratch": self.scratch}
+
+    def summary(self, limit: int = 5) -> list[str]:
+        """A one-screen summary for the end of a session."""
+        lines = []
+        if self.events:
+            counts: dict[str, int] = {}
+            for e in self.events:
+                counts[e.action] = counts.get(e.action, 0) + 1
+            lines.append(f"chaos: {len(self.events)} disruptions ("
+                         + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) + ")"
+                         + (f"; replay with --chaos-seed {self.seed}" if self.seed is not None else ""))
+        groups = self.by_type()
+        if not groups:
+            if self.findings is not None and (self.events or self.scratch):
+                lines.append("hidden local state: none found")
+            return lines
+        lines.append(f"hidden local state: {len(self.findings)} instance stop(s) left files behind")
+        for type_name, entry in groups.items():
+            files = sorted(entry["files"].items(), key=lambda kv: -kv[1])
+            shown = ", ".join(f"{k} (x{n})" for k, n in files[:limit])
+            more = f" and {len(files) - limit} more" if len(files) > limit else ""
+            lines.append(f"  {type_name}: {entry['instances']} time(s): {shown}{more}")
+        for type_name, n in self.scratch.items():
+            lines.append(f"  {type_name}: {n} file(s) in TMPDIR (allowed scratch space)")
+        return lines
+
+
+def from_json(data: dict[str, Any]) -> Report:
+    report = Report(seed=data.get("seed"))
+    report.events = [Event(**e) for e in data.get("events", [])]
+    report.findings = [Finding(**{k: tuple(v) if isinstance(v, list) else v for k, v in f.items()})
+                       for f in data.get("findings", [])]
+    report.scratch = dict(data.get("scratch", {}))
+    return report

@@ -1,0 +1,58 @@
+import random
+import statistics
+
+import pytest
+
+from procrun.chaos import ACTIONS, Candidate, ChaosConfig, Schedule, parse_actions
+
+FORMATION = [Candidate("web.1", "web", 100), Candidate("web.2", "web", 100),
+             Candidate("worker.1", "worker", 100), Candidate("clock.1", "clock", 1)]
+
+
+def sequence(seed, n=50, config=ChaosConfig(interval=2.0), candidates=FORMATION):
+    schedule = Schedule(config, random.Random(seed))
+    out = []
+    for _ in range(n):
+        delay = schedule.next_delay()
+        d = schedule.pick(list(reversed(candidates)))  # input order must not matter
+        out.append((round(delay, 9), d.victim, d.action, d.pause_for))
+    return out
+
+
+def test_same_seed_same_sequence_and_different_seed_differs():
+    assert sequence(42) == sequence(42)
+    assert sequence(42) != sequence(43)
+    assert {a for _, _, a, _ in sequence(1, 200)} == set(ACTIONS)
+
+
+def test_only_eligible_victims():
+    config = ChaosConfig(interval=1.0, types=("web", "clock"), min_uptime=10)
+    victims = {v for _, v, _, _ in sequence(5, 300, config)}
+    assert victims == {"web.1", "web.2"}  # clock.1 too young, worker not a chaos type
+    assert Schedule(config, random.Random(0)).pick([Candidate("clock.1", "clock", 1)]) is None
+
+
+def test_actions_respected_and_pause_length_in_range():
+    config = ChaosConfig(interval=1.0, actions=("pause",), pause_min=1, pause_max=2)
+    for _, _, action, pause in sequence(9, 100, config):
+        assert action == "pause" and 1 <= pause <= 2
+
+
+def test_interval_statistics_are_poisson_like():
+    schedule = Schedule(ChaosConfig(interval=30.0), random.Random(1234))
+    delays = [schedule.next_delay() for _ in range(20000)]
+    assert 29 < statistics.mean(delays) < 31
+    assert 28 < statistics.stdev(delays) < 32  # exponential: stdev equals the mean
+    assert min(delays) >= 0
+
+
+def test_explicit_victim_and_action():
+    schedule = Schedule(ChaosConfig(), random.Random(0))
+    d = schedule.pick(FORMATION, action="kill", victim="clock.1")
+    assert (d.victim, d.action) == ("clock.1", "kill")
+
+
+def test_parse_actions():
+    assert parse_actions("kill, pause") == ("kill", "pause")
+    with pytest.raises(ValueError, match="unknown chaos action 'explode'"):
+        parse_actions("kill,explode")

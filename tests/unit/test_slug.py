@@ -1,0 +1,26 @@
+from procrun.slug import Diff, describe, diff, ignored
+
+
+def test_diff_created_changed_deleted_and_ignores():
+    before = {"app.py": ("file", 10, 1), "static": ("dir", 0, 0), "static/a.css": ("file", 5, 1),
+              "old.txt": ("file", 1, 1)}
+    after = {"app.py": ("file", 10, 2), "static": ("dir", 0, 0), "static/a.css": ("file", 5, 1),
+             "uploads": ("dir", 0, 0), "uploads/a.png": ("file", 9, 3), "__pycache__/app.cpython-311.pyc":
+             ("file", 1, 1), "lib/x.pyc": ("file", 1, 1), "logs/out.log": ("file", 1, 1)}
+    found = diff(before, after, ignore=["logs"])
+    assert found == Diff(created=("uploads/a.png",), changed=("app.py",), deleted=("old.txt",))
+    assert not diff(before, before)
+
+
+def test_ignore_patterns():
+    assert ignored("a/__pycache__/x", ["__pycache__"])
+    assert ignored("logs/today/x.log", ["logs/"])
+    assert ignored("data/cache/x", ["data/cache"])
+    assert not ignored("mylogs/x", ["logs"])
+
+
+def test_describe_line():
+    text = describe("web.2", 41.2, Diff(created=("uploads/a.png", "sessions/x")))
+    assert text == "web.2 wrote uploads/a.png and sessions/x during its 41s life; the next instance will not see them"
+    text = describe("web.1", 3, Diff(created=tuple(f"f{i}" for i in range(5)), deleted=("z",)))
+    assert "wrote f0, f1, f2 and 2 more; deleted z" in text
