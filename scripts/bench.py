@@ -66,7 +66,14 @@ def launch(cmd: list[str], app: Path, out, token: str) -> subprocess.Popen:
     env = dict(os.environ, **{TOKEN: token})
     env.pop("PORT", None)
     return subprocess.Popen(cmd, cwd=app, stdout=out, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_signals)
+
+
+def _default_signals() -> None:
+    """Runners start with SIGINT handled by default even if the bench was started with it ignored
+    (a shell cannot trap a signal that was ignored when it started)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def kill_all(proc: subprocess.Popen, token: str) -> None:
