@@ -271,9 +271,9 @@ class Session:
             if relay is not None:  # print what it wrote before saying it stopped
                 self._pump(relay)
             name = self.machine.by_pid.get(pid)
-            self.apply(self.machine.exited(pid, returncode, self.clock()))
-            if pid in self.fresh and name is not None:
+            if pid in self.fresh and name is not None:  # report before a successor starts
                 self._inspect(name, *self.fresh.pop(pid))
+            self.apply(self.machine.exited(pid, returncode, self.clock()))
 
     def _inspect(self, name: str, workdir: Workdir, started: float) -> None:
         """Compare a stopped instance's fresh directory with the slug; report what it left."""

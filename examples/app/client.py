@@ -1,7 +1,8 @@
-"""Visits the web app a few times with one session cookie, then exits 0.
+"""Visits the web app with one session cookie and uploads a file, then exits 0.
 
-With one web instance the visit count climbs; behind a non-sticky router
-with several instances it does not: the session lived in one process.
+With one web instance that is never disturbed, the visit count climbs and the
+upload can be read back. Under chaos (restarts, relocations) or behind a
+non-sticky router, neither holds: that state lived in one process.
 """
 
 import os
@@ -10,19 +11,36 @@ import time
 import urllib.error
 import urllib.request
 
-url = os.environ.get("APP_URL") or f"http://127.0.0.1:{os.environ.get('WEB_PORT', '5000')}/"
+URL = os.environ.get("APP_URL") or f"http://127.0.0.1:{os.environ.get('WEB_PORT', '5000')}"
 visits = int(sys.argv[1]) if len(sys.argv) > 1 else 8
 cookie = ""
-for attempt in range(50):  # wait for the web process to listen
+
+
+def call(path: str, data: bytes | None = None) -> str:
+    global cookie
+    request = urllib.request.Request(URL + path, data=data, headers={"Cookie": cookie} if cookie else {})
     try:
-        urllib.request.urlopen(url, timeout=2).read()
+        with urllib.request.urlopen(request, timeout=5) as response:
+            cookie = (response.headers.get("Set-Cookie") or cookie).split(";")[0]
+            return response.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.read().decode().strip()
+    except (urllib.error.URLError, ConnectionError) as exc:
+        return f"request failed: {getattr(exc, 'reason', exc)}"
+
+
+for _ in range(50):  # wait for the web process to listen
+    if not call("/").startswith("request failed"):
         break
-    except (urllib.error.URLError, ConnectionError):
-        time.sleep(0.1)
-for _ in range(visits):
-    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        cookie = (response.headers.get("Set-Cookie") or cookie).split(";")[0]
-        print(response.read().decode().strip(), flush=True)
+    time.sleep(0.1)
+upload = ""
+for i in range(visits):
+    print(call("/"), flush=True)
+    if i == 1:
+        answer = call("/upload", b"hello")
+        print(answer, flush=True)
+        upload = answer.rsplit(" ", 1)[-1]
+    elif upload and i % 3 == 0:
+        print(call(f"/uploads/{upload}"), flush=True)
     time.sleep(0.5)
 print("client done", flush=True)

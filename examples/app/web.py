@@ -1,7 +1,9 @@
-"""A deliberately stateful web app: it keeps sessions in process memory.
+"""A deliberately stateful web app: it breaks the twelve-factor rule on purpose.
 
-Twelve-factor says processes share nothing; this one breaks that rule on
-purpose, so procrun's router and chaos mode have something to expose.
+- sessions live in process memory (lost on restart, not shared between web.N);
+- uploads are written next to the code (lost when the instance is relocated).
+
+procrun's chaos mode, fresh directories and router exist to expose exactly this.
 """
 
 import http.server
@@ -9,22 +11,41 @@ import os
 import uuid
 
 NAME = os.environ.get("PS", "web")
-SESSIONS: dict[str, int] = {}  # the hidden local state
+SESSIONS: dict[str, int] = {}  # hidden local state #1: memory
+UPLOADS = "uploads"  # hidden local state #2: local disk next to the code
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:
-        cookie = self.headers.get("Cookie", "")
-        sid = cookie.partition("sid=")[2].split(";")[0] or uuid.uuid4().hex[:8]
-        SESSIONS[sid] = SESSIONS.get(sid, 0) + 1
-        body = f"{NAME}: session {sid} has {SESSIONS[sid]} visit(s)\n".encode()
-        self.send_response(200)
-        self.send_header("Set-Cookie", f"sid={sid}")
+    def reply(self, status: int, text: str, sid: str = "") -> None:
+        body = f"{NAME}: {text}\n".encode()
+        self.send_response(status)
+        if sid:
+            self.send_header("Set-Cookie", f"sid={sid}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/uploads/"):
+            name = os.path.basename(self.path)
+            try:
+                with open(os.path.join(UPLOADS, name)) as f:
+                    return self.reply(200, f"upload {name} says {f.read()!r}")
+            except FileNotFoundError:
+                return self.reply(404, f"upload {name} is gone")
+        sid = self.headers.get("Cookie", "").partition("sid=")[2].split(";")[0] or uuid.uuid4().hex[:8]
+        SESSIONS[sid] = SESSIONS.get(sid, 0) + 1
+        self.reply(200, f"session {sid} has {SESSIONS[sid]} visit(s)", sid)
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        os.makedirs(UPLOADS, exist_ok=True)
+        name = uuid.uuid4().hex[:8] + ".txt"
+        with open(os.path.join(UPLOADS, name), "wb") as f:
+            f.write(data)
+        self.reply(201, f"stored upload {name}")
 
     def log_message(self, fmt: str, *args: object) -> None:
         print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", flush=True)
