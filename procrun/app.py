@@ -23,6 +23,7 @@ from procrun.supervisor import Session, Writer
 from procrun.workdir import Workdirs
 
 REPORT = "report.json"
+ROUTED_TYPE = "web"
 
 DEFAULT_PORT = 5000
 
@@ -50,6 +51,10 @@ class Options:
     chaos_seed: int | None = None
     fresh: bool = False
     keep_dirs: bool = False
+    router: bool | None = None  # None: on with --chaos when there is a web type
+    router_host: str = "127.0.0.1"
+    router_mode: str = "http"
+    router_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -156,11 +161,21 @@ def start(opts: Options) -> int:
     env = app.environment()
     # Types started later by `scale` keep honcho's port slots: started types first, then the rest.
     port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
+    routed = opts.router if opts.router is not None else opts.chaos
+    routed = routed and app.procfile.get(ROUTED_TYPE) is not None
+    if opts.router and not routed:
+        raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
 
     def make_instance(type_name: str, index: int) -> Instance:
-        return formation.instance(app.procfile, port_order, type_name, index, app.base_port, env)
+        inst = formation.instance(app.procfile, port_order, type_name, index, app.base_port, env)
+        if routed and type_name == ROUTED_TYPE:  # the router owns the base port
+            from procrun.router import free_port
+            inst = formation.with_port(inst, free_port())
+        return inst
 
-    machine = Machine(plan.instances, timeout=opts.timeout, restart=restart, make_instance=make_instance,
+    instances = tuple(make_instance(i.type, i.index) if routed and i.type == ROUTED_TYPE else i
+                      for i in plan.instances)
+    machine = Machine(instances, timeout=opts.timeout, restart=restart, make_instance=make_instance,
                       counts=plan.counts)
     style = Style(colour=opts.colour, prefix=opts.prefix)
     style.widen([i.name for i in plan.instances])
@@ -175,6 +190,11 @@ def start(opts: Options) -> int:
         state_dir = os.path.dirname(lock.path)
         session.services.append(ControlService(os.path.join(state_dir, statedir.SOCKET), app.procfile.names, app.root))
         session.services.append(chaos_service)
+        if routed:
+            from procrun.router import Router
+
+            session.services.append(Router(opts.router_host, app.base_port, opts.router_mode,
+                                           opts.router_timeout, ROUTED_TYPE))
         process.reset_ignored_signals()
         process.become_subreaper()
         code = asyncio.run(session.run())

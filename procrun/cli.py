@@ -88,6 +88,13 @@ def build_parser() -> Parser:
     g.add_argument("--chaos-seed", type=_seed, metavar="N", help="replay a run: same seed, same disruptions")
     g.add_argument("--fresh", action="store_true", help="start every instance in a fresh copy of the app (ephemeral disk)")
     g.add_argument("--keep-dirs", action="store_true", help="keep fresh directories after exit, for inspection")
+    g = p.add_argument_group("router")
+    g.add_argument("--router", action=argparse.BooleanOptionalAction, default=None,
+                   help="listen on the base port and spread requests over ready web.N, never sticky (default: on with --chaos)")
+    g.add_argument("--router-host", default="127.0.0.1", metavar="HOST", help="address the router listens on (default: 127.0.0.1)")
+    g.add_argument("--router-mode", choices=("http", "tcp"), default="http", help="balance per HTTP request (default) or per TCP connection")
+    g.add_argument("--router-timeout", type=_timeout, default=30.0, metavar="SECONDS",
+                   help="answer 504 when an instance has not started its response by then (default: 30)")
     p.add_argument("types", nargs="*", metavar="TYPE", help="process types to start (default: all)")
 
     p = sub.add_parser("run", help="run one command with the app's environment")
@@ -137,7 +144,9 @@ def options(ns: argparse.Namespace) -> app.Options:
         chaos_interval=getattr(ns, "chaos_interval", 30.0), chaos_actions=getattr(ns, "chaos_actions", None),
         chaos_types=getattr(ns, "chaos_types", None), chaos_min_uptime=getattr(ns, "chaos_min_uptime", 0.0),
         chaos_seed=getattr(ns, "chaos_seed", None), fresh=getattr(ns, "fresh", False),
-        keep_dirs=getattr(ns, "keep_dirs", False))
+        keep_dirs=getattr(ns, "keep_dirs", False), router=getattr(ns, "router", None),
+        router_host=getattr(ns, "router_host", "127.0.0.1"), router_mode=getattr(ns, "router_mode", "http"),
+        router_timeout=getattr(ns, "router_timeout", 30.0))
 
 
 def dispatch(ns: argparse.Namespace) -> int:

@@ -97,6 +97,13 @@ def instance(procfile: Procfile, types: tuple[str, ...], type_name: str, index: 
     return Instance(type_name, index, command, port, full)
 
 
+def with_port(inst: Instance, port: int) -> Instance:
+    """The same instance on another port (the router gives web instances internal ports)."""
+    env = dict(inst.env)
+    env["PORT"] = str(port)
+    return Instance(inst.type, inst.index, inst.command, port, env)
+
+
 def plan(procfile: Procfile, types: tuple[str, ...], counts: Mapping[str, int],
          base_port: int | None, env: Mapping[str, str]) -> tuple[Instance, ...]:
     """Every instance of the formation, in Procfile order then index."""

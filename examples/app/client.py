@@ -29,8 +29,9 @@ def call(path: str, data: bytes | None = None) -> str:
         return f"request failed: {getattr(exc, 'reason', exc)}"
 
 
-for _ in range(50):  # wait for the web process to listen
-    if not call("/").startswith("request failed"):
+for _ in range(100):  # wait for a web process to listen (directly or behind the router)
+    answer = call("/")
+    if not answer.startswith("request failed") and "is ready to take this request" not in answer:
         break
     time.sleep(0.1)
 upload = ""

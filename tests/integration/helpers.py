@@ -58,6 +58,7 @@ class Run:
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
                  preexec=None) -> None:
         self.token = uuid.uuid4().hex
+        self.cwd = cwd
         full_env = dict(os.environ, **(env or {}))
         full_env[TOKEN_VAR] = self.token
         full_env.pop("NO_COLOR", None)
