@@ -260,6 +260,80 @@ def fresh_dirs(base: Path, runs: int) -> tuple[float, float, float]:
     return snap, median(creates), median(diffs)
 
 
+# -- router ----------------------------------------------------------------------
+
+def latencies(port: int, n: int) -> list[float]:
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        out.append(time.perf_counter() - t0)
+        assert response.status == 200
+    conn.close()
+    return out
+
+
+def router(base: Path, n: int) -> tuple[list[float], list[float]]:
+    """Sequential keep-alive GETs: straight to web.1 vs through the router (web=1)."""
+    app = make_app(base, "router", {"web": f"exec {sys.executable} backend.py"})
+    (app / "backend.py").write_text(FAST_BACKEND)
+    token = uuid.uuid4().hex
+    port = _free_port()
+    with open(base / "router.log", "wb") as out:
+        proc = launch(runners(app)["procrun"] + ["--router", "-p", str(port)], app, out, token)
+        try:
+            def ready() -> int | None:
+                text = (base / "router.log").read_text()
+                m = re.search(r"web\.1 is ready on port (\d+)", text)
+                return int(m.group(1)) if m else None
+            wait_for(lambda: ready() is not None)
+            direct_port = ready()
+            latencies(port, 200), latencies(direct_port, 200)  # warm up
+            direct = latencies(direct_port, n)
+            routed = latencies(port, n)
+        finally:
+            kill_all(proc, token)
+    return direct, routed
+
+
+# A keep-alive HTTP/1.1 server that answers each GET in one write (no Nagle stalls).
+FAST_BACKEND = r'''
+import asyncio, os
+BODY = ("hello from " + os.environ["PS"] + "\n").encode()
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+async def serve(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.write(RESPONSE)
+            if b"connection: close" in head.lower():
+                break
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", int(os.environ["PORT"]))
+    await server.serve_forever()
+asyncio.run(main())
+'''
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 # -- idle -----------------------------------------------------------------------
 
 def idle(base: Path, who: str, n: int, seconds: float) -> tuple[float, float, int, float]:
@@ -394,6 +468,15 @@ def main() -> int:
         rows.append(("hidden-state diff of that directory", {"procrun": f"{diffed * 1000:.0f} ms", "honcho": "n/a",
                                                              "shell": "n/a"},
                      f"< 100 ms: {'met' if diffed < 0.1 else 'NOT met'}"))
+        direct, routed = router(base, 3000)
+        overhead = pct(routed, 0.5) - pct(direct, 0.5)
+        print(f"router: direct p50 {pct(direct, .5) * 1e3:.2f} ms, routed p50 {pct(routed, .5) * 1e3:.2f} ms", flush=True)
+        rows.append(("router: 3,000 sequential keep-alive GETs, web=1",
+                     {"procrun": (f"routed {len(routed) / sum(routed):,.0f} req/s, p50 {pct(routed, .5) * 1e3:.2f} ms, "
+                                  f"p99 {pct(routed, .99) * 1e3:.2f} ms; direct {len(direct) / sum(direct):,.0f} req/s, "
+                                  f"p50 {pct(direct, .5) * 1e3:.2f} ms, p99 {pct(direct, .99) * 1e3:.2f} ms"),
+                      "honcho": "n/a", "shell": "n/a"},
+                     f"< 1 ms added at p50: {'met' if overhead < 0.001 else 'NOT met'} (+{overhead * 1e3:.2f} ms)"))
         idle_cells = {}
         for who in who_all:
             cpu, pss, nsup, wake = idle(base, who, 20, args.idle_seconds)
