@@ -295,3 +295,57 @@ def run(opts: Options, argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"procrun: {shlex.quote(args[0])}: {exc.strerror}", file=sys.stderr)
         return 126
+
+
+def export(opts: Options, fmt: str, target: str, app_name: str | None, image: str | None,
+           user: str | None, log_dir: str | None) -> list[str]:
+    """Render the formation for another engine and write it into ``target``; returns the paths."""
+    import tempfile
+
+    from procrun.export import FORMATS, ExportContext, TypeSpec, renderers
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    app = load(opts)
+    plan = make_plan(app, opts, env={})
+    if fmt == "kubernetes" and not image:
+        raise UsageError("export kubernetes needs the container image: pass --image NAME")
+    chaos = _chaos_service(opts, app).config if opts.chaos else None
+    types = tuple(TypeSpec(t, app.procfile.get(t).command, plan.counts[t],  # type: ignore[union-attr]
+                           formation.type_port(app.base_port, plan.types, t, 1)) for t in plan.types)
+    target = os.path.abspath(target)
+    ctx = ExportContext(app=app_name or os.path.basename(app.root) or "app", root=app.root, types=types,
+                        env=dict(app.dotenv), timeout=opts.timeout, user=user,
+                        log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
+                        path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image, chaos=chaos)
+    files = renderers()[fmt](ctx)
+    parent = os.path.dirname(target)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".procrun-export-", dir=parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {target}: {exc.strerror}; choose a directory you can write") from None
+    try:
+        for rel, file in files.items():
+            path = os.path.join(staging, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(file.content)
+            os.chmod(path, file.mode)
+        if not os.path.exists(target):
+            os.rename(staging, target)
+            staging = ""
+        else:
+            if not os.path.isdir(target):
+                raise UsageError(f"{target} exists and is not a directory; choose another export directory")
+            for rel in files:
+                destination = os.path.join(target, rel)
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
+                os.replace(os.path.join(staging, rel), destination)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {target}: {exc.strerror}; choose a directory you can write") from None
+    finally:
+        if staging:
+            import shutil
+            shutil.rmtree(staging, ignore_errors=True)
+    return [os.path.join(target, rel) for rel in files]

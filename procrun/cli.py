@@ -104,6 +104,19 @@ def build_parser() -> Parser:
     p = sub.add_parser("check", help="validate the Procfile and env files")
     _common(p, top=False)
 
+    p = sub.add_parser("export", help="write the formation for supervisord, systemd, kubernetes or compose")
+    _common(p, top=False)
+    p.add_argument("format", metavar="FORMAT", help="supervisord, systemd, kubernetes or compose")
+    p.add_argument("location", metavar="DIR", help="directory to write into")
+    p.add_argument("-a", "--app", metavar="NAME", help="app name (default: the app root's name)")
+    p.add_argument("--image", metavar="IMAGE", help="container image (kubernetes: required; compose: else build: the app root)")
+    p.add_argument("-u", "--user", metavar="USER", help="run processes as this user (supervisord, systemd)")
+    p.add_argument("-l", "--log", metavar="DIR", help="log directory (supervisord; default: DIR/log)")
+    p.add_argument("--chaos", action="store_true", help="kubernetes: also write Chaos Mesh schedules")
+    p.add_argument("--chaos-interval", type=_timeout, default=30.0, metavar="SECONDS")
+    p.add_argument("--chaos-actions", metavar="A[,A]")
+    p.add_argument("--chaos-types", metavar="TYPE[,TYPE]")
+
     p = sub.add_parser("ps", help="list the processes of the running session")
     _root_only(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -159,6 +172,10 @@ def dispatch(ns: argparse.Namespace) -> int:
         return app.run(opts, ns.argv)
     if ns.command == "check":
         print(app.check(opts), file=sys.stderr)
+        return 0
+    if ns.command == "export":
+        for path in app.export(opts, ns.format, ns.location, ns.app, ns.image, ns.user, ns.log):
+            print(f"wrote {path}", file=sys.stderr)
         return 0
     raise UsageError(f"unknown command {ns.command!r}")
 

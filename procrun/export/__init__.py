@@ -1,0 +1,55 @@
+"""Exporters: render the formation as files for another engine. Pure.
+
+Each renderer takes an ``ExportContext`` and returns ``{relative path: File}``;
+``procrun.app.export`` writes them (temporary directory first, then moved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from procrun.chaos import ChaosConfig
+
+
+@dataclass(frozen=True)
+class File:
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    name: str
+    command: str
+    count: int
+    port: int  # the port of instance 1 (honcho formula); instance i gets port + i - 1
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    app: str
+    root: str  # absolute app root: working directory of every process
+    types: tuple[TypeSpec, ...]
+    env: Mapping[str, str]  # from the .env files only, never procrun's own environment
+    timeout: float = 5.0
+    user: str | None = None
+    log_dir: str | None = None  # absolute; default: <export dir>/log
+    export_dir: str = ""
+    path: str = "/usr/local/bin:/usr/bin:/bin"
+    image: str | None = None
+    chaos: ChaosConfig | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+Renderer = Callable[[ExportContext], dict[str, File]]
+
+
+def renderers() -> dict[str, Renderer]:
+    from procrun.export import compose, kubernetes, supervisord, systemd
+
+    return {"supervisord": supervisord.render, "systemd": systemd.render,
+            "kubernetes": kubernetes.render, "compose": compose.render}
+
+
+FORMATS = ("supervisord", "systemd", "kubernetes", "compose")

@@ -1,0 +1,34 @@
+"""Compose: one service per type, replicated."""
+
+from __future__ import annotations
+
+import yaml
+
+from procrun.export import ExportContext, File
+from procrun.export.kubernetes import dns_name
+
+
+def _dollar(text: str) -> str:
+    """Compose interpolates $VAR in every value: a literal $ is $$."""
+    return text.replace("$", "$$")
+
+
+def render(ctx: ExportContext) -> dict[str, File]:
+    services = {}
+    for t in ctx.types:
+        env = {k: _dollar(v) for k, v in ctx.env.items()}
+        env["PORT"] = str(t.port)
+        env["PS"] = env["DYNO"] = env["HONCHO_PROCESS_NAME"] = t.name
+        service: dict = {"image": ctx.image} if ctx.image else {"build": {"context": ctx.root}}
+        service.update({
+            "command": ["/bin/sh", "-c", _dollar(t.command)],
+            "environment": env,
+            "deploy": {"mode": "replicated", "replicas": t.count},
+            "stop_grace_period": f"{max(1, round(ctx.timeout))}s",
+            "restart": "always",
+        })
+        if t.name == "web":
+            service["expose"] = [str(t.port)]
+        services[dns_name(t.name)] = service
+    doc = {"name": dns_name(ctx.app), "services": services}
+    return {"compose.yaml": File(yaml.safe_dump(doc, sort_keys=False))}

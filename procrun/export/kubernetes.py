@@ -1,0 +1,75 @@
+"""Kubernetes: a Deployment per type, a Service for web; optional Chaos Mesh schedules."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from procrun.export import ExportContext, File
+
+CHAOS_MESH_ACTION = {  # procrun action -> PodChaos action
+    "kill": "pod-kill", "restart": "container-kill", "relocate": "pod-kill", "pause": "pod-failure"}
+
+
+def dns_name(text: str) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return name[:63] or "app"
+
+
+def _dump(docs: list[dict]) -> str:
+    return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+
+
+def render(ctx: ExportContext) -> dict[str, File]:
+    app = dns_name(ctx.app)
+    docs: list[dict] = []
+    for t in ctx.types:
+        name = dns_name(f"{app}-{t.name}")
+        labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": dns_name(t.name)}
+        env = [{"name": k, "value": v} for k, v in ctx.env.items() if k != "PORT"]
+        env.append({"name": "PORT", "value": str(t.port)})
+        for var in ("PS", "DYNO", "HONCHO_PROCESS_NAME"):
+            env.append({"name": var, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
+        container = {"name": dns_name(t.name), "image": ctx.image, "command": ["/bin/sh", "-c", t.command], "env": env}
+        if t.name == "web":
+            container["ports"] = [{"name": "http", "containerPort": t.port}]
+        docs.append({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"replicas": t.count, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"terminationGracePeriodSeconds": max(1, round(ctx.timeout)),
+                                           "containers": [container]}}}})
+        if t.name == "web":
+            docs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": labels},
+                         "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": t.port}]}})
+    files = {f"{app}.yaml": File(_dump(docs))}
+    if ctx.chaos is not None:
+        files[f"{app}-chaos-mesh.yaml"] = File(_dump(chaos_schedules(app, ctx)))
+    return files
+
+
+def chaos_schedules(app: str, ctx: ExportContext) -> list[dict]:
+    """Chaos Mesh Schedules mirroring --chaos: the mean interval split over the actions."""
+    assert ctx.chaos is not None
+    chaos = ctx.chaos
+    actions = sorted({CHAOS_MESH_ACTION[a] for a in chaos.actions})
+    every = max(1, round(chaos.interval * len(actions)))
+    types = chaos.types or tuple(t.name for t in ctx.types)
+    docs = []
+    for action in actions:
+        pod_chaos: dict = {"action": action, "mode": "one",
+                           "selector": {"expressionSelectors": [
+                               {"key": "app.kubernetes.io/component", "operator": "In",
+                                "values": [dns_name(t) for t in types]}],
+                               "labelSelectors": {"app.kubernetes.io/name": app}}}
+        if action == "pod-failure":
+            pod_chaos["duration"] = f"{max(1, round(chaos.pause_max))}s"
+        if action == "container-kill":
+            pod_chaos["containerNames"] = [dns_name(t) for t in types]
+        docs.append({"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "Schedule",
+                     "metadata": {"name": dns_name(f"{app}-{action}")},
+                     "spec": {"schedule": f"@every {every}s", "type": "PodChaos", "historyLimit": 5,
+                              "concurrencyPolicy": "Forbid", "podChaos": pod_chaos}})
+    return docs

@@ -1,0 +1,202 @@
+"""Exports checked by the real engines: supervisord, systemd-analyze, kubernetes-validate,
+check-jsonschema's compose-spec schema, and podman kube play."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import TOKEN_VAR, marked, wait_until, write_app
+
+BIN = Path(sys.executable).parent
+PY = sys.executable
+
+
+def export(root, *args, check=True):
+    result = subprocess.run([PY, "-m", "procrun", "export", *args], cwd=root, capture_output=True, text=True,
+                            timeout=60)
+    if check:
+        assert result.returncode == 0, result
+    return result
+
+
+def free_base():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return min(s.getsockname()[1], 60000)
+
+
+TRICKY = "worker: echo \"it's 100% \\\"$GREETING\\\" $PS\" > out-$PS.txt; exec sleep 600\n"
+
+
+@pytest.mark.timeout(120)
+def test_supervisord_runs_the_export_and_stops_everything(tmp_path):
+    app = tmp_path / "app"
+    port = free_base()
+    write_app(app, f"web: exec {PY} -m http.server --bind 127.0.0.1 $PORT\n" + TRICKY,
+              __env='GREETING="hello world"\n')
+    out = tmp_path / "sv"
+    export(app, "supervisord", str(out), "-c", "web=2,worker=1", "-p", str(port), "-a", "shop", "-t", "2")
+    sock = tmp_path / "s.sock"
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"""[unix_http_server]
+file={sock}
+[supervisord]
+nodaemon=true
+logfile={tmp_path}/supervisord.log
+pidfile={tmp_path}/supervisord.pid
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://{sock}
+[include]
+files={out}/shop.conf
+""")
+    token = os.urandom(8).hex()
+    env = dict(os.environ, **{TOKEN_VAR: token})
+    daemon = subprocess.Popen([str(BIN / "supervisord"), "-c", str(conf)], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def status():
+            r = subprocess.run([str(BIN / "supervisorctl"), "-c", str(conf), "status"], capture_output=True, text=True)
+            return r.stdout
+
+        wait_until(lambda: status().count("RUNNING") == 3, timeout=30)
+        lines = status().splitlines()
+        assert sorted(l.split()[0] for l in lines) == ["shop:shop-web-1", "shop:shop-web-2", "shop:shop-worker-1"]
+        for i in (0, 1):
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port + i}/", timeout=5).read()
+            assert b"Directory listing" in body
+        wait_until(lambda: (app / "out-worker.1.txt").exists())
+        assert (app / "out-worker.1.txt").read_text() == 'it\'s 100% "hello world" worker.1\n'
+        assert (out / "log" / "web-1.log").exists()
+        assert len(marked(token)) >= 3
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    wait_until(lambda: marked(token) == [], timeout=5)
+
+
+def test_systemd_analyze_verify(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    app = tmp_path / "app"
+    write_app(app, "web: python3 -m http.server $PORT\n" + TRICKY, __env="A=1\nB='x $y %z'\n")
+    out = tmp_path / "units"
+    export(app, "systemd", str(out), "-c", "web=2", "-a", "shop")
+    units = sorted(str(p) for p in out.iterdir() if p.suffix in (".service", ".target"))
+    assert len(units) == 4
+    result = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == "", result
+    # the check is real: a broken unit fails it
+    broken = out / "broken.service"
+    broken.write_text("[Service]\nExecStart=relative/path\n")
+    result = subprocess.run(["systemd-analyze", "verify", str(broken)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 or result.stderr
+
+
+def test_kubernetes_validate_strict(tmp_path):
+    app = tmp_path / "app"
+    write_app(app, "web: python3 -m http.server $PORT\nworker: sleep 600\n", __env="A=1\n")
+    out = tmp_path / "k8s"
+    assert "needs the container image" in export(app, "kubernetes", str(out), check=False).stderr
+    export(app, "kubernetes", str(out), "-c", "web=3,worker=2", "--image", "shop:1", "-a", "shop", "--chaos")
+    validate = [str(BIN / "kubernetes-validate"), "--strict"]
+    result = subprocess.run([*validate, str(out / "shop.yaml")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result
+    assert result.stdout.count("passed") == 3
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((out / "shop.yaml").read_text().replace("replicas: 3", "replicas: three"))
+    assert subprocess.run([*validate, str(broken)], capture_output=True, text=True, timeout=120).returncode != 0
+    assert "kind: Schedule" in (out / "shop-chaos-mesh.yaml").read_text()
+
+
+def test_compose_spec_schema(tmp_path):
+    app = tmp_path / "app"
+    write_app(app, "web: python3 -m http.server $PORT\nworker: sleep 600\n", __env="PRICE=$5\n")
+    out = tmp_path / "compose"
+    export(app, "compose", str(out), "-c", "web=2", "--image", "shop:1")
+    check = [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
+    result = subprocess.run([*check, str(out / "compose.yaml")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((out / "compose.yaml").read_text().replace("deploy:", "deploy_typo:"))
+    assert subprocess.run([*check, str(broken)], capture_output=True, text=True, timeout=120).returncode != 0
+
+
+def test_export_errors(tmp_path):
+    write_app(tmp_path, "web: x\n")
+    for args, words in [(["nomad", "out"], "unknown export format 'nomad'"),
+                        (["supervisord", "/proc/forbidden/out"], "cannot write to /proc/forbidden/out")]:
+        result = export(tmp_path, *args, check=False)
+        assert result.returncode == 2 and words in result.stderr and len(result.stderr.splitlines()) == 1
+    (tmp_path / "file").write_text("x")
+    result = export(tmp_path, "compose", str(tmp_path / "file"), check=False)
+    assert result.returncode == 2 and "is not a directory" in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["Procfile", "file"]  # nothing half-written
+
+
+PODMAN_IMAGE = "localhost/procrun-test:busybox"
+
+
+@pytest.fixture
+def podman_app(tmp_path):
+    if shutil.which("podman") is None or shutil.which("busybox") is None:
+        pytest.skip("podman and busybox-static (Debian) are not installed; CI installs them")
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy(shutil.which("busybox"), rootfs / "bin" / "busybox")
+    for tool in ("sh", "sleep", "echo"):
+        os.symlink("busybox", rootfs / "bin" / tool)
+    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tmp_path / "rootfs.tar"), "."], check=True)
+    subprocess.run(["podman", "import", str(tmp_path / "rootfs.tar"), PODMAN_IMAGE], check=True,
+                   capture_output=True, timeout=120)
+    app = tmp_path / "app"
+    write_app(app, "web: echo web on $PORT; exec sleep 600\nworker: exec sleep 600\n")
+    out = tmp_path / "k8s"
+    export(app, "kubernetes", str(out), "-c", "web=2,worker=3", "--image", PODMAN_IMAGE, "-a", "pr")
+    manifest = str(out / "pr.yaml")
+    conf = tmp_path / "containers.conf"  # ulimits this sandbox lets a container set
+    conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={_limit("n")}", "nproc={_limit("u")}"]\n')
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    play = subprocess.run(["podman", "kube", "play", manifest], capture_output=True, text=True, timeout=300, env=env)
+    yield play, env
+    subprocess.run(["podman", "kube", "down", manifest], capture_output=True, timeout=300, env=env)
+
+
+def _limit(flag):
+    import resource
+    kind = resource.RLIMIT_NOFILE if flag == "n" else resource.RLIMIT_NPROC
+    soft, hard = resource.getrlimit(kind)
+    return f"{soft}:{hard}"
+
+
+def _containers(env):
+    out = subprocess.run(["podman", "ps", "-a", "--format", "json"], capture_output=True, text=True, env=env,
+                         timeout=60).stdout
+    return [c for c in json.loads(out or "[]") if not c.get("IsInfra")]
+
+
+def test_podman_kube_play_creates_each_deployment_with_its_replicas(podman_app):
+    play, env = podman_app
+    names = sorted(n for c in _containers(env) for n in c["Names"])
+    assert sum(n.startswith("pr-web-pod-") for n in names) == 2, (names, play.stderr)
+    assert sum(n.startswith("pr-worker-pod-") for n in names) == 3, (names, play.stderr)
+
+
+def test_podman_kube_play_runs_the_containers(podman_app):
+    play, env = podman_app
+    if "Operation not permitted" in play.stderr:
+        pytest.skip("this sandbox forbids containers to start (crun: setrlimit: Operation not permitted); "
+                    "the pods and replica counts are checked by the test above")
+    assert play.returncode == 0, play.stderr
+    running = [c for c in _containers(env) if c["State"] == "running"]
+    assert len(running) == 5
