@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 import json
 import time
 
-from procrun import envfile, formation, procfile, process, statedir
+import dataclasses
+
+from procrun import config, envfile, formation, procfile, process, statedir
+from procrun.config import FileConfig
 from procrun.errors import ConfigError, SessionError, UsageError
 from procrun.formation import Instance
 from procrun.machine import POLICIES, Machine
@@ -30,31 +33,74 @@ DEFAULT_PORT = 5000
 
 @dataclass(frozen=True)
 class Options:
-    """What the command line (and later procrun.yaml) asks for."""
+    """What the command line asks for; None means "not given" (procrun.yaml, then defaults, decide)."""
 
     app_root: str = "."
     procfile: str | None = None
     env_files: tuple[str, ...] = ()
     port: str | None = None
     formation: str | None = None
-    timeout: float = 5.0
+    timeout: float | None = None
     restart: str | None = None
     colour: bool = True
     prefix: bool = True
     quiet: frozenset[str] = frozenset()
     types: tuple[str, ...] = ()
-    chaos: bool = False
-    chaos_interval: float = 30.0
+    chaos: bool | None = None
+    chaos_interval: float | None = None
     chaos_actions: str | None = None
     chaos_types: str | None = None
-    chaos_min_uptime: float = 0.0
+    chaos_min_uptime: float | None = None
     chaos_seed: int | None = None
-    fresh: bool = False
-    keep_dirs: bool = False
-    router: bool | None = None  # None: on with --chaos when there is a web type
-    router_host: str = "127.0.0.1"
-    router_mode: str = "http"
-    router_timeout: float = 30.0
+    fresh: bool | None = None
+    keep_dirs: bool | None = None
+    router: bool | None = None  # default: on with --chaos when there is a web type
+    router_host: str | None = None
+    router_mode: str | None = None
+    router_timeout: float | None = None
+    watch: bool | None = None
+    watch_paths: tuple[str, ...] = ()
+
+
+DEFAULTS = {"timeout": 5.0, "chaos": False, "chaos_interval": 30.0, "chaos_min_uptime": 0.0, "fresh": False,
+            "keep_dirs": False, "router_host": "127.0.0.1", "router_mode": "http", "router_timeout": 30.0,
+            "watch": False}
+CONFIG_FILE = "procrun.yaml"
+
+
+def settle(opts: Options, cfg: FileConfig) -> Options:
+    """Precedence: flags > procrun.yaml > defaults (.env and the environment come in at load())."""
+    changes: dict[str, object] = {}
+    for name in ("procfile", "formation", "timeout", "restart", "chaos", "chaos_interval", "chaos_min_uptime",
+                 "chaos_seed", "fresh", "keep_dirs", "router", "router_host", "router_mode", "router_timeout",
+                 "watch"):
+        value = getattr(opts, name)
+        if value is None:
+            value = getattr(cfg, name)
+        if value is None:
+            value = DEFAULTS.get(name)
+        changes[name] = value
+    if opts.port is None and cfg.port is not None:
+        changes["port"] = str(cfg.port)
+    if not opts.env_files and cfg.env is not None:
+        changes["env_files"] = (",".join(cfg.env),)
+    for name in ("chaos_actions", "chaos_types"):
+        if getattr(opts, name) is None and getattr(cfg, name) is not None:
+            changes[name] = ",".join(getattr(cfg, name))
+    if not opts.watch_paths and cfg.watch_paths:
+        changes["watch_paths"] = cfg.watch_paths
+    if opts.watch_paths:
+        changes["watch"] = True
+    if changes["restart"] is None:
+        changes["restart"] = "on-failure" if changes["chaos"] or changes["watch"] else "never"
+    return dataclasses.replace(opts, **changes)  # type: ignore[arg-type]
+
+
+def read_config(root: str) -> FileConfig:
+    path = _rel(root, CONFIG_FILE)
+    if not os.path.exists(path):
+        return FileConfig(path)
+    return config.parse(read_text(path, CONFIG_FILE), path)
 
 
 @dataclass(frozen=True)
@@ -66,6 +112,8 @@ class App:
     dotenv: Mapping[str, str]
     base_port: int
     env_paths: tuple[str, ...] = field(default=())
+    options: Options = field(default_factory=Options)
+    config: FileConfig = field(default_factory=FileConfig)
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """Process env: procrun's own, overlaid by the .env files."""
@@ -104,9 +152,12 @@ def env_file_list(values: Sequence[str]) -> tuple[list[str], bool]:
 
 
 def load(opts: Options) -> App:
+    """Read procrun.yaml, the .env files and the Procfile; settle every option."""
     root = os.path.abspath(opts.app_root)
     if not os.path.isdir(root):
         raise UsageError(f"--app-root {opts.app_root!r} is not a directory; pass the folder that holds the Procfile")
+    cfg = read_config(root)
+    opts = settle(opts, cfg)
     files, explicit = env_file_list(opts.env_files)
     dotenv: dict[str, str] = {}
     paths = []
@@ -127,7 +178,16 @@ def load(opts: Options) -> App:
         port = formation.parse_port(os.environ["PORT"], "PORT in the environment")
     else:
         port = DEFAULT_PORT
-    return App(root, pf, dotenv, port, tuple(paths))
+    _check_type_settings(cfg, pf)
+    return App(root, pf, dotenv, port, tuple(paths), opts, cfg)
+
+
+def _check_type_settings(cfg: FileConfig, pf: procfile.Procfile) -> None:
+    """Every type named in procrun.yaml must exist in the Procfile."""
+    for name, settings in cfg.types.items():
+        if pf.get(name) is None:
+            raise ConfigError(cfg.path, settings.line, f"types: {name!r} is not a process type in {pf.path}",
+                              f"use one of {', '.join(pf.names)}")
 
 
 @dataclass(frozen=True)
@@ -148,14 +208,17 @@ def make_plan(app: App, opts: Options, env: Mapping[str, str] | None = None) -> 
 
 def check(opts: Options) -> str:
     app = load(opts)
-    make_plan(app, opts)
+    make_plan(app, app.options)
+    if app.options.chaos_actions or app.options.chaos_types:
+        _chaos_service(app.options, app)
     return f"Valid procfile detected ({', '.join(app.procfile.names)})"
 
 
 def start(opts: Options) -> int:
     app = load(opts)
+    opts = app.options
     plan = make_plan(app, opts)
-    restart = opts.restart or ("on-failure" if opts.chaos else "never")
+    restart = opts.restart or "never"
     if restart not in POLICIES:
         raise UsageError(f"--restart {restart!r} is not one of {', '.join(POLICIES)}")
     env = app.environment()
@@ -175,14 +238,22 @@ def start(opts: Options) -> int:
 
     instances = tuple(make_instance(i.type, i.index) if routed and i.type == ROUTED_TYPE else i
                       for i in plan.instances)
-    machine = Machine(instances, timeout=opts.timeout, restart=restart, make_instance=make_instance,
-                      counts=plan.counts)
+    per_type = app.config.types
+    machine = Machine(instances, timeout=opts.timeout, restart=restart, make_instance=make_instance,  # type: ignore[arg-type]
+                      counts=plan.counts,
+                      type_restart={t: c.restart for t, c in per_type.items() if c.restart},
+                      stop_signals={t: c.stop_signal for t, c in per_type.items() if c.stop_signal},
+                      graces={t: c.grace for t, c in per_type.items() if c.grace is not None})
     style = Style(colour=opts.colour, prefix=opts.prefix)
     style.widen([i.name for i in plan.instances])
     sys.stdout.flush()
     chaos_service = _chaos_service(opts, app)
+    probe = {t for t in app.procfile.names if (per_type.get(t) and per_type[t].ready == "port")
+             or (t == ROUTED_TYPE and not (per_type.get(t) and per_type[t].ready == "spawn"))}
+    workdirs = Workdirs(app.root, ignore=app.config.fresh_ignore, keep=bool(opts.keep_dirs),
+                        **({"linked": app.config.fresh_link} if app.config.fresh_link is not None else {}))
     session = Session(machine, Prefixer(style), Writer(sys.stdout.fileno()), app.root, quiet=opts.quiet,
-                      workdirs=Workdirs(app.root, keep=opts.keep_dirs), fresh_all=opts.fresh)
+                      workdirs=workdirs, fresh_all=bool(opts.fresh), probe_types=frozenset(probe))
     lock = _lock_session(app.root)
     try:
         from procrun.control.service import ControlService
@@ -216,15 +287,18 @@ def _chaos_service(opts: Options, app: App) -> "ChaosService":
     except ValueError as exc:
         raise UsageError(f"--chaos-actions: {exc}") from None
     types = tuple(t.strip() for t in (opts.chaos_types or "").split(",") if t.strip())
+    opted_out = {t for t, c in app.config.types.items() if c.chaos is False}
+    if opted_out:  # procrun.yaml types.X.chaos: false
+        types = tuple(t for t in (types or app.procfile.names) if t not in opted_out)
     for name in types:
         if app.procfile.get(name) is None:
             raise UsageError(f"--chaos-types: {app.procfile.path} has no process type {name!r}; "
                              f"it defines {', '.join(app.procfile.names)}")
-    if opts.chaos_interval <= 0:
+    if opts.chaos_interval <= 0:  # type: ignore[operator]
         raise UsageError("--chaos-interval must be more than 0 seconds")
     seed = opts.chaos_seed if opts.chaos_seed is not None else int.from_bytes(os.urandom(4), "big")
-    config = ChaosConfig(opts.chaos_interval, actions, types, opts.chaos_min_uptime, seed)
-    return ChaosService(config, seed, enabled=opts.chaos)
+    settings = ChaosConfig(opts.chaos_interval, actions, types, opts.chaos_min_uptime, seed)  # type: ignore[arg-type]
+    return ChaosService(settings, seed, enabled=bool(opts.chaos))
 
 
 def _save_report(state_dir: str, report: Report) -> None:
@@ -307,6 +381,7 @@ def export(opts: Options, fmt: str, target: str, app_name: str | None, image: st
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     app = load(opts)
+    opts = app.options
     plan = make_plan(app, opts, env={})
     if fmt == "kubernetes" and not image:
         raise UsageError("export kubernetes needs the container image: pass --image NAME")
@@ -315,7 +390,7 @@ def export(opts: Options, fmt: str, target: str, app_name: str | None, image: st
                            formation.type_port(app.base_port, plan.types, t, 1)) for t in plan.types)
     target = os.path.abspath(target)
     ctx = ExportContext(app=app_name or os.path.basename(app.root) or "app", root=app.root, types=types,
-                        env=dict(app.dotenv), timeout=opts.timeout, user=user,
+                        env=dict(app.dotenv), timeout=opts.timeout or 5.0, user=user,
                         log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
                         path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image, chaos=chaos)
     files = renderers()[fmt](ctx)

@@ -59,7 +59,7 @@ def _common(parser: argparse.ArgumentParser, top: bool) -> None:
     add("-p", "--port", metavar="N", default=s, help="base port (default: $PORT or 5000)")
     add("-m", "-c", "--formation", "--concurrency", dest="formation", metavar="TYPE=N,...", default=s,
         help="how many of each type: web=2,worker=3 or all=N")
-    add("-t", "--timeout", metavar="SECONDS", type=_timeout, default=5.0 if top else s,
+    add("-t", "--timeout", metavar="SECONDS", type=_timeout, default=s,
         help="grace period between SIGTERM and SIGKILL (default: 5)")
     add("--restart", choices=POLICIES, default=s,
         help="restart processes that exit: never (default: the session ends), on-failure, always")
@@ -80,22 +80,26 @@ def build_parser() -> Parser:
     p = sub.add_parser("start", help="run the formation in the foreground")
     _common(p, top=False)
     g = p.add_argument_group("chaos and fresh working directories")
-    g.add_argument("--chaos", action="store_true", help="disrupt running instances at random (restart policy becomes on-failure)")
-    g.add_argument("--chaos-interval", type=_timeout, default=30.0, metavar="SECONDS", help="mean time between disruptions (default: 30)")
+    g.add_argument("--chaos", action="store_true", default=None, help="disrupt running instances at random (restart policy becomes on-failure)")
+    g.add_argument("--chaos-interval", type=_timeout, metavar="SECONDS", help="mean time between disruptions (default: 30)")
     g.add_argument("--chaos-actions", metavar="A[,A]", help="restart, kill, relocate, pause (default: all)")
     g.add_argument("--chaos-types", metavar="TYPE[,TYPE]", help="types to disrupt (default: all)")
-    g.add_argument("--chaos-min-uptime", type=_timeout, default=0.0, metavar="SECONDS", help="spare instances younger than this")
+    g.add_argument("--chaos-min-uptime", type=_timeout, metavar="SECONDS", help="spare instances younger than this")
     g.add_argument("--chaos-seed", type=_seed, metavar="N", help="replay a run: same seed, same disruptions")
-    g.add_argument("--fresh", action="store_true", help="start every instance in a fresh copy of the app (ephemeral disk)")
-    g.add_argument("--keep-dirs", action="store_true", help="keep fresh directories after exit, for inspection")
+    g.add_argument("--fresh", action="store_true", default=None, help="start every instance in a fresh copy of the app (ephemeral disk)")
+    g.add_argument("--keep-dirs", action="store_true", default=None, help="keep fresh directories after exit, for inspection")
     g = p.add_argument_group("router")
     g.add_argument("--router", action=argparse.BooleanOptionalAction, default=None,
                    help="listen on the base port and spread requests over ready web.N, never sticky (default: on with --chaos)")
-    g.add_argument("--router-host", default="127.0.0.1", metavar="HOST", help="address the router listens on (default: 127.0.0.1)")
-    g.add_argument("--router-mode", choices=("http", "tcp"), default="http", help="balance per HTTP request (default) or per TCP connection")
-    g.add_argument("--router-timeout", type=_timeout, default=30.0, metavar="SECONDS",
+    g.add_argument("--router-host", metavar="HOST", help="address the router listens on (default: 127.0.0.1)")
+    g.add_argument("--router-mode", choices=("http", "tcp"), help="balance per HTTP request (default) or per TCP connection")
+    g.add_argument("--router-timeout", type=_timeout, metavar="SECONDS",
                    help="answer 504 when an instance has not started its response by then (default: 30)")
     p.add_argument("types", nargs="*", metavar="TYPE", help="process types to start (default: all)")
+    g = p.add_argument_group("watch")
+    g.add_argument("--watch", nargs="*", metavar="PATH", default=None,
+                   help="restart affected processes when files change (default path: the app root); "
+                        "put TYPE arguments before --watch")
 
     p = sub.add_parser("run", help="run one command with the app's environment")
     _common(p, top=False)
@@ -112,8 +116,8 @@ def build_parser() -> Parser:
     p.add_argument("--image", metavar="IMAGE", help="container image (kubernetes: required; compose: else build: the app root)")
     p.add_argument("-u", "--user", metavar="USER", help="run processes as this user (supervisord, systemd)")
     p.add_argument("-l", "--log", metavar="DIR", help="log directory (supervisord; default: DIR/log)")
-    p.add_argument("--chaos", action="store_true", help="kubernetes: also write Chaos Mesh schedules")
-    p.add_argument("--chaos-interval", type=_timeout, default=30.0, metavar="SECONDS")
+    p.add_argument("--chaos", action="store_true", default=None, help="kubernetes: also write Chaos Mesh schedules")
+    p.add_argument("--chaos-interval", type=_timeout, metavar="SECONDS")
     p.add_argument("--chaos-actions", metavar="A[,A]")
     p.add_argument("--chaos-types", metavar="TYPE[,TYPE]")
 
@@ -153,13 +157,15 @@ def options(ns: argparse.Namespace) -> app.Options:
         app_root=ns.app_root, procfile=ns.procfile, env_files=tuple(ns.env), port=ns.port,
         formation=ns.formation, timeout=ns.timeout, restart=ns.restart, colour=colour,
         prefix=not ns.no_prefix, quiet=frozenset(t for v in ns.quiet for t in _csv(v)),
-        types=tuple(getattr(ns, "types", ())), chaos=getattr(ns, "chaos", False),
-        chaos_interval=getattr(ns, "chaos_interval", 30.0), chaos_actions=getattr(ns, "chaos_actions", None),
-        chaos_types=getattr(ns, "chaos_types", None), chaos_min_uptime=getattr(ns, "chaos_min_uptime", 0.0),
-        chaos_seed=getattr(ns, "chaos_seed", None), fresh=getattr(ns, "fresh", False),
-        keep_dirs=getattr(ns, "keep_dirs", False), router=getattr(ns, "router", None),
-        router_host=getattr(ns, "router_host", "127.0.0.1"), router_mode=getattr(ns, "router_mode", "http"),
-        router_timeout=getattr(ns, "router_timeout", 30.0))
+        types=tuple(getattr(ns, "types", ())), chaos=getattr(ns, "chaos", None),
+        chaos_interval=getattr(ns, "chaos_interval", None), chaos_actions=getattr(ns, "chaos_actions", None),
+        chaos_types=getattr(ns, "chaos_types", None), chaos_min_uptime=getattr(ns, "chaos_min_uptime", None),
+        chaos_seed=getattr(ns, "chaos_seed", None), fresh=getattr(ns, "fresh", None),
+        keep_dirs=getattr(ns, "keep_dirs", None), router=getattr(ns, "router", None),
+        router_host=getattr(ns, "router_host", None), router_mode=getattr(ns, "router_mode", None),
+        router_timeout=getattr(ns, "router_timeout", None),
+        watch=None if getattr(ns, "watch", None) is None else True,
+        watch_paths=tuple(getattr(ns, "watch", None) or ()))
 
 
 def dispatch(ns: argparse.Namespace) -> int:

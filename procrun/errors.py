@@ -23,8 +23,10 @@ class UsageError(ProcrunError):
 class ConfigError(ProcrunError):
     """Bad file content, located by file and line so the user can jump to it."""
 
-    def __init__(self, path: str, line: int | None, problem: str, fix: str = "") -> None:
+    def __init__(self, path: str, line: int | None, problem: str, fix: str = "", column: int | None = None) -> None:
         where = f"{path}:{line}" if line else path
+        if line and column:
+            where += f":{column}"
         text = f"{where}: {problem}"
         if fix:
             text += f"; fix: {fix}"
@@ -33,6 +35,7 @@ class ConfigError(ProcrunError):
         self.line = line
         self.problem = problem
         self.fix = fix
+        self.column = column
 
 
 class SessionError(ProcrunError):

@@ -130,6 +130,8 @@ class Machine:
     backoff: Backoff = field(default_factory=Backoff)
     make_instance: Callable[[str, int], Instance] | None = None
     counts: Mapping[str, int] | None = None  # the formation asked for, zeros included
+    stop_signals: Mapping[str, int] = field(default_factory=dict)  # per type; default SIGTERM
+    graces: Mapping[str, float] = field(default_factory=dict)  # per type; default timeout
 
     def __post_init__(self) -> None:
         self.procs: dict[str, Proc] = {i.name: Proc(i) for i in self.instances}
@@ -147,6 +149,12 @@ class Machine:
     # -- queries
     def policy(self, type_name: str) -> str:
         return self.type_restart.get(type_name, self.restart)
+
+    def stop_signal(self, proc: Proc) -> int:
+        return self.stop_signals.get(proc.instance.type, signal.SIGTERM)
+
+    def grace(self, proc: Proc) -> float:
+        return self.graces.get(proc.instance.type, self.timeout)
 
     def live(self) -> list[Proc]:
         return [p for p in self.procs.values() if p.pid is not None]
@@ -239,7 +247,7 @@ class Machine:
             elif proc.state is State.BACKOFF:
                 actions += self._spawn(proc, now)
             elif proc.state is State.STOPPING and proc.pid is not None:
-                actions.append(Say(f"{proc.name} did not stop within {self.timeout:g}s; sending SIGKILL"))
+                actions.append(Say(f"{proc.name} did not stop within {self.grace(proc):g}s; sending SIGKILL"))
                 actions.append(Kill(proc.name, proc.pid, signal.SIGKILL))
         return actions
 
@@ -247,7 +255,9 @@ class Machine:
         """Stop everything: SIGTERM now, SIGKILL at the deadline, then Finish."""
         if self.ending is not None:
             return []
-        self.ending, self.deadline = code, now + self.timeout
+        live = self.live()
+        self.ending = code
+        self.deadline = now + max([self.timeout, *(self.grace(p) for p in live)])
         actions: list[Action] = [Say(reason)] if reason else []
         for proc in self.procs.values():
             proc.due = None
@@ -256,8 +266,9 @@ class Machine:
                 continue
             proc.state = State.STOPPING
             proc.stop_requested = proc.stop_requested or now
-            actions.append(Say(f"sending SIGTERM to {proc.name} (pid {proc.pid})"))
-            actions.append(Kill(proc.name, proc.pid, signal.SIGTERM))
+            sig = self.stop_signal(proc)
+            actions.append(Say(f"sending {signal.Signals(sig).name} to {proc.name} (pid {proc.pid})"))
+            actions.append(Kill(proc.name, proc.pid, sig))
             actions += self._unpause(proc)
         actions.append(Sweep(signal.SIGTERM))
         return actions + self._maybe_finish()
@@ -285,8 +296,8 @@ class Machine:
             proc.after_stop = then or proc.after_stop
             if proc.state is State.STOPPING:
                 continue
-            proc.state, proc.due, proc.stop_requested = State.STOPPING, now + self.timeout, now
-            actions.append(Kill(name, proc.pid, signal.SIGTERM))  # type: ignore[arg-type]
+            proc.state, proc.due, proc.stop_requested = State.STOPPING, now + self.grace(proc), now
+            actions.append(Kill(name, proc.pid, self.stop_signal(proc)))  # type: ignore[arg-type]
             actions += self._unpause(proc)
         return actions
 
