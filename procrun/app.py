@@ -221,21 +221,12 @@ def start(opts: Options) -> int:
     restart = opts.restart or "never"
     if restart not in POLICIES:
         raise UsageError(f"--restart {restart!r} is not one of {', '.join(POLICIES)}")
-    env = app.environment()
-    # Types started later by `scale` keep honcho's port slots: started types first, then the rest.
-    port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
     routed = opts.router if opts.router is not None else opts.chaos
-    routed = routed and app.procfile.get(ROUTED_TYPE) is not None
+    routed = bool(routed) and app.procfile.get(ROUTED_TYPE) is not None
     if opts.router and not routed:
         raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
-
-    def make_instance(type_name: str, index: int) -> Instance:
-        inst = formation.instance(app.procfile, port_order, type_name, index, app.base_port, env)
-        if routed and type_name == ROUTED_TYPE:  # the router owns the base port
-            from procrun.router import free_port
-            inst = formation.with_port(inst, free_port())
-        return inst
-
+    live = Live(app, plan, routed)
+    make_instance = live.make_instance
     instances = tuple(make_instance(i.type, i.index) if routed and i.type == ROUTED_TYPE else i
                       for i in plan.instances)
     per_type = app.config.types
@@ -259,13 +250,21 @@ def start(opts: Options) -> int:
         from procrun.control.service import ControlService
 
         state_dir = os.path.dirname(lock.path)
-        session.services.append(ControlService(os.path.join(state_dir, statedir.SOCKET), app.procfile.names, app.root))
+        session.services.append(ControlService(os.path.join(state_dir, statedir.SOCKET),
+                                               lambda: live.procfile.names, app.root))
         session.services.append(chaos_service)
         if routed:
             from procrun.router import Router
 
-            session.services.append(Router(opts.router_host, app.base_port, opts.router_mode,
-                                           opts.router_timeout, ROUTED_TYPE))
+            session.services.append(Router(opts.router_host, app.base_port, opts.router_mode,  # type: ignore[arg-type]
+                                           opts.router_timeout, ROUTED_TYPE))  # type: ignore[arg-type]
+        if opts.watch:
+            from procrun.watch import WatchService, type_globs
+
+            session.services.append(WatchService(
+                live, opts.watch_paths, app.config.watch_ignore,
+                app.config.watch_debounce if app.config.watch_debounce is not None else 0.3,
+                type_globs(app.config.types), rolling=(ROUTED_TYPE,)))
         process.reset_ignored_signals()
         process.become_subreaper()
         code = asyncio.run(session.run())
@@ -276,6 +275,45 @@ def start(opts: Options) -> int:
         return code
     finally:
         lock.release()
+
+
+class Live:
+    """The definitions a running session starts instances from; --watch may change them."""
+
+    def __init__(self, app: App, plan: Plan, routed: bool) -> None:
+        self.app = app
+        self.root = app.root
+        self.procfile = app.procfile
+        self.procfile_path = os.path.abspath(app.procfile.path)
+        files, _ = env_file_list(app.options.env_files)
+        self.env_paths = tuple(os.path.abspath(_rel(app.root, f)) for f in files)
+        self.config_path = os.path.abspath(app.config.path)
+        self.env = app.environment()
+        # Types started later (scale, Procfile edits) keep honcho's port slots after the started ones.
+        self.port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
+        self.routed = routed
+
+    def make_instance(self, type_name: str, index: int) -> Instance:
+        inst = formation.instance(self.procfile, self.port_order, type_name, index, self.app.base_port, self.env)
+        if self.routed and type_name == ROUTED_TYPE:  # the router owns the base port
+            from procrun.router import free_port
+            inst = formation.with_port(inst, free_port())
+        return inst
+
+    def reload_procfile(self) -> procfile.Procfile:
+        self.procfile = procfile.parse(read_text(self.procfile_path, "Procfile"), self.app.procfile.path)
+        return self.procfile
+
+    def reload_env(self) -> None:
+        dotenv: dict[str, str] = {}
+        for path in self.env_paths:
+            if os.path.exists(path):
+                dotenv.update(envfile.parse(read_text(path, "env file"), os.path.relpath(path)))
+        self.env = {**os.environ, **dotenv}
+
+    def add_type(self, type_name: str) -> None:
+        if type_name not in self.port_order:
+            self.port_order = (*self.port_order, type_name)
 
 
 def _chaos_service(opts: Options, app: App) -> "ChaosService":

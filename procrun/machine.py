@@ -203,6 +203,10 @@ class Machine:
             actions.append(Kill(name, pid, signal.SIGKILL if self.killed else signal.SIGTERM))
         return actions
 
+    def redefine(self, name: str, instance: Instance) -> None:
+        """Use a new definition (command, environment) from the next start on."""
+        self.procs[name].instance = instance
+
     def ready(self, name: str, pid: int, now: float) -> list[Action]:
         proc = self.procs.get(name)
         if proc is None or proc.pid != pid or proc.state is not State.STARTING:

@@ -128,6 +128,7 @@ class Session:
         self.listeners: list[Callable[[], None]] = []
         self.chaos: object | None = None  # the ChaosService, when attached
         self._probes: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
 
     # -- lifecycle
     async def run(self) -> int:
@@ -177,8 +178,24 @@ class Session:
                 self.code = action.code
                 self._begin_finish()
         self._arm_timer()
+        self._changed.set()
         for listener in self.listeners:
             listener()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait, without polling, until the process table satisfies ``predicate``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            self._changed.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return predicate()
+        return True
 
     def say(self, text: str, source: str = SYSTEM) -> None:
         if source != SYSTEM:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class Controller:
     """Turns requests into Machine calls; the Session carries out the actions."""
 
-    def __init__(self, session: Session, known_types: tuple[str, ...], root: str,
+    def __init__(self, session: Session, known_types: Callable[[], tuple[str, ...]], root: str,
                  wall: Callable[[], float] = time.time) -> None:
         self.session = session
         self.known_types = known_types
@@ -76,9 +76,10 @@ class Controller:
         machine = self.session.machine
         if not formation:
             return ok(formation=machine.formation())
+        known = self.known_types()
         for name in formation:
-            if name not in self.known_types:
-                raise ValueError(f"no process type {name!r}; the Procfile defines {', '.join(self.known_types)}")
+            if name not in known:
+                raise ValueError(f"no process type {name!r}; the Procfile defines {', '.join(known)}")
         self.session.say("scale " + " ".join(f"{t}={n}" for t, n in formation.items()) + " requested")
         for name, count in formation.items():
             self.session.apply(machine.scale(name, count, now))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from procrun.control.commands import Controller
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class ControlService(Service):
-    def __init__(self, path: str, known_types: tuple[str, ...], root: str) -> None:
+    def __init__(self, path: str, known_types: Callable[[], tuple[str, ...]], root: str) -> None:
         self.path = path
         self.known_types = known_types
         self.root = root

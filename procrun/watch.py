@@ -1,0 +1,209 @@
+"""--watch: file changes become restarts, applied by the Machine.
+
+A code change restarts the affected types (``web`` rolling: a surge instance
+is ready before each old one stops, so the router never runs dry); a ``.env``
+change restarts everything with the new values; a Procfile change is re-read
+and only the difference applied. A Procfile broken by an edit is reported and
+the running formation kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+import watchfiles
+
+from procrun import slug
+from procrun.errors import ConfigError
+from procrun.formation import Instance, with_port
+from procrun.machine import State
+from procrun.procfile import Procfile
+from procrun.supervisor import Service
+from procrun.watchplan import classify, procfile_diff
+
+if TYPE_CHECKING:
+    from procrun.supervisor import Session
+
+READY_TIMEOUT = 60.0
+
+
+class Live(Protocol):
+    """The app definitions a watch can change: supplied by procrun.app."""
+
+    root: str
+    procfile: Procfile
+    procfile_path: str
+    env_paths: tuple[str, ...]
+    config_path: str
+
+    def reload_procfile(self) -> Procfile: ...
+    def reload_env(self) -> None: ...
+    def make_instance(self, type_name: str, index: int) -> Instance: ...
+    def add_type(self, type_name: str) -> None: ...
+
+
+class Filter(watchfiles.DefaultFilter):
+    """watchfiles' defaults (.git, caches, editor files) plus .procrun and configured patterns."""
+
+    def __init__(self, root: str, patterns: Iterable[str]) -> None:
+        super().__init__(ignore_dirs=(*watchfiles.DefaultFilter.ignore_dirs, ".procrun"))
+        self.root = root
+        self.patterns = tuple(patterns)
+
+    def __call__(self, change: watchfiles.Change, path: str) -> bool:
+        if not super().__call__(change, path):
+            return False
+        rel = os.path.relpath(path, self.root)
+        return not slug.ignored(rel, (*slug.ALWAYS_IGNORED, *self.patterns))
+
+
+class WatchService(Service):
+    def __init__(self, live: Live, paths: Iterable[str], ignore: Iterable[str] = (), debounce: float = 0.3,
+                 globs: Mapping[str, tuple[str, ...]] | None = None, rolling: Iterable[str] = ("web",)) -> None:
+        self.live = live
+        self.paths = [os.path.join(live.root, p) for p in paths] or [live.root]
+        self.filter = Filter(live.root, ignore)
+        self.debounce = debounce
+        self.globs = dict(globs or {})
+        self.rolling = set(rolling)
+        self.session: Session | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, session: Session) -> None:
+        self.session = session
+        for path in self.paths:
+            if not os.path.exists(path):
+                raise ConfigError(path, None, "watch path does not exist", "name a file or folder in the app root")
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        shown = ", ".join(os.path.relpath(p, self.live.root) for p in self.paths)
+        session.say(f"watching {shown} for changes", "watch")
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        async for batch in watchfiles.awatch(*self.paths, watch_filter=self.filter, debounce=int(self.debounce * 1000),
+                                             step=50, stop_event=self._stop, rust_timeout=5000):
+            paths = {os.path.relpath(p, self.live.root) for _, p in batch}
+            await self.apply(paths)
+
+    async def apply(self, paths: set[str]) -> None:
+        session = self.session
+        assert session is not None
+        if session.machine.ending is not None:
+            return
+        rel = lambda p: os.path.relpath(p, self.live.root)  # noqa: E731
+        changes = classify(paths, rel(self.live.procfile_path), [rel(p) for p in self.live.env_paths],
+                           rel(self.live.config_path), self.globs, list(self.live.procfile.names))
+        shown = ", ".join(changes.paths[:3]) + (f" and {len(changes.paths) - 3} more" if len(changes.paths) > 3 else "")
+        session.say(f"changed: {shown}", "watch")
+        if changes.config:
+            session.say(f"{rel(self.live.config_path)} changed: restart procrun to apply it", "watch")
+        restart: set[str] = set()
+        if changes.procfile:
+            restart |= self._procfile()
+        if changes.env:
+            try:
+                self.live.reload_env()
+            except ConfigError as exc:
+                session.say(f"{exc} (keeping the running processes)", "watch")
+            else:
+                restart |= set(session.machine.formation())
+        restart |= set(changes.types)
+        if changes.types and session.workdirs is not None and session.workdirs.manifest is not None:
+            session.workdirs.refresh()  # fresh directories get the new code
+        for type_name in [t for t in self.live.procfile.names if t in restart]:
+            await self.restart_type(type_name)
+
+    def _procfile(self) -> set[str]:
+        """Apply a Procfile edit; returns the types whose command changed."""
+        session = self.session
+        assert session is not None
+        old = self.live.procfile
+        try:
+            new = self.live.reload_procfile()
+        except ConfigError as exc:
+            session.say(f"{exc} (keeping the running formation)", "watch")
+            return set()
+        added, removed, changed = procfile_diff(old, new)
+        now = session.clock()
+        for type_name in removed:
+            session.say(f"Procfile: {type_name} removed; stopping it", "watch")
+            session.apply(session.machine.scale(type_name, 0, now))
+            session.machine.wanted.pop(type_name, None)
+        for type_name in added:
+            session.say(f"Procfile: {type_name} added; starting it", "watch")
+            self.live.add_type(type_name)
+            session.apply(session.machine.scale(type_name, 1, now))
+        if changed:
+            session.say(f"Procfile: command of {', '.join(changed)} changed", "watch")
+        if not (added or removed or changed):
+            session.say("Procfile: no change to apply", "watch")
+        return set(changed)
+
+    def _redefine(self, name: str) -> None:
+        """Next start of ``name`` uses the current command and environment, on its port."""
+        machine = self.session.machine  # type: ignore[union-attr]
+        proc = machine.procs[name]
+        fresh = self.live.make_instance(proc.instance.type, proc.instance.index)
+        if proc.instance.port is not None:
+            fresh = with_port(fresh, proc.instance.port)
+        machine.redefine(name, fresh)
+
+    async def restart_type(self, type_name: str) -> None:
+        session = self.session
+        assert session is not None
+        machine = session.machine
+        names = sorted((p.name for p in machine.procs.values() if p.instance.type == type_name
+                        and p.after_stop != "remove"), key=lambda n: machine.procs[n].instance.index)
+        if not names:
+            return
+        for name in names:
+            self._redefine(name)
+        running = [n for n in names if machine.procs[n].pid is not None]
+        if type_name not in self.rolling or not running:
+            session.say(f"restarting {', '.join(names)}", "watch")
+            session.apply(machine.restart_procs(names, session.clock()))
+            return
+        await self._rolling(type_name, names)
+
+    async def _rolling(self, type_name: str, names: list[str]) -> None:
+        session = self.session
+        assert session is not None
+        machine = session.machine
+        count = machine.wanted.get(type_name, len(names))
+        session.apply(machine.scale(type_name, count + 1, session.clock()))
+        surge = max((p for p in machine.procs.values() if p.instance.type == type_name),
+                    key=lambda p: p.instance.index).name
+        session.say(f"rolling restart of {type_name}: {surge} first, then {', '.join(names)} one by one", "watch")
+        if not await session.until(lambda: self._ready(surge), READY_TIMEOUT):
+            session.say(f"{surge} did not become ready; restarting {type_name} in place", "watch")
+            session.apply(machine.scale(type_name, count, session.clock()))
+            session.apply(machine.restart_procs(names, session.clock()))
+            return
+        for name in names:
+            if machine.ending is not None:
+                return
+            old = machine.procs[name].pid if name in machine.procs else None
+            session.apply(machine.restart_procs([name], session.clock()))
+            await session.until(lambda: name not in machine.procs or (
+                self._ready(name) and machine.procs[name].pid != old), READY_TIMEOUT)
+        session.apply(machine.scale(type_name, count, session.clock()))
+
+    def _ready(self, name: str) -> bool:
+        proc = self.session.machine.procs.get(name)  # type: ignore[union-attr]
+        return proc is not None and proc.state is State.RUNNING and proc.pid is not None
+
+
+def type_globs(types: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
+    return {t: c.watch for t, c in types.items() if getattr(c, "watch", None)}  # type: ignore[misc]
+
+
+
