@@ -67,3 +67,21 @@ def test_run_missing_command_is_127(tmp_path):
     result = procrun(tmp_path, "run", "no-such-command-xyz")
     assert result.returncode == 127
     assert "no-such-command-xyz" in result.stderr
+
+
+def test_check_validates_procrun_yaml(tmp_path):
+    write_app(tmp_path, "web: a\n", procrun__yaml="watch:\n  debounce: soon\n")
+    result = procrun(tmp_path, "check")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("procrun: procrun.yaml:2:13: watch.debounce must be a number")
+    (tmp_path / "procrun.yaml").write_text("types:\n  api: {restart: always}\n")
+    result = procrun(tmp_path, "check")
+    assert result.returncode == 2 and "procrun.yaml:2: types: 'api' is not a process type in Procfile" in result.stderr
+
+
+def test_port_precedence_flag_yaml_dotenv_environment(tmp_path):
+    write_app(tmp_path, "web: echo port=$PORT\n", __env="PORT=8000\n")
+    assert "port=8000" in procrun(tmp_path, "start", env={"PORT": "9000"}).stdout  # .env over environment
+    (tmp_path / "procrun.yaml").write_text("port: 7000\n")
+    assert "port=7000" in procrun(tmp_path, "start").stdout  # procrun.yaml over .env
+    assert "port=6000" in procrun(tmp_path, "start", "-p", "6000").stdout  # flags over procrun.yaml

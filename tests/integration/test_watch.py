@@ -1,0 +1,76 @@
+"""--watch with real file edits."""
+
+import sys
+
+from tests.integration.helpers import write_app
+
+PY = sys.executable
+WEB = (f"exec {PY} -c \"import http.server,os; print('web', open('version.txt').read().strip(), "
+       "os.environ.get('GREETING'), flush=True); "
+       "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.BaseHTTPRequestHandler).serve_forever()\"")
+WORKER = "echo worker $GREETING; exec sleep 600"
+CONFIG = """
+watch:
+  debounce: 0.1
+types:
+  web: {watch: ["*.py", version.txt]}
+  worker: {watch: ["jobs/"]}
+"""
+
+
+def app(tmp_path):
+    return write_app(tmp_path, f"web: {WEB}\nworker: {WORKER}\n", __env="GREETING=hi\n",
+                     procrun__yaml=CONFIG, version__txt="1\n", app__py="x = 1\n")
+
+
+def start(procrun, tmp_path, *args):
+    run = procrun("start", "--watch", "-t", "1", "-p", str(_port()), *args)
+    run.wait_for(r"watch +\| watching \. for changes")
+    run.wait_for(r"web\.1 is ready")
+    run.wait_for(r"worker\.1 +\| worker hi")
+    return run
+
+
+def _port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return min(s.getsockname()[1], 60000)
+
+
+def test_code_change_restarts_only_the_affected_type(procrun, tmp_path):
+    app(tmp_path)
+    run = start(procrun, tmp_path)
+    (tmp_path / "version.txt").write_text("2\n")
+    run.wait_for(r"watch +\| rolling restart of web: web\.2 first, then web\.1 one by one")
+    run.wait_count(r"web\.\d +\| web 2 hi", 2)  # the surge instance, then web.1 again
+    run.wait_for(r"web\.2 stopped")  # surge removed once web.1 is back
+    assert "worker.1 stopped" not in run.text()
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "task.sh").write_text("echo\n")
+    run.wait_for(r"watch +\| restarting worker\.1")
+    run.wait_count(r"worker\.1 +\| worker hi", 2)
+    assert run.text().count("web.1 started") == 2  # web untouched by the worker's change
+    assert run.proc.poll() is None
+
+
+def test_procfile_edits_add_types_and_broken_edits_keep_the_formation(procrun, tmp_path):
+    app(tmp_path)
+    run = start(procrun, tmp_path)
+    (tmp_path / "Procfile").write_text(f"web: {WEB}\nworker: {WORKER}\nclock: echo tick; exec sleep 600\n")
+    run.wait_for(r"watch +\| Procfile: clock added; starting it")
+    run.wait_for(r"clock\.1 +\| tick")
+    (tmp_path / "Procfile").write_text(f"web: {WEB}\nthis is not a process line\n")
+    run.wait_for(r"watch +\| Procfile:2: expected 'name: command'.*\(keeping the running formation\)")
+    (tmp_path / "Procfile").write_text(f"web: {WEB}\nclock: echo tock; exec sleep 600\n")
+    run.wait_for(r"watch +\| Procfile: worker removed; stopping it")
+    run.wait_for(r"clock\.1 +\| tock")
+    assert run.proc.poll() is None
+
+
+def test_env_change_restarts_all_with_the_new_value(procrun, tmp_path):
+    app(tmp_path)
+    run = start(procrun, tmp_path)
+    (tmp_path / ".env").write_text("GREETING=hello\n")
+    run.wait_for(r"worker\.1 +\| worker hello")
+    run.wait_for(r"web\.1 +\| web 1 hello")

@@ -1,0 +1,109 @@
+import signal
+
+import pytest
+
+from procrun.app import Options, settle
+from procrun.config import FileConfig, TypeConfig, parse
+from procrun.errors import ConfigError
+
+FULL = """\
+procfile: Procfile.dev
+env: [.env, local.env]
+formation: {web: 2, worker: 0}
+port: 6000
+timeout: 2.5
+restart: always
+chaos:
+  enabled: true
+  interval: 5
+  actions: [kill, pause]
+  types: web, worker
+  min_uptime: 1
+  seed: 42
+fresh:
+  enabled: true
+  ignore: [logs/, "*.tmp"]
+  link: [vendor]
+  keep_dirs: true
+router: {enabled: true, host: 0.0.0.0, mode: tcp, timeout: 9}
+watch: {enabled: true, paths: [src], ignore: [media], debounce: 0.2}
+types:
+  web:
+    restart: on-failure
+    chaos: false
+    watch: ["*.py", templates/]
+    ready: port
+    stop_signal: INT
+    grace: 12
+  worker:
+    ready: spawn
+    stop_signal: SIGQUIT
+"""
+
+
+def test_every_key():
+    c = parse(FULL, "procrun.yaml")
+    assert (c.procfile, c.env, c.formation, c.port, c.timeout, c.restart) == \
+        ("Procfile.dev", (".env", "local.env"), "web=2,worker=0", 6000, 2.5, "always")
+    assert (c.chaos, c.chaos_interval, c.chaos_actions, c.chaos_types, c.chaos_min_uptime, c.chaos_seed) == \
+        (True, 5.0, ("kill", "pause"), ("web", "worker"), 1.0, 42)
+    assert (c.fresh, c.fresh_ignore, c.fresh_link, c.keep_dirs) == (True, ("logs/", "*.tmp"), ("vendor",), True)
+    assert (c.router, c.router_host, c.router_mode, c.router_timeout) == (True, "0.0.0.0", "tcp", 9.0)
+    assert (c.watch, c.watch_paths, c.watch_ignore, c.watch_debounce) == (True, ("src",), ("media",), 0.2)
+    assert c.types["web"] == TypeConfig("on-failure", False, ("*.py", "templates/"), "port", signal.SIGINT, 12.0, 23)
+    assert c.types["worker"] == TypeConfig(None, None, None, "spawn", signal.SIGQUIT, None, 30)
+
+
+def test_shorthands_and_empty():
+    c = parse("chaos: true\nfresh: [logs]\nrouter: false\nwatch: [src, lib]\nformation: web=3\nenv: a.env\n")
+    assert (c.chaos, c.fresh, c.fresh_ignore, c.router, c.watch, c.watch_paths) == \
+        (True, True, ("logs",), False, True, ("src", "lib"))
+    assert (c.formation, c.env) == ("web=3", ("a.env",))
+    assert parse("") == FileConfig()
+    assert parse("types:\n  web:\n").types["web"] == TypeConfig(line=2)
+
+
+@pytest.mark.parametrize("text, where, words", [
+    ("chaoss: true\n", "1:1", "unknown key 'chaoss'"),
+    ("port: 99999\n", "1:7", "port must be an integer from 1 to 65535"),
+    ("port: '80'\n", "1:7", "port must be an integer"),
+    ("timeout: -1\n", "1:10", "timeout must be a number, 0 or more"),
+    ("restart: sometimes\n", "1:10", "restart must be one of never, on-failure, always"),
+    ("formation: {web: two}\n", "1:18", "formation.web must be an integer"),
+    ("formation: [1]\n", "1:12", "formation must be a single value"),
+    ("chaos: {interval: 0}\n", "1:19", "chaos.interval must be a number, more than 0"),
+    ("chaos: {actions: [kill, explode]}\n", "1:25", "'explode' is not one of restart, kill, relocate, pause"),
+    ("chaos: {seed: x}\n", "1:15", "chaos.seed must be an integer"),
+    ("chaos: {enabled: yes please}\n", "1:18", "chaos.enabled must be true or false"),
+    ("chaos: {colour: red}\n", "1:9", "unknown key 'colour' in chaos"),
+    ("fresh: {ignore: {a: 1}}\n", "1:17", "fresh.ignore must be a list of strings"),
+    ("router: {mode: udp}\n", "1:16", "router.mode must be one of http, tcp"),
+    ("router: [a]\n", "1:9", "router must be a single value"),
+    ("watch: {debounce: fast}\n", "1:19", "watch.debounce must be a number"),
+    ("types: [web]\n", "1:8", "types must be a mapping"),
+    ("types:\n  web: {ready: tcp}\n", "2:16", "ready must be one of port, spawn"),
+    ("types:\n  web: {stop_signal: SIGNOPE}\n", "2:22", "not a signal name"),
+    ("types:\n  web: {grace: -3}\n", "2:16", "grace must be a number"),
+    ("types:\n  web: {colour: red}\n", "2:9", "unknown key 'colour' in types.web"),
+    ("port: 1\nport: 2\n", "2:1", "key 'port' appears twice"),
+    ("watch: [\n", "2:1", "not valid YAML"),
+    ("- a\n- b\n", "1:1", "procrun.yaml must be a mapping"),
+])
+def test_errors_name_line_and_column(text, where, words):
+    with pytest.raises(ConfigError) as err:
+        parse(text, "procrun.yaml")
+    message = str(err.value)
+    assert message.startswith(f"procrun.yaml:{where}: "), message
+    assert words in message and "; fix: " in message
+
+
+def test_precedence_flags_over_file_over_defaults():
+    cfg = parse("timeout: 2\nrestart: always\nchaos: {enabled: true, interval: 4}\nwatch: [src]\nport: 7000\n")
+    settled = settle(Options(timeout=9.0), cfg)
+    assert (settled.timeout, settled.restart, settled.chaos, settled.chaos_interval, settled.port) == \
+        (9.0, "always", True, 4.0, "7000")
+    assert settled.watch and settled.watch_paths == ("src",)
+    defaults = settle(Options(), FileConfig())
+    assert (defaults.timeout, defaults.restart, defaults.chaos, defaults.router_mode) == (5.0, "never", False, "http")
+    assert settle(Options(chaos=True), FileConfig()).restart == "on-failure"
+    assert settle(Options(watch=True), FileConfig()).restart == "on-failure"
