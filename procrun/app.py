@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
+import json
 import os
 import shlex
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import json
-import time
-
-import dataclasses
-
-from procrun import config, envfile, formation, procfile, process, statedir
-from procrun.config import FileConfig
+from procrun import envfile, formation, process, procfile, statedir
 from procrun.errors import ConfigError, SessionError, UsageError
 from procrun.formation import Instance
 from procrun.machine import POLICIES, Machine
 from procrun.output import Prefixer, Style
 from procrun.report import Report
 from procrun.report import from_json as report_from_json
-from procrun.supervisor import Session, Writer
-from procrun.workdir import Workdirs
+from procrun.settings import FileConfig
+
+if TYPE_CHECKING:
+    from procrun.chaos_runner import ChaosService
 
 REPORT = "report.json"
 ROUTED_TYPE = "web"
@@ -100,6 +99,8 @@ def read_config(root: str) -> FileConfig:
     path = _rel(root, CONFIG_FILE)
     if not os.path.exists(path):
         return FileConfig(path)
+    from procrun import config  # YAML is only loaded when there is a procrun.yaml
+
     return config.parse(read_text(path, CONFIG_FILE), path)
 
 
@@ -217,6 +218,10 @@ def check(opts: Options) -> str:
 def start(opts: Options) -> int:
     app = load(opts)
     opts = app.options
+    if not opts.watch:  # watchfiles' anyio imports ssl
+        _without_tls()
+    from procrun.supervisor import Session, Writer
+
     plan = make_plan(app, opts)
     restart = opts.restart or "never"
     if restart not in POLICIES:
@@ -239,6 +244,8 @@ def start(opts: Options) -> int:
     style.widen([i.name for i in plan.instances])
     sys.stdout.flush()
     chaos_service = _chaos_service(opts, app)
+    from procrun.workdir import Workdirs
+
     probe = {t for t in app.procfile.names if (per_type.get(t) and per_type[t].ready == "port")
              or (t == ROUTED_TYPE and not (per_type.get(t) and per_type[t].ready == "spawn"))}
     workdirs = Workdirs(app.root, ignore=app.config.fresh_ignore, keep=bool(opts.keep_dirs),
@@ -267,6 +274,8 @@ def start(opts: Options) -> int:
                 type_globs(app.config.types), rolling=(ROUTED_TYPE,)))
         process.reset_ignored_signals()
         process.become_subreaper()
+        import asyncio
+
         code = asyncio.run(session.run())
         for line in session.report.summary():
             session.say(line, "report")
@@ -316,7 +325,7 @@ class Live:
             self.port_order = (*self.port_order, type_name)
 
 
-def _chaos_service(opts: Options, app: App) -> "ChaosService":
+def _chaos_service(opts: Options, app: App) -> ChaosService:
     from procrun.chaos import ACTIONS, ChaosConfig, parse_actions
     from procrun.chaos_runner import ChaosService
 
@@ -354,6 +363,15 @@ def last_report(root: str) -> Report | None:
             return report_from_json(json.load(f))
     except (OSError, ValueError):
         return None
+
+
+def _without_tls() -> None:
+    """A session speaks no TLS: keep asyncio from loading OpenSSL, several MiB per session.
+
+    asyncio treats a missing ssl module as "no TLS support", which is exactly right here.
+    """
+    if "ssl" not in sys.modules:
+        sys.modules["ssl"] = None  # type: ignore[assignment]
 
 
 def _lock_session(root: str) -> statedir.SessionLock:

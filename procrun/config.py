@@ -9,56 +9,16 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from procrun.errors import ConfigError
+from procrun.settings import FileConfig, TypeConfig
 
 POLICIES = ("never", "on-failure", "always")
 ACTIONS = ("restart", "kill", "relocate", "pause")
-
-
-@dataclass(frozen=True)
-class TypeConfig:
-    restart: str | None = None
-    chaos: bool | None = None  # False: opt out of chaos
-    watch: tuple[str, ...] | None = None  # globs whose change restarts this type
-    ready: str | None = None  # "port" or "spawn"
-    stop_signal: int | None = None
-    grace: float | None = None
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class FileConfig:
-    path: str = "procrun.yaml"
-    procfile: str | None = None
-    env: tuple[str, ...] | None = None
-    formation: str | None = None
-    port: int | None = None
-    timeout: float | None = None
-    restart: str | None = None
-    chaos: bool | None = None
-    chaos_interval: float | None = None
-    chaos_actions: tuple[str, ...] | None = None
-    chaos_types: tuple[str, ...] | None = None
-    chaos_min_uptime: float | None = None
-    chaos_seed: int | None = None
-    fresh: bool | None = None
-    fresh_ignore: tuple[str, ...] = ()
-    fresh_link: tuple[str, ...] | None = None
-    keep_dirs: bool | None = None
-    router: bool | None = None
-    router_host: str | None = None
-    router_mode: str | None = None
-    router_timeout: float | None = None
-    watch: bool | None = None
-    watch_paths: tuple[str, ...] | None = None
-    watch_ignore: tuple[str, ...] = ()
-    watch_debounce: float | None = None
-    types: Mapping[str, TypeConfig] = field(default_factory=dict)
+__all__ = ["FileConfig", "TypeConfig", "parse", "type_positions"]
 
 
 class _Reader:

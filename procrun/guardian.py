@@ -1,76 +1,49 @@
 """The guardian: kills what a session started if the session itself dies.
 
-Run as ``python -S -E guardian.py MARKER [--keep]`` with stdin the read end of a pipe
-whose write end only the session holds. When the session ends in any way, even
-by SIGKILL, the pipe reaches EOF and the guardian SIGKILLs every process whose
-environment carries ``PROCRUN_SESSION=MARKER``, daemonised ones included, then
-removes the temporary roots the session sent it (one path per line). The
-only imports are os and signal so it stays small (one helper process).
+A tiny ``/bin/sh`` process (about 1 MiB, no Python) started in its own session
+with stdin the read end of a pipe whose write end only the session holds. The
+session sends it the temporary roots it creates, one per line, and ``clean``
+when it has stopped everything itself. If the pipe reaches EOF without
+``clean`` (the session died, even by SIGKILL), the guardian SIGKILLs every
+process whose environment carries ``PROCRUN_SESSION=<marker>`` (daemonised
+ones included, repeating while it finds any) and removes those roots.
 """
 
-import os
-import signal
-import sys
+from __future__ import annotations
 
 MARKER_VAR = "PROCRUN_SESSION"
+NAME = "procrun-guardian"
+
+SCRIPT = r'''
+trap '' INT TERM HUP QUIT
+marker="$1"; keep="$2"; roots=""
+while IFS= read -r line; do
+    case "$line" in
+        clean) exit 0 ;;
+        /*) roots="$roots
+$line" ;;
+    esac
+done
+pass=0
+while [ $pass -lt 20 ]; do
+    found=0
+    for env in /proc/[0-9]*/environ; do
+        pid=${env#/proc/}; pid=${pid%/environ}
+        [ "$pid" = "$$" ] && continue
+        if grep -qxzF "PROCRUN_SESSION=$marker" "$env" 2>/dev/null; then
+            kill -9 "$pid" 2>/dev/null && found=1
+        fi
+    done
+    [ $found = 0 ] && break
+    pass=$((pass + 1))
+done
+if [ "$keep" != keep ]; then
+    printf '%s\n' "$roots" | while IFS= read -r root; do
+        [ -n "$root" ] && rm -rf -- "$root"
+    done
+fi
+'''
 
 
-def marked_pids(needle):
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open("/proc/" + entry + "/environ", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        if needle in b"\0" + data:
-            yield int(entry)
-
-
-def main():
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_IGN)
-    needle = b"\0" + MARKER_VAR.encode() + b"=" + sys.argv[1].encode() + b"\0"
-    received = b""
-    while True:  # lines sent by the session: temporary roots to remove if it dies
-        chunk = os.read(0, 4096)
-        if not chunk:
-            break
-        received += chunk
-    for _ in range(20):  # repeat: a process may fork while we sweep
-        found = False
-        for pid in marked_pids(needle):
-            found = True
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if not found:
-            break
-    if sys.argv[2:] != ["--keep"]:
-        for line in received.split(b"\n"):
-            if line.startswith(b"/"):
-                remove_tree(line)
-
-
-def remove_tree(path):
-    """rm -rf without shutil: the guardian imports only os, signal and sys."""
-    try:
-        for root, dirs, files in os.walk(path, topdown=False):
-            for name in files:
-                os.unlink(os.path.join(root, name))
-            for name in dirs:
-                full = os.path.join(root, name)
-                if os.path.islink(full):
-                    os.unlink(full)
-                else:
-                    os.rmdir(full)
-        os.rmdir(path)
-    except OSError:
-        pass
-
-
-if __name__ == "__main__":
-    main()
+def command(marker: str, keep: bool) -> list[str]:
+    return ["/bin/sh", "-c", SCRIPT, NAME, marker, "keep" if keep else ""]

@@ -7,9 +7,7 @@ root is not writable, a per-user runtime directory is used instead.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 
 SOCKET = "control.sock"
 LOCK = "session.lock"
@@ -21,6 +19,9 @@ def preferred(root: str) -> str:
 
 
 def fallback(root: str) -> str:
+    import hashlib  # only for app roots too deep for a socket path
+    import tempfile
+
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     digest = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:16]
     return os.path.join(base, f"procrun-{os.getuid()}", digest)
@@ -40,7 +41,8 @@ def locate(root: str) -> str:
 
 def create(root: str) -> str:
     """Make (mode 0700) and return the directory a new session should use."""
-    for directory in (preferred(root), fallback(root)):
+    for directory in (preferred(root), None):
+        directory = directory or fallback(root)
         if not fits(directory):
             continue
         try:

@@ -12,22 +12,23 @@ import asyncio
 import errno
 import os
 import select
-import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from procrun import process
+from procrun import guardian, process
 from procrun.formation import Instance
 from procrun.guardian import MARKER_VAR
 from procrun.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
 from procrun.output import SYSTEM, LineSplitter, Prefixer, colour_for, render
 from procrun.report import Finding, Report
 from procrun.slug import describe
-from procrun.workdir import Workdir, Workdirs
+
+if TYPE_CHECKING:
+    from procrun.workdir import Workdir, Workdirs
 
 READ_SIZE = 256 * 1024
 SIGNAL_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
@@ -114,12 +115,12 @@ class Session:
         self.cwd = cwd
         self.quiet = quiet
         self.clock = clock
-        self.marker = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.marker = f"{os.getpid()}-{os.urandom(4).hex()}"
         self.children: dict[int, process.Child] = {}
         self.relays: dict[int, Relay] = {}
         self.colours: dict[str, str] = {}
         self.code: int | None = None
-        self.guardian: subprocess.Popen[bytes] | None = None
+        self.guardian_process: subprocess.Popen[bytes] | None = None
         self._guardian_pipe: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._finishing = False
@@ -262,9 +263,9 @@ class Session:
 
     def _stragglers(self) -> list[int]:
         groups = {c.pid for c in self.children.values()}
-        guardian = self.guardian.pid if self.guardian else -1
+        keeper = self.guardian_process.pid if self.guardian_process else -1
         return [pid for pid, pgrp in process.descendants(os.getpid())
-                if pgrp not in groups and pid != guardian]
+                if pgrp not in groups and pid != keeper]
 
     # -- callbacks
     def _on_signal(self, sig: int) -> None:
@@ -361,25 +362,28 @@ class Session:
     # -- guardian
     def _start_guardian(self) -> None:
         read_fd, write_fd = os.pipe()
-        path = os.path.join(os.path.dirname(__file__), "guardian.py")
         env = {k: v for k, v in os.environ.items() if k != MARKER_VAR}
+        keep = self.workdirs is not None and self.workdirs.keep
         try:
-            self.guardian = subprocess.Popen(
-                [sys.executable, "-S", "-E", path, self.marker,
-                 *(["--keep"] if self.workdirs is not None and self.workdirs.keep else [])], stdin=read_fd,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                start_new_session=True, close_fds=True)
+            self.guardian_process = subprocess.Popen(
+                guardian.command(self.marker, keep), stdin=read_fd, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env, start_new_session=True, close_fds=True)
         finally:
             os.close(read_fd)
         self._guardian_pipe = write_fd
 
     def _stop_guardian(self) -> None:
+        """Everything is stopped: tell the guardian so, and let it go."""
         if self._guardian_pipe is not None:
+            try:
+                os.write(self._guardian_pipe, b"clean\n")
+            except OSError:
+                pass
             os.close(self._guardian_pipe)
             self._guardian_pipe = None
-        if self.guardian is not None:
+        if self.guardian_process is not None:
             try:
-                self.guardian.wait(timeout=2)
+                self.guardian_process.wait(timeout=2)
             except subprocess.TimeoutExpired:
-                self.guardian.kill()
-                self.guardian.wait()
+                self.guardian_process.kill()
+                self.guardian_process.wait()

@@ -79,6 +79,7 @@ class WatchService(Service):
             if not os.path.exists(path):
                 raise ConfigError(path, None, "watch path does not exist", "name a file or folder in the app root")
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.add_done_callback(self._ended)
         shown = ", ".join(os.path.relpath(p, self.live.root) for p in self.paths)
         session.say(f"watching {shown} for changes", "watch")
 
@@ -87,6 +88,11 @@ class WatchService(Service):
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A watcher that dies must say so, not leave the user waiting for restarts."""
+        if not task.cancelled() and task.exception() is not None and self.session is not None:
+            self.session.say(f"stopped watching: {task.exception()!r}", "watch")
 
     async def _run(self) -> None:
         async for batch in watchfiles.awatch(*self.paths, watch_filter=self.filter, debounce=int(self.debounce * 1000),

@@ -7,9 +7,7 @@ The app root is only ever read.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -67,6 +65,8 @@ class Workdirs:
     @property
     def slug_path(self) -> str:
         if self.root is None:
+            import tempfile
+
             self.root = tempfile.mkdtemp(prefix="procrun-")
         return os.path.join(self.root, "slug")
 
@@ -85,6 +85,8 @@ class Workdirs:
                     out.append(name)
             return out
 
+        import shutil
+
         shutil.copytree(root, self.slug_path, symlinks=True, ignore=skip)
         for name in self.linked:
             source = os.path.join(root, name)
@@ -95,7 +97,7 @@ class Workdirs:
     def refresh(self) -> None:
         """Take a new slug (after a code change)."""
         if self.manifest is not None:
-            shutil.rmtree(self.slug_path, ignore_errors=True)
+            _remove(self.slug_path)
             self.manifest = None
         self.snapshot()
 
@@ -116,8 +118,14 @@ class Workdirs:
 
     def discard(self, workdir: Workdir) -> None:
         if not self.keep:
-            shutil.rmtree(workdir.base, ignore_errors=True)
+            _remove(workdir.base)
 
     def close(self) -> None:
         if not self.keep and self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
+            _remove(self.root)
+
+
+def _remove(path: str) -> None:
+    import shutil  # loaded only by sessions that use fresh directories
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -9,7 +9,6 @@ import argparse
 import os
 import platform
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -374,11 +373,18 @@ def supervisor_pids(root: int) -> list[int]:
     found, queue = [root], [root]
     while queue:
         for pid in children.get(queue.pop(), []):
-            if _comm(pid) not in ("sleep", "sh"):
+            if _comm(pid) not in ("sleep", "sh") or b"procrun-guardian" in _cmdline(pid):
                 found.append(pid)
                 queue.append(pid)
-    # guardian-style helpers are started in their own session: include direct children too
     return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 def cpu_ticks(pid: int) -> int:

@@ -34,6 +34,23 @@ def marked(token: str) -> list[int]:
     return found
 
 
+def ctl(root, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a procrun client command (ps, scale, chaos...) against the session in ``root``."""
+    result = subprocess.run([sys.executable, "-m", "procrun", *args, "-d", str(root)],
+                            capture_output=True, text=True, timeout=30)
+    if check:
+        assert result.returncode == 0, result
+    return result
+
+
+def free_base() -> int:
+    """A base port whose next few hundred ports are most likely free."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return min(s.getsockname()[1], 60000)
+
+
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.integration.helpers import marked, wait_until, write_app
+from tests.integration.helpers import ctl, marked, wait_until, write_app
 
 PY = sys.executable
 # Writes a file next to its code (hidden local state) and one in TMPDIR (fine), then idles.
@@ -18,14 +18,6 @@ STATEFUL = (f"{PY} -c \"import os,time; os.makedirs('uploads', exist_ok=True); "
             "open(os.path.join(os.environ['TMPDIR'], 'scratch'), 'w').write('y'); "
             "print('wrote', flush=True); time.sleep(600)\"")
 STATELESS = f"{PY} -c \"import time; print('idle', flush=True); time.sleep(600)\""
-
-
-def ctl(root, *args, check=True):
-    result = subprocess.run([sys.executable, "-m", "procrun", *args, "-d", str(root)],
-                            capture_output=True, text=True, timeout=30)
-    if check:
-        assert result.returncode == 0, result
-    return result
 
 
 def tree_hash(root):
@@ -69,7 +61,7 @@ def test_relocation_reports_files_written_next_to_the_code(procrun, app):
     assert os.path.islink(os.path.join(fresh_dir, "node_modules"))
 
     assert ctl(root, "chaos", "now", "stateful.1", "--action", "relocate").stdout.strip() == "relocate stateful.1"
-    line = run.wait_for(r"warning +\| (stateful\.1 wrote uploads/\d+\.png during its \d+s life; "
+    run.wait_for(r"warning +\| (stateful\.1 wrote uploads/\d+\.png during its \d+s life; "
                         r"the next instance will not see it)")
     run.wait_for(r"stateful\.1 +\| wrote")  # relocated instance is running again
     ctl(root, "chaos", "now", "stateless.1", "--action", "relocate")

@@ -11,17 +11,9 @@ import sys
 import pytest
 
 from procrun.statedir import fallback
-from tests.integration.helpers import marked, wait_until, write_app
+from tests.integration.helpers import ctl, free_base, marked, wait_until, write_app
 
 WEB = f"{sys.executable} -m http.server --bind 127.0.0.1 $PORT"
-
-
-def ctl(root, *args, check=True):
-    result = subprocess.run([sys.executable, "-m", "procrun", *args, "-d", str(root)],
-                            capture_output=True, text=True, timeout=30)
-    if check:
-        assert result.returncode == 0, result
-    return result
 
 
 def ps(root):
@@ -36,17 +28,9 @@ def running(root, names):
 @pytest.fixture
 def session(procrun, tmp_path):
     write_app(tmp_path, f"web: {WEB}\nworker: sleep 600\n")
-    run = procrun("start", "-t", "1", "-p", str(free_port_base()))
+    run = procrun("start", "-t", "1", "-p", str(free_base()))
     run.wait_for(r"web\.1 is ready on port")
     return run, tmp_path
-
-
-def free_port_base():
-    """A base port whose next few hundred ports are most likely free."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return min(port, 60000)
 
 
 def test_scale_up_and_down_restart_stop_quit(session):
@@ -175,7 +159,7 @@ def test_second_start_refused_and_stale_socket_replaced(session, procrun):
     run.wait()
     wait_until(lambda: marked(run.token) == [])
     assert os.path.exists(root / ".procrun" / "control.sock")  # left behind by the killed session
-    again = procrun("start", "-t", "1", "-p", str(free_port_base()))
+    again = procrun("start", "-t", "1", "-p", str(free_base()))
     again.wait_for(r"replaced a stale control socket")
     again.wait_for(r"web\.1 is ready")
     assert running(root, ["web.1", "worker.1"])

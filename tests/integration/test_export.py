@@ -5,16 +5,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import TOKEN_VAR, marked, wait_until, write_app
+from tests.integration.helpers import TOKEN_VAR, free_base, marked, wait_until, write_app
 
 BIN = Path(sys.executable).parent
 PY = sys.executable
@@ -26,12 +24,6 @@ def export(root, *args, check=True):
     if check:
         assert result.returncode == 0, result
     return result
-
-
-def free_base():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return min(s.getsockname()[1], 60000)
 
 
 TRICKY = "worker: echo \"it's 100% \\\"$GREETING\\\" $PS\" > out-$PS.txt; exec sleep 600\n"

@@ -4,9 +4,7 @@ import re
 import signal
 import sys
 
-import pytest
-
-from tests.integration.helpers import marked, wait_until, write_app
+from tests.integration.helpers import marked, write_app
 
 PY = sys.executable
 

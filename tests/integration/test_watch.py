@@ -2,7 +2,7 @@
 
 import sys
 
-from tests.integration.helpers import write_app
+from tests.integration.helpers import free_base, write_app
 
 PY = sys.executable
 WEB = (f"exec {PY} -c \"import http.server,os; print('web', open('version.txt').read().strip(), "
@@ -24,18 +24,11 @@ def app(tmp_path):
 
 
 def start(procrun, tmp_path, *args):
-    run = procrun("start", "--watch", "-t", "1", "-p", str(_port()), *args)
+    run = procrun("start", "--watch", "-t", "1", "-p", str(free_base()), *args)
     run.wait_for(r"watch +\| watching \. for changes")
     run.wait_for(r"web\.1 is ready")
     run.wait_for(r"worker\.1 +\| worker hi")
     return run
-
-
-def _port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return min(s.getsockname()[1], 60000)
 
 
 def test_code_change_restarts_only_the_affected_type(procrun, tmp_path):

@@ -1,7 +1,17 @@
 import pytest
 
-from procrun.routing import (BadMessage, RoundRobin, error_response, forward_request, forward_response, framing,
-                             is_upgrade, keeps_alive, parse_request, parse_response)
+from procrun.routing import (
+    BadMessage,
+    RoundRobin,
+    error_response,
+    forward_request,
+    forward_response,
+    framing,
+    is_upgrade,
+    keeps_alive,
+    parse_request,
+    parse_response,
+)
 
 
 def test_parse_request_and_forward_headers():
