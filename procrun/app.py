@@ -279,8 +279,7 @@ def start(opts: Options) -> int:
         code = asyncio.run(session.run())
         for line in session.report.summary():
             session.say(line, "report")
-        if session.report.events or session.report.findings or opts.fresh:
-            _save_report(state_dir, session.report)
+        _save_report(state_dir, session.report)
         return code
     finally:
         lock.release()

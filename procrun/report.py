@@ -30,6 +30,21 @@ class Report:
     events: list[Event] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     scratch: dict[str, int] = field(default_factory=dict)  # type -> files left in TMPDIR
+    ready: dict[str, list[float]] = field(default_factory=dict)  # type -> seconds from spawn to ready
+    stopped: dict[str, list[float]] = field(default_factory=dict)  # type -> seconds from stop request to exit
+
+    def record(self, kind: str, type_name: str, seconds: float) -> None:
+        """Disposability (twelve-factor IX): how fast instances start and stop."""
+        getattr(self, kind).setdefault(type_name, []).append(round(seconds, 4))
+
+    def disposability(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for kind in ("ready", "stopped"):
+            for type_name, values in getattr(self, kind).items():
+                ordered = sorted(values)
+                out.setdefault(type_name, {})[f"{kind}_median"] = ordered[len(ordered) // 2]
+                out[type_name][f"{kind}_max"] = ordered[-1]
+        return out
 
     def by_type(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -47,7 +62,8 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "events": [asdict(e) for e in self.events],
                 "findings": [asdict(f) for f in self.findings], "by_type": self.by_type(),
-                "scratch": self.scratch}
+                "scratch": self.scratch, "ready": self.ready, "stopped": self.stopped,
+                "disposability": self.disposability()}
 
     def summary(self, limit: int = 5) -> list[str]:
         """A one-screen summary for the end of a session."""
@@ -59,6 +75,13 @@ class Report:
             lines.append(f"chaos: {len(self.events)} disruptions ("
                          + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) + ")"
                          + (f"; replay with --chaos-seed {self.seed}" if self.seed is not None else ""))
+        for type_name, d in self.disposability().items():
+            parts = []
+            if "ready_median" in d:
+                parts.append(f"ready in {d['ready_median']:.2f}s (max {d['ready_max']:.2f}s)")
+            if "stopped_median" in d:
+                parts.append(f"stops in {d['stopped_median']:.2f}s (max {d['stopped_max']:.2f}s)")
+            lines.append(f"disposability: {type_name} {', '.join(parts)}")
         groups = self.by_type()
         if not groups:
             if self.findings is not None and (self.events or self.scratch):
@@ -81,4 +104,6 @@ def from_json(data: dict[str, Any]) -> Report:
     report.findings = [Finding(**{k: tuple(v) if isinstance(v, list) else v for k, v in f.items()})
                        for f in data.get("findings", [])]
     report.scratch = dict(data.get("scratch", {}))
+    report.ready = {k: list(v) for k, v in data.get("ready", {}).items()}
+    report.stopped = {k: list(v) for k, v in data.get("stopped", {}).items()}
     return report

@@ -252,6 +252,9 @@ class Session:
             writer.close()
             await writer.wait_closed()
             self.apply(self.machine.ready(name, pid, self.clock()))
+            proc = self.machine.procs.get(name)
+            if proc is not None and proc.pid == pid and proc.ready_after is not None:
+                self.report.record("ready", proc.instance.type, proc.ready_after)
             return
 
     def _sweep(self, sig: int) -> None:
@@ -291,7 +294,11 @@ class Session:
             name = self.machine.by_pid.get(pid)
             if pid in self.fresh and name is not None:  # report before a successor starts
                 self._inspect(name, *self.fresh.pop(pid))
+            stopping = name is not None and self.machine.procs[name].stop_requested is not None
             self.apply(self.machine.exited(pid, returncode, self.clock()))
+            proc = self.machine.procs.get(name) if name is not None else None
+            if stopping and proc is not None and proc.stop_after is not None:
+                self.report.record("stopped", proc.instance.type, proc.stop_after)
 
     def _inspect(self, name: str, workdir: Workdir, started: float) -> None:
         """Compare a stopped instance's fresh directory with the slug; report what it left."""

@@ -128,9 +128,10 @@ def _size(n: int | None) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The `procrun ps` table. Pure."""
-    head = ("NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "CPU", "RSS", "DIR")
+    head = ("NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "READY", "CPU", "RSS", "DIR")
     body = [(r["name"], str(r["pid"] or "-"), r["state"], _duration(r["uptime"]), str(r["restarts"]),
-             str(r["port"] or "-"), "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.1f}%",
+             str(r["port"] or "-"), "-" if r.get("ready_after") is None else f"{r['ready_after']:.2f}s",
+             "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.1f}%",
              _size(r["rss"]), r["cwd"] or "-") for r in rows]
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *body])

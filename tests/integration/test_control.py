@@ -63,7 +63,7 @@ def test_scale_up_and_down_restart_stop_quit(session):
 def test_ps_table_columns(session):
     run, root = session
     lines = ctl(root, "ps").stdout.splitlines()
-    assert lines[0].split() == ["NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "CPU", "RSS", "DIR"]
+    assert lines[0].split() == ["NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "READY", "CPU", "RSS", "DIR"]
     assert lines[1].split()[0] == "web.1" and lines[1].split()[2] == "running"
     assert lines[1].split()[-1] == str(root)
 

@@ -25,9 +25,9 @@ def test_bad_requests(line, words):
 
 def test_table():
     rows = [{"name": "web.1", "pid": 12, "state": "running", "uptime": 75.0, "restarts": 2, "port": 5000,
-             "cpu_percent": 1.25, "rss": 3 * 1024 * 1024, "cwd": "/app"},
+             "cpu_percent": 1.25, "rss": 3 * 1024 * 1024, "cwd": "/app", "ready_after": 0.25},
             {"name": "worker.1", "pid": None, "state": "exited", "uptime": None, "restarts": 0, "port": None,
              "cpu_percent": None, "rss": None, "cwd": "/app"}]
     lines = table(rows).splitlines()
-    assert lines[1].split() == ["web.1", "12", "running", "1m15s", "2", "5000", "1.2%", "3.0M", "/app"]
-    assert lines[2].split() == ["worker.1", "-", "exited", "-", "0", "-", "-", "-", "/app"]
+    assert lines[1].split() == ["web.1", "12", "running", "1m15s", "2", "5000", "0.25s", "1.2%", "3.0M", "/app"]
+    assert lines[2].split() == ["worker.1", "-", "exited", "-", "0", "-", "-", "-", "-", "/app"]

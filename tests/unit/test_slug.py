@@ -24,3 +24,21 @@ def test_describe_line():
     assert text == "web.2 wrote uploads/a.png and sessions/x during its 41s life; the next instance will not see them"
     text = describe("web.1", 3, Diff(created=tuple(f"f{i}" for i in range(5)), deleted=("z",)))
     assert "wrote f0, f1, f2 and 2 more; deleted z" in text
+
+
+def test_report_summary_and_json_round_trip():
+    from procrun.report import Event, Finding, Report, from_json
+    report = Report(seed=7)
+    report.events.append(Event(1.0, "web.1", "relocate"))
+    report.findings.append(Finding("web.1", "web", 3.0, 1.0, ("uploads/a",), (), ()))
+    report.scratch["web"] = 2
+    for s in (0.2, 0.1, 0.4):
+        report.record("ready", "web", s)
+    report.record("stopped", "web", 0.05)
+    lines = report.summary()
+    assert lines[0] == "chaos: 1 disruptions (1 relocate); replay with --chaos-seed 7"
+    assert "disposability: web ready in 0.20s (max 0.40s), stops in 0.05s (max 0.05s)" in lines
+    assert "  web: 1 time(s): created uploads/a (x1)" in lines
+    assert "  web: 2 file(s) in TMPDIR (allowed scratch space)" in lines
+    again = from_json(report.to_json())
+    assert again.to_json() == report.to_json()
