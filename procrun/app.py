@@ -277,8 +277,10 @@ def start(opts: Options) -> int:
         import asyncio
 
         code = asyncio.run(session.run())
-        for line in session.report.summary():
-            session.say(line, "report")
+        used_chaos = bool(session.report.events) or bool(opts.chaos)
+        if used_chaos or session.report.findings or opts.fresh:  # plain runs end like honcho's
+            for line in session.report.summary():
+                session.say(line, "report")
         _save_report(state_dir, session.report)
         return code
     finally:
@@ -449,6 +451,11 @@ def export(opts: Options, fmt: str, target: str, app_name: str | None, image: st
                         log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
                         path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image, chaos=chaos)
     files = renderers()[fmt](ctx)
+    if log_dir and fmt == "supervisord":  # supervisord will not start a program whose log path is missing
+        try:
+            os.makedirs(os.path.abspath(log_dir), exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create log directory {log_dir}: {exc.strerror}; pass -l DIR you can write") from None
     parent = os.path.dirname(target)
     try:
         os.makedirs(parent, exist_ok=True)

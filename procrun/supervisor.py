@@ -126,7 +126,6 @@ class Session:
         self._finishing = False
         self._done: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.listeners: list[Callable[[], None]] = []
         self.chaos: object | None = None  # the ChaosService, when attached
         self._probes: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
@@ -160,12 +159,10 @@ class Session:
                 self.workdirs.close()
             self._stop_guardian()
 
-    def feed(self, actions: list[Action]) -> None:
-        """Entry for other event sources (control socket, chaos, watch)."""
-        self.apply(actions)
-
     # -- actions
     def apply(self, actions: list[Action]) -> None:
+        """Carry out what the Machine decided. Every event source (signals, control socket,
+        chaos, watch) calls the Machine and hands its actions here."""
         for action in actions:
             if isinstance(action, Spawn):
                 self._spawn(action.instance, action.fresh)
@@ -179,9 +176,7 @@ class Session:
                 self.code = action.code
                 self._begin_finish()
         self._arm_timer()
-        self._changed.set()
-        for listener in self.listeners:
-            listener()
+        self._changed.set()  # wakes Session.until() waiters (rolling restarts)
 
     async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait, without polling, until the process table satisfies ``predicate``."""
