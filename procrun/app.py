@@ -271,7 +271,7 @@ def start(opts: Options) -> int:
             session.services.append(WatchService(
                 live, opts.watch_paths, app.config.watch_ignore,
                 app.config.watch_debounce if app.config.watch_debounce is not None else 0.3,
-                type_globs(app.config.types), rolling=(ROUTED_TYPE,)))
+                type_globs(app.config.types), rolling=(ROUTED_TYPE,) if routed else ()))
         process.reset_ignored_signals()
         process.become_subreaper()
         import asyncio

@@ -1,7 +1,7 @@
 """--watch: file changes become restarts, applied by the Machine.
 
-A code change restarts the affected types (``web`` rolling: a surge instance
-is ready before each old one stops, so the router never runs dry); a ``.env``
+A code change restarts the affected types (``web`` behind the router rolling: a
+surge instance is ready before each old one stops, so the router never runs dry); a ``.env``
 change restarts everything with the new values; a Procfile change is re-read
 and only the difference applied. A Procfile broken by an edit is reported and
 the running formation kept.
@@ -125,7 +125,8 @@ class WatchService(Service):
         restart |= set(changes.types)
         if changes.types and session.workdirs is not None and session.workdirs.manifest is not None:
             session.workdirs.refresh()  # fresh directories get the new code
-        for type_name in [t for t in self.live.procfile.names if t in restart]:
+        ordered = [t for t in self.live.procfile.names if t in restart]
+        for type_name in sorted(ordered, key=lambda t: t in self.rolling):  # instant restarts first
             await self.restart_type(type_name)
 
     def _procfile(self) -> set[str]:
@@ -189,7 +190,8 @@ class WatchService(Service):
         surge = max((p for p in machine.procs.values() if p.instance.type == type_name),
                     key=lambda p: p.instance.index).name
         session.say(f"rolling restart of {type_name}: {surge} first, then {', '.join(names)} one by one", "watch")
-        if not await session.until(lambda: self._ready(surge), READY_TIMEOUT):
+        if not await session.until(lambda: self._ready(surge) or self._failed(surge), READY_TIMEOUT) \
+                or self._failed(surge):
             session.say(f"{surge} did not become ready; restarting {type_name} in place", "watch")
             session.apply(machine.scale(type_name, count, session.clock()))
             session.apply(machine.restart_procs(names, session.clock()))
@@ -202,6 +204,11 @@ class WatchService(Service):
             await session.until(lambda: name not in machine.procs or (
                 self._ready(name) and machine.procs[name].pid != old), READY_TIMEOUT)
         session.apply(machine.scale(type_name, count, session.clock()))
+
+    def _failed(self, name: str) -> bool:
+        """The surge instance exited before it was ready: the new code does not start."""
+        proc = self.session.machine.procs.get(name)  # type: ignore[union-attr]
+        return proc is None or proc.restarts > 0 or proc.state in (State.BACKOFF, State.EXITED)
 
     def _ready(self, name: str) -> bool:
         proc = self.session.machine.procs.get(name)  # type: ignore[union-attr]

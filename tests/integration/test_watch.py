@@ -33,7 +33,7 @@ def start(procrun, tmp_path, *args):
 
 def test_code_change_restarts_only_the_affected_type(procrun, tmp_path):
     app(tmp_path)
-    run = start(procrun, tmp_path)
+    run = start(procrun, tmp_path, "--router")
     (tmp_path / "version.txt").write_text("2\n")
     run.wait_for(r"watch +\| rolling restart of web: web\.2 first, then web\.1 one by one")
     run.wait_count(r"web\.\d +\| web 2 hi", 2)  # the surge instance, then web.1 again
@@ -63,7 +63,8 @@ def test_procfile_edits_add_types_and_broken_edits_keep_the_formation(procrun, t
 
 def test_env_change_restarts_all_with_the_new_value(procrun, tmp_path):
     app(tmp_path)
-    run = start(procrun, tmp_path)
+    run = start(procrun, tmp_path)  # no router: web restarts in place on its fixed port
     (tmp_path / ".env").write_text("GREETING=hello\n")
     run.wait_for(r"worker\.1 +\| worker hello")
     run.wait_for(r"web\.1 +\| web 1 hello")
+    assert "rolling" not in run.text() and "web.2" not in run.text()
