@@ -85,13 +85,18 @@ def raw(root, payload: bytes, shut=True) -> bytes:
         s.sendall(payload)
         if shut:
             s.shutdown(socket.SHUT_WR)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data
+        return read_line(s)
+
+
+def read_line(sock: socket.socket) -> bytes:
+    """One reply: bytes up to a newline, or all there is before the session hangs up."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def test_socket_is_private_and_survives_garbage(session):
@@ -139,13 +144,7 @@ def test_other_users_are_refused(session):
                     s.sendall(b'{"cmd":"quit"}\n')
                 except BrokenPipeError:
                     pass  # the session may refuse and hang up before reading anything
-                reply = b""
-                while not reply.endswith(b"\n"):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    reply += chunk
-                os.write(write_fd, reply)
+                os.write(write_fd, read_line(s))
         except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the test
             os.write(write_fd, f"child error: {exc!r}".encode())
         finally:
