@@ -92,27 +92,31 @@ def reap() -> list[tuple[int, int]]:
     return done
 
 
-def _stat(pid: str) -> tuple[int, int, str] | None:
-    """(ppid, pgrp, state) from /proc/PID/stat, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    return int(fields[1]), int(fields[2]), fields[0].decode()
+def _processes() -> list[tuple[int, list[bytes]]]:
+    """Every process as (pid, the fields of /proc/PID/stat after the command name).
+
+    Field 0 is the state, 1 the parent pid, 2 the process group, 11/12 user/system
+    CPU ticks and 21 the RSS in pages. Processes that vanish while reading are skipped.
+    """
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        found.append((int(entry), data[data.rfind(b")") + 2:].split()))
+    return found
 
 
 def descendants(root: int) -> list[tuple[int, int]]:
     """Live (non-zombie) descendants of ``root`` as (pid, pgrp), from /proc."""
     children: dict[int, list[tuple[int, int]]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        info = _stat(entry)
-        if info is None or info[2] == "Z":
-            continue
-        children.setdefault(info[0], []).append((int(entry), info[1]))
+    for pid, fields in _processes():
+        if fields[0] != b"Z":
+            children.setdefault(int(fields[1]), []).append((pid, int(fields[2])))
     found, queue = [], [root]
     while queue:
         for pid, pgrp in children.get(queue.pop(), ()):
@@ -126,14 +130,7 @@ def group_usage(groups: set[int]) -> dict[int, tuple[float, int]]:
     hz = os.sysconf("SC_CLK_TCK")
     page = os.sysconf("SC_PAGE_SIZE")
     usage: dict[int, tuple[float, int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
+    for _, fields in _processes():
         pgrp = int(fields[2])
         if pgrp in groups:
             cpu, rss = usage.get(pgrp, (0.0, 0))
