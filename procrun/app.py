@@ -22,7 +22,7 @@ from procrun.report import from_json as report_from_json
 from procrun.settings import FileConfig
 
 if TYPE_CHECKING:
-    from procrun.chaos_runner import ChaosService
+    from procrun.chaos import ChaosConfig
 
 REPORT = "report.json"
 ROUTED_TYPE = "web"
@@ -211,7 +211,7 @@ def check(opts: Options) -> str:
     app = load(opts)
     make_plan(app, app.options)
     if app.options.chaos_actions or app.options.chaos_types:
-        _chaos_service(app.options, app)
+        _chaos_config(app.options, app)
     return f"Valid procfile detected ({', '.join(app.procfile.names)})"
 
 
@@ -243,7 +243,9 @@ def start(opts: Options) -> int:
     style = Style(colour=opts.colour, prefix=opts.prefix)
     style.widen([i.name for i in plan.instances])
     sys.stdout.flush()
-    chaos_service = _chaos_service(opts, app)
+    from procrun.chaos_runner import ChaosService
+
+    chaos_service = ChaosService(_chaos_config(opts, app), enabled=bool(opts.chaos))
     from procrun.workdir import Workdirs
 
     probe = {t for t in app.procfile.names if (per_type.get(t) and per_type[t].ready == "port")
@@ -326,9 +328,9 @@ class Live:
             self.port_order = (*self.port_order, type_name)
 
 
-def _chaos_service(opts: Options, app: App) -> ChaosService:
+def _chaos_config(opts: Options, app: App) -> ChaosConfig:
+    """The chaos settings, validated against the Procfile; a seed is drawn when none is given."""
     from procrun.chaos import ACTIONS, ChaosConfig, parse_actions
-    from procrun.chaos_runner import ChaosService
 
     try:
         actions = parse_actions(opts.chaos_actions) if opts.chaos_actions else ACTIONS
@@ -345,8 +347,7 @@ def _chaos_service(opts: Options, app: App) -> ChaosService:
     if opts.chaos_interval <= 0:  # type: ignore[operator]
         raise UsageError("--chaos-interval must be more than 0 seconds")
     seed = opts.chaos_seed if opts.chaos_seed is not None else int.from_bytes(os.urandom(4), "big")
-    settings = ChaosConfig(opts.chaos_interval, actions, types, opts.chaos_min_uptime, seed)  # type: ignore[arg-type]
-    return ChaosService(settings, seed, enabled=bool(opts.chaos))
+    return ChaosConfig(opts.chaos_interval, actions, types, opts.chaos_min_uptime, seed)  # type: ignore[arg-type]
 
 
 def _save_report(state_dir: str, report: Report) -> None:
@@ -442,7 +443,7 @@ def export(opts: Options, fmt: str, target: str, app_name: str | None, image: st
     plan = make_plan(app, opts, env={})
     if fmt == "kubernetes" and not image:
         raise UsageError("export kubernetes needs the container image: pass --image NAME")
-    chaos = _chaos_service(opts, app).config if opts.chaos else None
+    chaos = _chaos_config(opts, app) if opts.chaos else None
     types = tuple(TypeSpec(t, app.procfile.get(t).command, plan.counts[t],  # type: ignore[union-attr]
                            formation.type_port(app.base_port, plan.types, t, 1)) for t in plan.types)
     target = os.path.abspath(target)

@@ -17,10 +17,9 @@ if TYPE_CHECKING:
 
 
 class ChaosService(Service):
-    def __init__(self, config: ChaosConfig, seed: int, enabled: bool = True) -> None:
+    def __init__(self, config: ChaosConfig, enabled: bool = True) -> None:
         self.config = config
-        self.seed = seed
-        self.schedule = Schedule(config, random.Random(seed))
+        self.schedule = Schedule(config, random.Random(config.seed))
         self.enabled = enabled
         self.session: Session | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -28,7 +27,7 @@ class ChaosService(Service):
 
     async def start(self, session: Session) -> None:
         self.session = session
-        session.report.seed = self.seed
+        session.report.seed = self.config.seed
         session.chaos = self  # type: ignore[attr-defined]
         if self.enabled:
             self._announce()
@@ -40,7 +39,7 @@ class ChaosService(Service):
     def _announce(self) -> None:
         assert self.session is not None
         c = self.config
-        self.session.say(f"seed {self.seed} (replay with --chaos-seed {self.seed}); a disruption every "
+        self.session.say(f"seed {self.config.seed} (replay with --chaos-seed {self.config.seed}); a disruption every "
                          f"{c.interval:g}s on average; actions: {', '.join(c.actions)}; "
                          f"types: {', '.join(c.types) or 'all'}", "chaos")
 
@@ -58,7 +57,7 @@ class ChaosService(Service):
 
     def status(self) -> dict[str, object]:
         now = self.session.clock() if self.session else 0.0
-        return {"enabled": self.enabled, "seed": self.seed, "interval": self.config.interval,
+        return {"enabled": self.enabled, "seed": self.config.seed, "interval": self.config.interval,
                 "actions": list(self.config.actions), "types": list(self.config.types),
                 "next_in": None if self.next_at is None else max(0.0, self.next_at - now),
                 "disruptions": len(self.session.report.events) if self.session else 0}
