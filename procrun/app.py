@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from procrun import envfile, formation, process, procfile, statedir
 from procrun.errors import ConfigError, SessionError, UsageError
 from procrun.formation import Instance
-from procrun.machine import POLICIES, Machine
+from procrun.machine import Machine
 from procrun.output import Prefixer, Style
 from procrun.report import Report
 from procrun.report import from_json as report_from_json
@@ -152,6 +152,18 @@ def env_file_list(values: Sequence[str]) -> tuple[list[str], bool]:
     return (files, True) if files else ([".env"], False)
 
 
+def read_dotenv(paths: Sequence[str], required: bool) -> tuple[dict[str, str], list[str]]:
+    """The .env files in order, later ones winning; missing ones skipped unless ``required``."""
+    dotenv: dict[str, str] = {}
+    read = []
+    for path in paths:
+        if not required and not os.path.exists(path):
+            continue
+        dotenv.update(envfile.parse(read_text(path, "env file"), path))
+        read.append(path)
+    return dotenv, read
+
+
 def load(opts: Options) -> App:
     """Read procrun.yaml, the .env files and the Procfile; settle every option."""
     root = os.path.abspath(opts.app_root)
@@ -160,14 +172,7 @@ def load(opts: Options) -> App:
     cfg = read_config(root)
     opts = settle(opts, cfg)
     files, explicit = env_file_list(opts.env_files)
-    dotenv: dict[str, str] = {}
-    paths = []
-    for name in files:
-        path = _rel(root, name)
-        if not explicit and not os.path.exists(path):
-            continue
-        dotenv.update(envfile.parse(read_text(path, "env file"), path))
-        paths.append(path)
+    dotenv, paths = read_dotenv([_rel(root, name) for name in files], explicit)
     procfile_name = opts.procfile or dotenv.get("PROCFILE") or os.environ.get("PROCFILE") or "Procfile"
     path = _rel(root, procfile_name)
     pf = procfile.parse(read_text(path, "Procfile"), path)
@@ -223,19 +228,15 @@ def start(opts: Options) -> int:
     from procrun.supervisor import Session, Writer
 
     plan = make_plan(app, opts)
-    restart = opts.restart or "never"
-    if restart not in POLICIES:
-        raise UsageError(f"--restart {restart!r} is not one of {', '.join(POLICIES)}")
     routed = opts.router if opts.router is not None else opts.chaos
     routed = bool(routed) and app.procfile.get(ROUTED_TYPE) is not None
     if opts.router and not routed:
         raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
     live = Live(app, plan, routed)
-    make_instance = live.make_instance
-    instances = tuple(make_instance(i.type, i.index) if routed and i.type == ROUTED_TYPE else i
-                      for i in plan.instances)
+    instances = tuple(live.make_instance(i.type, i.index) for i in plan.instances)
     per_type = app.config.types
-    machine = Machine(instances, timeout=opts.timeout, restart=restart, make_instance=make_instance,  # type: ignore[arg-type]
+    machine = Machine(instances, timeout=opts.timeout, restart=opts.restart,  # type: ignore[arg-type]
+                      make_instance=live.make_instance,
                       counts=plan.counts,
                       type_restart={t: c.restart for t, c in per_type.items() if c.restart},
                       stop_signals={t: c.stop_signal for t, c in per_type.items() if c.stop_signal},
@@ -248,8 +249,9 @@ def start(opts: Options) -> int:
     chaos_service = ChaosService(_chaos_config(opts, app), enabled=bool(opts.chaos))
     from procrun.workdir import Workdirs
 
-    probe = {t for t in app.procfile.names if (per_type.get(t) and per_type[t].ready == "port")
-             or (t == ROUTED_TYPE and not (per_type.get(t) and per_type[t].ready == "spawn"))}
+    default_ready = {ROUTED_TYPE: "port"}  # web is ready when its port answers; others once spawned
+    probe = {t for t in app.procfile.names
+             if (per_type[t].ready if t in per_type and per_type[t].ready else default_ready.get(t)) == "port"}
     workdirs = Workdirs(app.root, ignore=app.config.fresh_ignore, keep=bool(opts.keep_dirs),
                         **({"linked": app.config.fresh_link} if app.config.fresh_link is not None else {}))
     session = Session(machine, Prefixer(style), Writer(sys.stdout.fileno()), app.root, quiet=opts.quiet,
@@ -297,7 +299,7 @@ class Live:
         self.root = app.root
         self.procfile = app.procfile
         self.procfile_path = os.path.abspath(app.procfile.path)
-        files, _ = env_file_list(app.options.env_files)
+        files, self.env_required = env_file_list(app.options.env_files)
         self.env_paths = tuple(os.path.abspath(_rel(app.root, f)) for f in files)
         self.config_path = os.path.abspath(app.config.path)
         self.env = app.environment()
@@ -317,10 +319,7 @@ class Live:
         return self.procfile
 
     def reload_env(self) -> None:
-        dotenv: dict[str, str] = {}
-        for path in self.env_paths:
-            if os.path.exists(path):
-                dotenv.update(envfile.parse(read_text(path, "env file"), os.path.relpath(path)))
+        dotenv, _ = read_dotenv([os.path.relpath(p) for p in self.env_paths], self.env_required)
         self.env = {**os.environ, **dotenv}
 
     def add_type(self, type_name: str) -> None:
