@@ -447,7 +447,7 @@ def export(opts: Options, fmt: str, target: str, app_name: str | None, image: st
                            formation.type_port(app.base_port, plan.types, t, 1)) for t in plan.types)
     target = os.path.abspath(target)
     ctx = ExportContext(app=app_name or os.path.basename(app.root) or "app", root=app.root, types=types,
-                        env=dict(app.dotenv), timeout=opts.timeout or 5.0, user=user,
+                        env=dict(app.dotenv), timeout=opts.timeout, user=user,  # type: ignore[arg-type]
                         log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
                         path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image, chaos=chaos)
     files = renderers()[fmt](ctx)

@@ -197,3 +197,12 @@ def test_podman_kube_play_runs_the_containers(podman_app):
     assert play.returncode == 0, play.stderr
     running = [c for c in _containers(env) if c["State"] == "running"]
     assert len(running) == 5
+
+
+def test_export_keeps_a_zero_timeout(tmp_path):
+    """-t 0 means no grace; it must not fall back to the 5 s default (engines get their 1 s minimum)."""
+    write_app(tmp_path, "web: x\n")
+    export(tmp_path, "systemd", str(tmp_path / "out"), "-t", "0", "-a", "a")
+    assert "TimeoutStopSec=1\n" in (tmp_path / "out" / "a-web-1.service").read_text()
+    export(tmp_path, "systemd", str(tmp_path / "out5"), "-a", "a")
+    assert "TimeoutStopSec=5\n" in (tmp_path / "out5" / "a-web-1.service").read_text()
