@@ -352,12 +352,10 @@ class Machine:
             proc = Proc(self.make_instance(type_name, index))
             self.procs[proc.name] = proc
             actions += self._spawn(proc, now)
-        self.procs = dict(sorted(self.procs.items(), key=lambda kv: self._order(kv[1])))
+        types = list(dict.fromkeys(p.instance.type for p in self.procs.values()))  # first-seen order
+        self.procs = dict(sorted(self.procs.items(),
+                                 key=lambda kv: (types.index(kv[1].instance.type), kv[1].instance.index)))
         return actions
-
-    def _order(self, proc: Proc) -> tuple[int, int]:
-        types = list(dict.fromkeys(p.instance.type for p in self.procs.values()))
-        return (types.index(proc.instance.type), proc.instance.index)
 
     # -- internals
     def _spawn(self, proc: Proc, now: float, fresh: bool = False) -> list[Action]:

@@ -84,7 +84,7 @@ class Report:
             lines.append(f"disposability: {type_name} {', '.join(parts)}")
         groups = self.by_type()
         if not groups:
-            if self.findings is not None and (self.events or self.scratch):
+            if self.events or self.scratch:
                 lines.append("hidden local state: none found")
             return lines
         lines.append(f"hidden local state: {len(self.findings)} instance stop(s) left files behind")
