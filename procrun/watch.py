@@ -21,6 +21,7 @@ from procrun.errors import ConfigError
 from procrun.formation import Instance, with_port
 from procrun.machine import State
 from procrun.procfile import Procfile
+from procrun.settings import TypeConfig
 from procrun.supervisor import Service
 from procrun.watchplan import classify, procfile_diff
 
@@ -215,8 +216,6 @@ class WatchService(Service):
         return proc is not None and proc.state is State.RUNNING and proc.pid is not None
 
 
-def type_globs(types: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
-    return {t: c.watch for t, c in types.items() if getattr(c, "watch", None)}  # type: ignore[misc]
-
-
-
+def type_globs(types: Mapping[str, TypeConfig]) -> dict[str, tuple[str, ...]]:
+    """procrun.yaml ``types.X.watch`` globs, for the types that have them."""
+    return {t: c.watch for t, c in types.items() if c.watch}
