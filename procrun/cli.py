@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from procrun import __version__, app
+from procrun.chaos import ACTIONS
 from procrun.control import cli as control
 from procrun.errors import ProcrunError, UsageError
 from procrun.machine import POLICIES
@@ -139,7 +140,7 @@ def build_parser() -> Parser:
     _root_only(p)
     p.add_argument("op", choices=("on", "off", "now", "status"))
     p.add_argument("name", nargs="?", help="with now: the instance to disrupt (default: a random one)")
-    p.add_argument("--action", choices=("restart", "kill", "relocate", "pause"), help="with now: what to do")
+    p.add_argument("--action", choices=ACTIONS, help="with now: what to do")
     p = sub.add_parser("report", help="hidden-local-state findings of the running or last session")
     _root_only(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")

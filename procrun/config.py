@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
+from procrun.chaos import ACTIONS
 from procrun.errors import ConfigError
+from procrun.machine import POLICIES
 from procrun.settings import FileConfig, TypeConfig
 
-POLICIES = ("never", "on-failure", "always")
-ACTIONS = ("restart", "kill", "relocate", "pause")
 __all__ = ["FileConfig", "TypeConfig", "parse", "type_positions"]
 
 
