@@ -18,7 +18,7 @@ from procrun.errors import ConfigError
 from procrun.machine import POLICIES
 from procrun.settings import FileConfig, TypeConfig
 
-__all__ = ["FileConfig", "TypeConfig", "parse", "type_positions"]
+__all__ = ["FileConfig", "TypeConfig", "parse"]
 
 
 class _Reader:
@@ -206,14 +206,3 @@ def _types(r: _Reader, node: yaml.Node) -> dict[str, TypeConfig]:
             isinstance(body, yaml.ScalarNode) and body.value in ("", "~", "null")) else {}
         out[name] = TypeConfig(**settings, line=body.start_mark.line + 1)
     return out
-
-
-def type_positions(text: str) -> dict[str, tuple[int, int]]:
-    """Line and column of each name under ``types:`` (for errors about unknown types)."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if not isinstance(root, yaml.MappingNode):
-        return {}
-    for key, value in root.value:
-        if key.value == "types" and isinstance(value, yaml.MappingNode):
-            return {k.value: (k.start_mark.line + 1, k.start_mark.column + 1) for k, _ in value.value}
-    return {}

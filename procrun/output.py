@@ -85,7 +85,3 @@ class LineSplitter:
         """At EOF: the last line, even without its newline."""
         rest, self._partial = self._partial, b""
         return [rest] if rest else []
-
-    @property
-    def pending(self) -> int:
-        return len(self._partial)
