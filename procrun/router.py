@@ -215,9 +215,7 @@ class Router(Service):
                     break
                 await _copy_exact(src, dst, size + 2)
         elif kind == "eof":
-            while chunk := await src.read(CHUNK):
-                dst.write(chunk)
-                await dst.drain()
+            await _copy_to_eof(src, dst)
         await dst.drain()
 
     async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -241,11 +239,16 @@ async def _copy_exact(src: asyncio.StreamReader, dst: asyncio.StreamWriter, n: i
         await dst.drain()
 
 
+async def _copy_to_eof(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    while chunk := await src.read(CHUNK):
+        dst.write(chunk)
+        await dst.drain()
+
+
 async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    """One direction of a tunnel: copy until EOF, then pass the EOF on."""
     try:
-        while chunk := await src.read(CHUNK):
-            dst.write(chunk)
-            await dst.drain()
+        await _copy_to_eof(src, dst)
     finally:
         if dst.can_write_eof() and not dst.is_closing():
             try:
