@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shlex
@@ -254,7 +255,8 @@ def start(opts: Options) -> int:
              if (per_type[t].ready if t in per_type and per_type[t].ready else default_ready.get(t)) == "port"}
     workdirs = Workdirs(app.root, ignore=app.config.fresh_ignore, keep=bool(opts.keep_dirs),
                         **({"linked": app.config.fresh_link} if app.config.fresh_link is not None else {}))
-    session = Session(machine, Prefixer(style), Writer(sys.stdout.fileno()), app.root, quiet=opts.quiet,
+    writer = Writer(1)
+    session = Session(machine, Prefixer(style), writer, app.root, quiet=opts.quiet,
                       workdirs=workdirs, fresh_all=bool(opts.fresh), probe_types=frozenset(probe))
     lock = _lock_session(app.root)
     try:
@@ -286,9 +288,21 @@ def start(opts: Options) -> int:
             for line in session.report.summary():
                 session.say(line, "report")
         _save_report(state_dir, session.report)
+        writer.close()
+        _say_output_error(session.output_error)
         return code
     finally:
         lock.release()
+
+
+def _say_output_error(exc: OSError | None) -> None:
+    """One stderr line when the output failed; none for a closed pipe (`procrun start | head`)."""
+    if exc is None or exc.errno == errno.EPIPE:
+        return
+    try:
+        os.write(2, f"procrun: cannot write the output ({exc.strerror}); stopped the session\n".encode())
+    except OSError:
+        pass
 
 
 class Live:

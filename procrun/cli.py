@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from procrun import __version__, app
 from procrun.chaos import ACTIONS
 from procrun.control import cli as control
-from procrun.errors import ProcrunError, UsageError
+from procrun.errors import ProcrunError, SessionError, UsageError
 from procrun.machine import POLICIES
 
 
@@ -188,14 +189,57 @@ def dispatch(ns: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    closed = _open_standard_fds()
     try:
         ns = build_parser().parse_args(argv)
-        return dispatch(ns)
+        if 1 in closed and ns.command == "start":
+            raise SessionError("standard output is closed, so nothing would show the processes' output; "
+                               "redirect it instead (procrun start > /dev/null)")
+        code = dispatch(ns)
+        sys.stdout.flush()
+        return code
     except ProcrunError as exc:
-        print(f"procrun: {exc}", file=sys.stderr)
+        _say(f"procrun: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (procrun ps | head -1)
+        _discard_stdout()
+        return 128 + signal.SIGPIPE
+    except OSError as exc:
+        _discard_stdout()
+        _say(f"procrun: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return 1
+
+
+def _open_standard_fds() -> set[int]:
+    """fds 0-2 closed by the caller get /dev/null, so no pipe or socket we open takes their place."""
+    closed = set()
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.add(fd)
+    for fd in sorted(closed):
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    return closed
+
+
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's last flush has nowhere to fail."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+
+
+def _say(line: str) -> None:
+    try:
+        os.write(2, (line + "\n").encode(errors="replace"))
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

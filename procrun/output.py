@@ -64,24 +64,61 @@ def render(prefix: bytes, lines: list[bytes]) -> bytes:
     return prefix + (b"\n" + prefix).join(lines) + b"\n"
 
 
+MAX_LINE = 1024 * 1024
+# Ends each piece of a line longer than MAX_LINE but the last (documented in the README).
+CONTINUED = b" [procrun: line continues]"
+
+
 class LineSplitter:
-    """Accumulates a byte stream and hands out complete lines, in order."""
+    """Accumulates a byte stream and hands out complete lines, in order.
 
-    __slots__ = ("_partial",)
+    Linear in the stream whatever its shape: the partial line is a bytearray
+    (amortised appends), and a line longer than ``MAX_LINE`` is handed out in
+    pieces of ``MAX_LINE`` bytes, each but the last ending with ``CONTINUED``,
+    so memory stays bounded.
+    """
 
-    def __init__(self) -> None:
-        self._partial = b""
+    __slots__ = ("_partial", "limit")
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self._partial = bytearray()
+        self.limit = limit
 
     def feed(self, chunk: bytes) -> list[bytes]:
         end = chunk.rfind(b"\n")
         if end < 0:
             self._partial += chunk
-            return []
-        lines = (self._partial + chunk[:end]).split(b"\n") if self._partial else chunk[:end].split(b"\n")
-        self._partial = chunk[end + 1:]
-        return lines
+            return self._pieces()
+        longest = len(self._partial) + end  # no line can be longer than this
+        if self._partial:
+            self._partial += chunk[:end]
+            lines = bytes(self._partial).split(b"\n")
+        else:
+            lines = chunk[:end].split(b"\n")
+        self._partial = bytearray(chunk[end + 1:])
+        if longest > self.limit:
+            lines = self._bounded(lines)
+        return lines + self._pieces()
+
+    def _pieces(self) -> list[bytes]:
+        """Whole pieces of an over-long partial line (it holds no newline); a piece is cut
+        only once more of the line follows it, so a line of exactly ``limit`` bytes stays whole."""
+        out = []
+        while len(self._partial) > self.limit:
+            out.append(bytes(self._partial[:self.limit]) + CONTINUED)
+            del self._partial[:self.limit]
+        return out
+
+    def _bounded(self, lines: list[bytes]) -> list[bytes]:
+        out = []
+        for line in lines:
+            while len(line) > self.limit:
+                out.append(line[:self.limit] + CONTINUED)
+                line = line[self.limit:]
+            out.append(line)
+        return out
 
     def flush(self) -> list[bytes]:
         """At EOF: the last line, even without its newline."""
-        rest, self._partial = self._partial, b""
+        rest, self._partial = bytes(self._partial), bytearray()
         return [rest] if rest else []

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import queue
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,24 +37,115 @@ SIGNAL_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
 class Writer:
-    """Blocking-safe writes of whole blocks to one fd; stops quietly on EPIPE."""
+    """procrun's own output. A thread does the blocking writes, so output that stalls
+    (Ctrl-S, a paused pager) never blocks the loop, signals, the control socket or the router.
 
-    def __init__(self, fd: int) -> None:
+    Up to ``limit`` bytes wait in memory. A session holds its relays back while the output
+    is congested but moving (backpressure: no line lost); once it has not moved for
+    ``stall_after`` seconds, lines past the limit are dropped and counted, and a line
+    saying how many is written when it reads again. The first failed write (EPIPE,
+    ENOSPC, EIO, EBADF...) is kept in ``error`` and reported through ``on_error`` from
+    the writer thread; everything after it is discarded.
+    """
+
+    def __init__(self, fd: int, limit: int = 8 * 1024 * 1024, stall_after: float = 1.0,
+                 on_error: Callable[[OSError], None] | None = None) -> None:
         self.fd = fd
-        self.broken = False
+        self.limit = limit
+        self.stall_after = stall_after
+        self.on_error = on_error
+        self.error: OSError | None = None
+        self.dropped = 0  # lines not shown since the last notice
+        self._queued = 0  # bytes handed to the thread: changed by the caller's thread only
+        self._written = 0  # bytes written or discarded: changed by the writer thread only
+        self._moved = time.monotonic()  # when the output last took bytes (or became busy)
+        self._drained: Callable[[], None] | None = None
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
-    def write(self, data: bytes) -> None:
+    def congested(self) -> bool:
+        return self._queued - self._written > self.limit
+
+    def notify_when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the writer thread) once half the limit is left waiting."""
+        self._drained = callback
+
+    def write(self, data: bytes, lines: int = 1) -> None:
+        if self.error is not None:
+            return
+        pending = self._queued - self._written
+        now = time.monotonic()
+        if pending == 0:
+            self._moved = now
+        elif pending > self.limit and now - self._moved > self.stall_after:
+            self.dropped += lines
+            return
+        if self.dropped:
+            self._put(self._notice())
+        self._put(data)
+
+    def _notice(self) -> bytes:
+        count, self.dropped = self.dropped, 0
+        return f"procrun: {count:,} lines not shown: the output did not read them\n".encode()
+
+    def _put(self, data: bytes) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="procrun-output", daemon=True)
+            self._thread.start()
+        self._queued += len(data)
+        self._queue.put(data)
+
+    def _run(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            parts = [data]
+            while len(parts) < 256:  # coalesce what is waiting into one write
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                parts.append(more)
+            self._write_all(b"".join(parts) if len(parts) > 1 else data)
+
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
-        while view and not self.broken:
+        while view and self.error is None:
             try:
-                view = view[os.write(self.fd, view):]
-            except BlockingIOError:
-                select.select([], [self.fd], [])
+                n = os.write(self.fd, view)
+            except BlockingIOError:  # an fd someone else made non-blocking
+                select.select([], [self.fd], [], 1.0)
+                continue
             except OSError as exc:
-                if exc.errno in (errno.EPIPE, errno.EBADF, errno.EIO):
-                    self.broken = True
-                else:
-                    raise
+                self.error = exc
+                if self.on_error is not None:
+                    self.on_error(exc)
+                break
+            view = view[n:]
+            self._written += n
+            self._moved = time.monotonic()
+            drained = self._drained
+            if drained is not None and self._queued - self._written <= self.limit // 2:
+                self._drained = None
+                drained()
+        self._written += len(view)  # discarded after a failure
+
+    def close(self, patience: float = 1.0) -> None:
+        """Write what is waiting; give up once the output has not moved for ``patience`` s."""
+        if self.dropped and self.error is None:
+            self._put(self._notice())
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        while self._thread.is_alive():
+            before = self._written
+            self._thread.join(patience)
+            if self._written == before:
+                return  # stalled: the daemon thread goes with the process
 
 
 @dataclass
@@ -120,6 +213,8 @@ class Session:
         self.relays: dict[int, Relay] = {}
         self.colours: dict[str, str] = {}
         self.code: int | None = None
+        self.output_error: OSError | None = None
+        self._held: asyncio.TimerHandle | None = None  # relays held back for a congested output
         self.guardian_process: subprocess.Popen[bytes] | None = None
         self._guardian_pipe: int | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -138,6 +233,11 @@ class Session:
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
         for sig in handled:
             self._loop.add_signal_handler(sig, self._on_signal, sig)
+        _quiet_wakeup_fd()
+        loop = self._loop
+        self.writer.on_error = lambda exc: _call_soon(loop, self._on_output_failed, exc)
+        if self.writer.error is not None:
+            self._on_output_failed(self.writer.error)
         started: list[Service] = []
         try:
             for service in self.services:
@@ -154,6 +254,8 @@ class Session:
                 self._loop.remove_signal_handler(sig)
             if self._timer:
                 self._timer.cancel()
+            if self._held is not None:
+                self._held.cancel()
             self._close_relays()
             if self.workdirs is not None:
                 self.workdirs.close()
@@ -199,7 +301,7 @@ class Session:
         self.emit(source, None, [text.encode()])
 
     def emit(self, name: str, colour: str | None, lines: list[bytes]) -> None:
-        self.writer.write(render(self.prefixer.prefix(name, colour), lines))
+        self.writer.write(render(self.prefixer.prefix(name, colour), lines), len(lines))
 
     def _spawn(self, inst: Instance, fresh: bool = False) -> None:
         env = dict(inst.env)
@@ -226,7 +328,8 @@ class Session:
         self.children[child.pid] = child
         relay = Relay(inst.name, child.fd, colour, inst.type in self.quiet)
         self.relays[child.fd] = relay
-        self._loop.add_reader(child.fd, self._on_readable, relay)  # type: ignore[union-attr]
+        if self._held is None:
+            self._loop.add_reader(child.fd, self._on_readable, relay)  # type: ignore[union-attr]
         probing = inst.type in self.probe_types and inst.port is not None
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
         if probing:
@@ -277,6 +380,19 @@ class Session:
         else:
             self.apply(self.machine.hurry(now))
 
+    def _on_output_failed(self, exc: OSError) -> None:
+        """procrun's output is gone (EPIPE, ENOSPC, EIO, EBADF): stop as SIGTERM would.
+
+        A closed pipe is the reader saying it has seen enough, as in a shell pipeline
+        (exit 141, quietly); anything else is said in one line on stderr (exit 1).
+        """
+        if self.output_error is not None:
+            return
+        self.output_error = exc
+        if self.machine.ending is None:
+            code = 128 + signal.SIGPIPE if exc.errno == errno.EPIPE else 1
+            self.apply(self.machine.shutdown(code, self.clock(), f"output failed: {exc.strerror}"))
+
     def _on_child_exit(self) -> None:
         for pid, returncode in process.reap():
             child = self.children.pop(pid, None)
@@ -315,6 +431,28 @@ class Session:
     def _pump(self, relay: Relay) -> None:
         if not relay.pump(self.emit):
             self._close_relay(relay)
+        if self.writer.congested():
+            self._hold_relays()
+
+    def _hold_relays(self) -> None:
+        """Backpressure: stop reading children while the output catches up. After
+        ``stall_after`` without the output draining, read again (the Writer then drops)."""
+        if self._held is not None:
+            return
+        loop = self._loop
+        assert loop is not None
+        for fd in self.relays:
+            loop.remove_reader(fd)
+        self._held = loop.call_later(self.writer.stall_after, self._release_relays)
+        self.writer.notify_when_drained(lambda: _call_soon(loop, self._release_relays))
+
+    def _release_relays(self) -> None:
+        if self._held is None:
+            return
+        self._held.cancel()
+        self._held = None
+        for relay in self.relays.values():
+            self._loop.add_reader(relay.fd, self._on_readable, relay)  # type: ignore[union-attr]
 
     def _close_relay(self, relay: Relay) -> None:
         if self.relays.pop(relay.fd, None) is not None:
@@ -389,3 +527,19 @@ class Session:
             except subprocess.TimeoutExpired:
                 self.guardian_process.kill()
                 self.guardian_process.wait()
+
+
+def _quiet_wakeup_fd() -> None:
+    """asyncio's signal wakeup socket fills up when hundreds of children exit at once;
+    a full buffer loses nothing (a SIGCHLD reaps every exited child), so say nothing."""
+    fd = signal.set_wakeup_fd(-1)
+    if fd != -1:
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object) -> None:
+    """From the writer thread: run ``callback`` in the loop, unless the session has ended."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:  # the loop is closed: nothing left to tell
+        pass
