@@ -27,6 +27,8 @@ def _cleanup(proc, token):
         proc.wait()
     for pid in marked(token):
         os.kill(pid, signal.SIGKILL)
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 def test_full_output_stops_every_child_with_one_line(tmp_path):
