@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -12,9 +13,21 @@ from procrun.control.protocol import MAX_LINE, decode_reply, encode
 from procrun.errors import SessionError
 
 
+def default_timeout() -> float:
+    """How long a client waits for the session: 10 s, or $PROCRUN_CLIENT_TIMEOUT."""
+    try:
+        value = float(os.environ.get("PROCRUN_CLIENT_TIMEOUT", "10"))
+    except ValueError:
+        return 10.0
+    return value if 0 < value < 86400 else 10.0
+
+
 class Connection:
-    def __init__(self, root: str, timeout: float = 10.0) -> None:
-        path = os.path.join(statedir.locate(root), statedir.SOCKET)
+    def __init__(self, root: str, timeout: float | None = None) -> None:
+        timeout = default_timeout() if timeout is None else timeout
+        self.directory = statedir.locate(root)
+        self.timeout = timeout
+        path = os.path.join(self.directory, statedir.SOCKET)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
@@ -22,9 +35,27 @@ class Connection:
         except (FileNotFoundError, ConnectionRefusedError):
             self.sock.close()
             raise SessionError(f"no procrun session is running in {root}; start one with 'procrun start'") from None
+        except socket.timeout:
+            self.sock.close()
+            raise SessionError(f"the session does not answer ({self._holder()}, stopped?)") from None
         self._buffer = b""
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one request with our deadline; the session drops it if it comes too late."""
+        deadline = time.time() + self.timeout
+        try:
+            return self._exchange({**message, "deadline": deadline})
+        except socket.timeout:
+            raise SessionError(f"the session does not answer ({self._holder()}, stopped?)") from None
+
+    def _holder(self) -> str:
+        try:
+            with open(os.path.join(self.directory, statedir.LOCK)) as f:
+                return f"pid {json.load(f)['pid']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "pid unknown"
+
+    def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
         self.sock.sendall(encode(message))
         while b"\n" not in self._buffer:
             chunk = self.sock.recv(65536)
@@ -54,7 +85,7 @@ class Connection:
         self.sock.close()
 
 
-def request(root: str, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+def request(root: str, message: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
     conn = Connection(root, timeout)
     try:
         return conn.request(message)

@@ -22,9 +22,14 @@ class Controller:
         self.session = session
         self.known_types = known_types
         self.root = root
+        self.wall = wall
         self.started = wall()
 
     def handle(self, request: Request) -> dict[str, Any]:
+        if request.deadline is not None and self.wall() > request.deadline:
+            if request.cmd not in ("ping", "ps", "report"):
+                self.session.say(f"ignored {request.describe()}: the client gave up")
+            return error("the request arrived after its deadline")
         machine = self.session.machine
         if request.cmd == "ping":
             return ok(pid=os.getpid(), root=self.root, started=self.started)

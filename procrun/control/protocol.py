@@ -22,6 +22,12 @@ class Request:
     formation: dict[str, int] = field(default_factory=dict)
     op: str = ""
     action: str | None = None
+    deadline: float | None = None  # wall clock; past it the client has given up
+
+    def describe(self) -> str:
+        """The request as a user typed it: ``scale web=3``, ``restart web.1``."""
+        words = [self.cmd, self.op, *self.targets, *(f"{t}={n}" for t, n in self.formation.items())]
+        return " ".join(w for w in words if w)
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -42,6 +48,8 @@ def parse_request(line: bytes) -> Request:
         data = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"request is not JSON ({exc})") from None
+    except RecursionError:
+        raise ProtocolError("bad request: nested too deeply") from None
     if not isinstance(data, dict):
         raise ProtocolError("request must be a JSON object like {\"cmd\": \"ps\"}")
     cmd = data.get("cmd")
@@ -61,7 +69,11 @@ def parse_request(line: bytes) -> Request:
         raise ProtocolError(f"chaos needs an op: {', '.join(CHAOS_OPS)}")
     if action is not None and not isinstance(action, str):
         raise ProtocolError("action must be a string")
-    return Request(cmd, tuple(targets), dict(formation), op, action)
+    deadline = data.get("deadline")
+    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
+                                 or deadline != deadline):
+        raise ProtocolError("deadline must be a number (seconds since the epoch)")
+    return Request(cmd, tuple(targets), dict(formation), op, action, deadline)
 
 
 def ok(**fields: Any) -> dict[str, Any]:

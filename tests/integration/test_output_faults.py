@@ -100,3 +100,22 @@ def test_closed_stdout_is_refused_before_anything_starts(tmp_path):
     assert proc.returncode == 2 or proc.returncode == 1
     assert "standard output is closed" in proc.stderr.decode()
     assert marked(token) == []
+
+
+def test_a_stopped_session_gets_one_line_and_late_requests_are_dropped(procrun, tmp_path):
+    write_app(tmp_path, "web: sleep 7784\n")
+    run = procrun("start")
+    run.wait_for(r"web\.1 started")
+    wait_until(lambda: (tmp_path / ".procrun" / "control.sock").exists())
+    run.signal(signal.SIGSTOP)
+    try:
+        env = dict(os.environ, PROCRUN_CLIENT_TIMEOUT="0.5")
+        for args in (["ps"], ["scale", "web=3"]):
+            result = subprocess.run([sys.executable, "-m", "procrun", *args], cwd=tmp_path, env=env,
+                                    capture_output=True, text=True, timeout=20)
+            assert result.returncode == 1, result
+            assert result.stderr == f"procrun: the session does not answer (pid {run.proc.pid}, stopped?)\n"
+    finally:
+        run.signal(signal.SIGCONT)
+    run.wait_for(r"system +\| ignored scale web=3: the client gave up")
+    assert '"web.2"' not in ctl(tmp_path, "ps", "--json").stdout
