@@ -207,10 +207,16 @@ class Plan:
 def make_plan(app: App, opts: Options, env: Mapping[str, str] | None = None) -> Plan:
     types = formation.select_types(app.procfile, opts.types)
     counts = formation.resolve_counts(types, formation.parse_formation(opts.formation or ""),
-                                      app.procfile.names)
+                                      app.procfile.names, max_instances(app))
     full_env = app.environment(env)
     instances = formation.plan(app.procfile, types, counts, app.base_port, full_env)
     return Plan(types, counts, instances)
+
+
+def max_instances(app: App) -> int:
+    from procrun.ranges import MAX_INSTANCES
+
+    return app.config.max_instances or MAX_INSTANCES
 
 
 def check(opts: Options) -> str:
@@ -229,6 +235,7 @@ def start(opts: Options) -> int:
     from procrun.supervisor import Session, Writer
 
     plan = make_plan(app, opts)
+    process.ensure_open_files(len(plan.instances))
     routed = opts.router if opts.router is not None else opts.chaos
     routed = bool(routed) and app.procfile.get(ROUTED_TYPE) is not None
     if opts.router and not routed:
@@ -241,7 +248,8 @@ def start(opts: Options) -> int:
                       counts=plan.counts,
                       type_restart={t: c.restart for t, c in per_type.items() if c.restart},
                       stop_signals={t: c.stop_signal for t, c in per_type.items() if c.stop_signal},
-                      graces={t: c.grace for t, c in per_type.items() if c.grace is not None})
+                      graces={t: c.grace for t, c in per_type.items() if c.grace is not None},
+                      cap=max_instances(app))
     style = Style(colour=opts.colour, prefix=opts.prefix)
     style.widen([i.name for i in plan.instances])
     sys.stdout.flush()

@@ -11,9 +11,9 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from procrun import __version__, app
+from procrun import __version__, app, ranges
 from procrun.chaos import ACTIONS
 from procrun.control import cli as control
 from procrun.errors import ProcrunError, SessionError, UsageError
@@ -29,21 +29,27 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _timeout(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if seconds < 0 or seconds != seconds:
-        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or more seconds")
-    return seconds
+def _checked(check: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type from a range check: its words become the usage error."""
+    def convert(value: str) -> object:
+        try:
+            return check(value)
+        except ValueError as exc:
+            text = str(exc)
+            raise argparse.ArgumentTypeError(text if text.startswith("'") else f"{value!r} {text}") from None
+    return convert
 
 
-def _seed(value: str) -> int:
+def _int(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer seed") from None
+        raise ValueError("is not an integer") from None
+
+
+_timeout = _checked(ranges.parse_seconds)
+_interval = _checked(lambda v: ranges.parse_seconds(v, ranges.interval))
+_seed = _checked(lambda v: ranges.seed(_int(v)))
 
 
 def _common(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -83,7 +89,7 @@ def build_parser() -> Parser:
     _common(p, top=False)
     g = p.add_argument_group("chaos and fresh working directories")
     g.add_argument("--chaos", action="store_true", default=None, help="disrupt running instances at random (restart policy becomes on-failure)")
-    g.add_argument("--chaos-interval", type=_timeout, metavar="SECONDS", help="mean time between disruptions (default: 30)")
+    g.add_argument("--chaos-interval", type=_interval, metavar="SECONDS", help="mean time between disruptions (default: 30)")
     g.add_argument("--chaos-actions", metavar="A[,A]", help="restart, kill, relocate, pause (default: all)")
     g.add_argument("--chaos-types", metavar="TYPE[,TYPE]", help="types to disrupt (default: all)")
     g.add_argument("--chaos-min-uptime", type=_timeout, metavar="SECONDS", help="spare instances younger than this")
@@ -95,7 +101,7 @@ def build_parser() -> Parser:
                    help="listen on the base port and spread requests over ready web.N, never sticky (default: on with --chaos)")
     g.add_argument("--router-host", metavar="HOST", help="address the router listens on (default: 127.0.0.1)")
     g.add_argument("--router-mode", choices=("http", "tcp"), help="balance per HTTP request (default) or per TCP connection")
-    g.add_argument("--router-timeout", type=_timeout, metavar="SECONDS",
+    g.add_argument("--router-timeout", type=_interval, metavar="SECONDS",
                    help="answer 504 when an instance has not started its response by then (default: 30)")
     p.add_argument("types", nargs="*", metavar="TYPE", help="process types to start (default: all)")
     g = p.add_argument_group("watch")
@@ -119,7 +125,7 @@ def build_parser() -> Parser:
     p.add_argument("-u", "--user", metavar="USER", help="run processes as this user (supervisord, systemd)")
     p.add_argument("-l", "--log", metavar="DIR", help="log directory (supervisord; default: DIR/log)")
     p.add_argument("--chaos", action="store_true", default=None, help="kubernetes: also write Chaos Mesh schedules")
-    p.add_argument("--chaos-interval", type=_timeout, metavar="SECONDS")
+    p.add_argument("--chaos-interval", type=_interval, metavar="SECONDS")
     p.add_argument("--chaos-actions", metavar="A[,A]")
     p.add_argument("--chaos-types", metavar="TYPE[,TYPE]")
 

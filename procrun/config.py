@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from procrun import ranges
 from procrun.chaos import ACTIONS
 from procrun.errors import ConfigError
 from procrun.machine import POLICIES
@@ -47,7 +48,13 @@ class _Reader:
     def scalar(self, node: yaml.Node, key: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, f"{key} must be a single value", "write one value, not a list or mapping")
-        return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value
+        try:
+            return yaml.safe_load(yaml.serialize(node))
+        except yaml.YAMLError:
+            raise self.fail(node, f"{key} has a tag procrun does not read ({node.tag})",
+                            "remove the tag and write a plain value") from None
 
     def string(self, node: yaml.Node, key: str) -> str:
         value = self.scalar(node, key)
@@ -61,18 +68,21 @@ class _Reader:
             raise self.fail(node, f"{key} must be true or false", f"write {key}: true")
         return value
 
-    def number(self, node: yaml.Node, key: str, minimum: float = 0.0, above: bool = False) -> float:
-        value = self.scalar(node, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum or (above and value == minimum):
-            bound = f"more than {minimum:g}" if above else f"{minimum:g} or more"
-            raise self.fail(node, f"{key} must be a number, {bound}", f"write {key}: 5")
-        return float(value)
+    def number(self, node: yaml.Node, key: str, check: Callable[[float], float] = ranges.seconds) -> float:
+        return self.checked(node, key, check, 5)
 
     def integer(self, node: yaml.Node, key: str, low: int, high: int) -> int:
         value = self.scalar(node, key)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise self.fail(node, f"{key} must be an integer from {low} to {high}", f"write {key}: {low}")
         return value
+
+    def checked(self, node: yaml.Node, key: str, check: Callable[[Any], Any], example: object) -> Any:
+        """A value whose range is declared in procrun.ranges, shared with the flags."""
+        try:
+            return check(self.scalar(node, key))
+        except ValueError as exc:
+            raise self.fail(node, f"{key} {exc}", f"write {key}: {example}") from None
 
     def choice(self, node: yaml.Node, key: str, choices: tuple[str, ...]) -> str:
         value = self.scalar(node, key)
@@ -114,6 +124,7 @@ def _section(reader: _Reader, node: yaml.Node, key: str, known: Mapping[str, Cal
 def parse(text: str, path: str = "procrun.yaml") -> FileConfig:
     r = _Reader(path)
     try:
+        _check_depth(text, path)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -126,16 +137,16 @@ def parse(text: str, path: str = "procrun.yaml") -> FileConfig:
 
     def formation(node: yaml.Node) -> str:
         if isinstance(node, yaml.MappingNode):
-            return ",".join(f"{k}={r.integer(v, f'formation.{k}', 0, 10_000)}" for k, v in r.mapping(node, "formation").items())
+            return ",".join(f"{k}={r.integer(v, f'formation.{k}', 0, ranges.MAX_INSTANCES_CEILING)}" for k, v in r.mapping(node, "formation").items())
         return r.string(node, "formation")
 
     chaos_keys: dict[str, Callable[[yaml.Node], Any]] = {
         "enabled": lambda n: r.boolean(n, "chaos.enabled"),
-        "interval": lambda n: r.number(n, "chaos.interval", 0, above=True),
+        "interval": lambda n: r.number(n, "chaos.interval", ranges.interval),
         "actions": lambda n: r.strings(n, "chaos.actions", ACTIONS),
         "types": lambda n: r.strings(n, "chaos.types"),
         "min_uptime": lambda n: r.number(n, "chaos.min_uptime"),
-        "seed": lambda n: r.integer(n, "chaos.seed", 0, 2**63 - 1),
+        "seed": lambda n: r.checked(n, "chaos.seed", ranges.seed, 42),
     }
     fresh_keys: dict[str, Callable[[yaml.Node], Any]] = {
         "enabled": lambda n: r.boolean(n, "fresh.enabled"),
@@ -147,7 +158,7 @@ def parse(text: str, path: str = "procrun.yaml") -> FileConfig:
         "enabled": lambda n: r.boolean(n, "router.enabled"),
         "host": lambda n: r.string(n, "router.host"),
         "mode": lambda n: r.choice(n, "router.mode", ("http", "tcp")),
-        "timeout": lambda n: r.number(n, "router.timeout", 0, above=True),
+        "timeout": lambda n: r.number(n, "router.timeout", ranges.interval),
     }
     watch_keys: dict[str, Callable[[yaml.Node], Any]] = {
         "enabled": lambda n: r.boolean(n, "watch.enabled"),
@@ -176,10 +187,32 @@ def parse(text: str, path: str = "procrun.yaml") -> FileConfig:
                                                               lambda m: {"enabled": r.boolean(m, "router")})),
         "watch": lambda n: _apply(values, "watch", _section(r, n, "watch", watch_keys, enabled_or_list("watch", "paths"))),
         "types": lambda n: values.__setitem__("types", _types(r, n)),
+        "max_instances": lambda n: values.__setitem__("max_instances", r.checked(n, "max_instances",
+                                                                                 ranges.instances, 2000)),
     }
     for key, node in r.mapping(root, path, top).items():
         top[key](node)
     return FileConfig(**values)
+
+
+MAX_DEPTH = 32
+_OPEN = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
+         yaml.BlockMappingStartToken)
+_CLOSE = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
+def _check_depth(text: str, path: str) -> None:
+    """Refuse deep nesting before composing it (the composer recurses once per level)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, _OPEN):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = token.start_mark
+                raise ConfigError(path, mark.line + 1, f"nested more than {MAX_DEPTH} levels deep",
+                                  "procrun.yaml needs at most a few levels", mark.column + 1)
+        elif isinstance(token, _CLOSE):
+            depth -= 1
 
 
 _RENAMES = {("fresh", "keep_dirs"): "keep_dirs", ("fresh", "link"): "fresh_link", ("fresh", "ignore"): "fresh_ignore"}

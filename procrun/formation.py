@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from procrun.errors import UsageError
+from procrun.ranges import MAX_INSTANCES
 from procrun.procfile import Procfile
 
 MAX_PORT = 65535
@@ -69,13 +70,44 @@ def select_types(procfile: Procfile, wanted: Iterable[str]) -> tuple[str, ...]:
     return tuple(n for n in procfile.names if n in wanted)
 
 
-def resolve_counts(types: tuple[str, ...], formation: Mapping[str, int], known: tuple[str, ...]) -> dict[str, int]:
-    """Counts per started type: explicit entry, else ``all``, else 1."""
+def resolve_counts(types: tuple[str, ...], formation: Mapping[str, int], known: tuple[str, ...],
+                   cap: int = MAX_INSTANCES) -> dict[str, int]:
+    """Counts per started type: explicit entry, else ``all``, else 1; each within ``cap``."""
     for name in formation:
         if name != "all" and name not in known:
             raise UsageError(f"formation names unknown process type {name!r}; the Procfile defines {', '.join(known)}")
     default = formation.get("all", 1)
-    return {t: formation.get(t, default) for t in types}
+    counts = {t: formation.get(t, default) for t in types}
+    check_cap(counts, cap)
+    return counts
+
+
+def check_cap(counts: Mapping[str, int], cap: int) -> None:
+    for name, count in counts.items():
+        if count > cap:
+            raise UsageError(f"{name}={count} is more than {cap} instances of a type; "
+                             "set max_instances in procrun.yaml if you mean it")
+
+
+def port_clash(instances: Iterable[Instance], taken: Mapping[int, str] | None = None) -> str | None:
+    """The first two instances that would share a port, in words; None when all differ.
+
+    honcho's formula gives each type 100 ports, so the 101st instance of a type
+    gets the first port of the next type."""
+    owners = dict(taken or {})
+    for inst in instances:
+        if inst.port is None:
+            continue
+        other = owners.setdefault(inst.port, inst.name)
+        if other != inst.name:
+            return (f"{other} and {inst.name} would both get port {inst.port} (each type has 100 ports "
+                    "from the base port); run fewer than 100 instances of a type, or list that type last")
+    return None
+
+
+def fd_budget(instances: int) -> int:
+    """Open files a session needs: a pipe per instance, a ready probe each, and procrun's own."""
+    return 2 * instances + 64
 
 
 def type_port(base: int, types: tuple[str, ...], type_name: str, index: int) -> int:
@@ -106,6 +138,10 @@ def with_port(inst: Instance, port: int) -> Instance:
 
 def plan(procfile: Procfile, types: tuple[str, ...], counts: Mapping[str, int],
          base_port: int | None, env: Mapping[str, str]) -> tuple[Instance, ...]:
-    """Every instance of the formation, in Procfile order then index."""
-    return tuple(instance(procfile, types, t, i, base_port, env)
-                 for t in types for i in range(1, counts.get(t, 0) + 1))
+    """Every instance of the formation, in Procfile order then index; no two share a port."""
+    instances = tuple(instance(procfile, types, t, i, base_port, env)
+                      for t in types for i in range(1, counts.get(t, 0) + 1))
+    clash = port_clash(instances)
+    if clash is not None:
+        raise UsageError(clash)
+    return instances

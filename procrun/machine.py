@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from procrun.formation import Instance
+from procrun.errors import ProcrunError
+from procrun.formation import Instance, port_clash
+from procrun.ranges import MAX_INSTANCES
 
 POLICIES = ("never", "on-failure", "always")
 
@@ -132,6 +134,7 @@ class Machine:
     counts: Mapping[str, int] | None = None  # the formation asked for, zeros included
     stop_signals: Mapping[str, int] = field(default_factory=dict)  # per type; default SIGTERM
     graces: Mapping[str, float] = field(default_factory=dict)  # per type; default timeout
+    cap: int = MAX_INSTANCES  # instances per type
 
     def __post_init__(self) -> None:
         self.procs: dict[str, Proc] = {i.name: Proc(i) for i in self.instances}
@@ -333,28 +336,41 @@ class Machine:
         return self.stop(names, now, then="restart")
 
     def scale(self, type_name: str, count: int, now: float) -> list[Action]:
+        """After this, ``count`` instances of the type run (stopped ones are started again).
+
+        Every new instance is built and checked (cap, port range, port clash) before
+        anything changes, so a refused scale (ValueError) leaves the session as it was."""
         if self.make_instance is None:
             raise RuntimeError("scaling needs make_instance")
-        self.wanted[type_name] = count
+        if count > self.cap:
+            raise ValueError(f"{type_name}={count} is more than {self.cap} instances of a type; "
+                             "set max_instances in procrun.yaml if you mean it")
         mine = sorted((p for p in self.procs.values() if p.instance.type == type_name
-                       and p.after_stop != "remove"), key=lambda p: p.instance.index)
-        actions: list[Action] = []
-        if count < len(mine):
-            victims = mine[count:]
-            actions += self.stop([p.name for p in reversed(victims)], now, then="remove")
+                       and p.after_stop != "remove"), key=lambda p: (p.state is State.EXITED, p.instance.index))
         used = {p.instance.index for p in self.procs.values() if p.instance.type == type_name}
-        index = 0
-        for _ in range(count - len(mine)):
-            index += 1
-            while index in used:
-                index += 1
-            used.add(index)
-            proc = Proc(self.make_instance(type_name, index))
+        fresh = [i for i in range(1, len(used) + count + 1) if i not in used][:max(0, count - len(mine))]
+        try:
+            added = [Proc(self.make_instance(type_name, index)) for index in fresh]
+        except ProcrunError as exc:
+            raise ValueError(str(exc)) from None
+        clash = port_clash([p.instance for p in added], {p.instance.port: p.name for p in self.procs.values()
+                                                          if p.instance.port is not None})
+        if clash is not None:
+            raise ValueError(clash)
+        self.wanted[type_name] = count
+        actions: list[Action] = []
+        keep, victims = mine[:count], mine[count:]
+        if victims:
+            actions += self.stop([p.name for p in reversed(victims)], now, then="remove")
+        for proc in keep:
+            if proc.state is State.EXITED:  # stopped earlier (procrun stop): start it again
+                actions += self._spawn(proc, now)
+        for proc in added:
             self.procs[proc.name] = proc
             actions += self._spawn(proc, now)
         types = list(dict.fromkeys(p.instance.type for p in self.procs.values()))  # first-seen order
-        self.procs = dict(sorted(self.procs.items(),
-                                 key=lambda kv: (types.index(kv[1].instance.type), kv[1].instance.index)))
+        order = {t: i for i, t in enumerate(types)}
+        self.procs = dict(sorted(self.procs.items(), key=lambda kv: (order[kv[1].instance.type], kv[1].instance.index)))
         return actions
 
     # -- internals

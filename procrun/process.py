@@ -9,6 +9,9 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from procrun.errors import UsageError
+from procrun.formation import fd_budget
+
 PR_SET_CHILD_SUBREAPER = 36
 # Signals a parent shell may have set to "ignore"; an ignored disposition survives
 # exec, so procrun resets them to default once and its children inherit that.
@@ -143,3 +146,22 @@ def cwd_of(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return None
+
+
+def ensure_open_files(instances: int) -> None:
+    """Raise the soft RLIMIT_NOFILE as far as the formation needs (up to the hard limit),
+    or refuse before anything starts."""
+    import resource
+
+    need = fd_budget(instances)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+        if soft < need:
+            raise UsageError(f"{instances} instances need about {need} open files, but the limit is {soft} "
+                             "(ulimit -n); run fewer instances or raise the limit")

@@ -49,4 +49,5 @@ class FileConfig:
     watch_paths: tuple[str, ...] | None = None
     watch_ignore: tuple[str, ...] = ()
     watch_debounce: float | None = None
+    max_instances: int | None = None
     types: Mapping[str, TypeConfig] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from procrun import process
 from procrun.control.protocol import Request, error, ok
+from procrun.errors import ProcrunError
 
 if TYPE_CHECKING:
     from procrun.supervisor import Session
@@ -85,6 +86,11 @@ class Controller:
         for name in formation:
             if name not in known:
                 raise ValueError(f"no process type {name!r}; the Procfile defines {', '.join(known)}")
+        total = sum(formation.get(t, n) for t, n in {**machine.formation(), **formation}.items())
+        try:
+            process.ensure_open_files(total)
+        except ProcrunError as exc:
+            raise ValueError(str(exc)) from None
         self.session.say("scale " + " ".join(f"{t}={n}" for t, n in formation.items()) + " requested")
         for name, count in formation.items():
             self.session.apply(machine.scale(name, count, now))

@@ -73,7 +73,7 @@ def test_check_validates_procrun_yaml(tmp_path):
     write_app(tmp_path, "web: a\n", procrun__yaml="watch:\n  debounce: soon\n")
     result = procrun(tmp_path, "check")
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("procrun: procrun.yaml:2:13: watch.debounce must be a number")
+    assert result.stderr.strip().startswith("procrun: procrun.yaml:2:13: watch.debounce must be a finite number of seconds")
     (tmp_path / "procrun.yaml").write_text("types:\n  api: {restart: always}\n")
     result = procrun(tmp_path, "check")
     assert result.returncode == 2 and "procrun.yaml:2: types: 'api' is not a process type in Procfile" in result.stderr

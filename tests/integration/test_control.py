@@ -192,3 +192,29 @@ def test_long_app_root_uses_runtime_dir(procrun, tmp_path):
 def test_no_session(tmp_path):
     result = ctl(tmp_path, "ps", check=False)
     assert result.returncode == 1 and "no procrun session is running" in result.stderr
+
+
+def test_scale_after_stop_runs_what_it_prints(session):
+    """Regression: `stop web; scale web=1` printed web=1 and started nothing."""
+    run, root = session
+    ctl(root, "stop", "worker")
+    wait_until(lambda: ps(root)["worker.1"]["state"] == "exited")
+    assert ctl(root, "scale", "worker=1").stdout.strip() == "web=1 worker=1"
+    wait_until(lambda: running(root, ["web.1", "worker.1"]))
+    ctl(root, "scale", "worker=3")
+    wait_until(lambda: running(root, ["web.1", "worker.1", "worker.2", "worker.3"]))
+
+
+def test_refused_scale_is_a_clean_error_and_changes_nothing(procrun, tmp_path):
+    """Regression: scale worker=50 at -p 65500 crashed the request and left phantom instances."""
+    write_app(tmp_path, "web: sleep 600\nworker: sleep 600\n")
+    run = procrun("start", "-p", "65400")
+    run.wait_for(r"worker\.1 started")
+    before = ps(tmp_path)
+    for counts, words in ((["worker=50"], "above 65535"), (["worker=5000"], "more than 1000 instances"),
+                          (["web=101"], "worker.1 and web.101 would both get port 65500")):
+        result = ctl(tmp_path, "scale", *counts, check=False)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and words in result.stderr, result
+        assert "Traceback" not in run.text()
+    assert ps(tmp_path).keys() == before.keys()
+    assert ctl(tmp_path, "scale").stdout.strip() == "web=1 worker=1"

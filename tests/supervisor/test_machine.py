@@ -185,3 +185,46 @@ def test_chaos_pause_resumes_and_shutdown_continues_paused():
     acts = m.shutdown(130, 5.0)
     i = acts.index(Kill("worker.1", 101, signal.SIGTERM))
     assert acts[i + 1] == Kill("worker.1", 101, signal.SIGCONT)
+
+
+def test_scale_after_stop_runs_exactly_the_asked_count():
+    """Regression: `stop web; scale web=1` printed web=1 but started nothing."""
+    m = Machine([inst("web", 1), inst("web", 2)], make_instance=lambda t, i: inst(t, i), restart="on-failure")
+    _, pids = boot(m)
+    for a in of(Kill, m.stop(["web.1", "web.2"], now=1.0)):
+        m.exited(a.pid, -15, now=1.1)
+    assert all(p.state is State.EXITED for p in m.procs.values())
+    acts = respond(m, m.scale("web", 1, now=2.0), 2.0, pids)
+    assert [a.instance.name for a in of(Spawn, acts)] == ["web.1"]
+    assert [n for n, p in m.procs.items() if p.pid is not None] == ["web.1"] and list(m.procs) == ["web.1"]
+    acts = respond(m, m.scale("web", 3, now=3.0), 3.0, pids)
+    assert [a.instance.name for a in of(Spawn, acts)] == ["web.2", "web.3"]
+    assert sum(p.pid is not None for p in m.procs.values()) == 3
+
+
+def test_refused_scale_changes_nothing():
+    """Regression: a scale whose instances cannot be built left phantom 'starting' instances."""
+    from procrun.errors import UsageError
+
+    def make(t, i):
+        if i > 2:
+            raise UsageError(f"{t}.{i} would get port 65536, above 65535; use a lower --port")
+        return inst(t, i)
+
+    m = Machine([inst("worker", 1)], make_instance=make, restart="on-failure", cap=10)
+    boot(m)
+    before = dict(m.procs), m.formation()
+    with pytest.raises(ValueError, match="above 65535"):
+        m.scale("worker", 5, now=1.0)
+    with pytest.raises(ValueError, match="more than 10 instances"):
+        m.scale("worker", 11, now=1.0)
+    assert (dict(m.procs), m.formation()) == before
+
+
+def test_scale_refuses_a_port_clash_with_another_type():
+    m = Machine([Instance("clock", 1, "c", 5100)], make_instance=lambda t, i: Instance(t, i, "w", 5000 + i - 1),
+                restart="on-failure")
+    boot(m)
+    with pytest.raises(ValueError, match="clock.1 and worker.101 would both get port 5100"):
+        m.scale("worker", 101, now=1.0)
+    assert list(m.procs) == ["clock.1"]

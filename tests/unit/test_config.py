@@ -1,6 +1,8 @@
 import signal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from procrun.app import Options, settle
 from procrun.config import FileConfig, TypeConfig, parse
@@ -67,11 +69,11 @@ def test_shorthands_and_empty():
     ("chaoss: true\n", "1:1", "unknown key 'chaoss'"),
     ("port: 99999\n", "1:7", "port must be an integer from 1 to 65535"),
     ("port: '80'\n", "1:7", "port must be an integer"),
-    ("timeout: -1\n", "1:10", "timeout must be a number, 0 or more"),
+    ("timeout: -1\n", "1:10", "timeout must be a finite number of seconds, 0 or more"),
     ("restart: sometimes\n", "1:10", "restart must be one of never, on-failure, always"),
     ("formation: {web: two}\n", "1:18", "formation.web must be an integer"),
     ("formation: [1]\n", "1:12", "formation must be a single value"),
-    ("chaos: {interval: 0}\n", "1:19", "chaos.interval must be a number, more than 0"),
+    ("chaos: {interval: 0}\n", "1:19", "chaos.interval must be a finite number of seconds, more than 0"),
     ("chaos: {actions: [kill, explode]}\n", "1:25", "'explode' is not one of restart, kill, relocate, pause"),
     ("chaos: {seed: x}\n", "1:15", "chaos.seed must be an integer"),
     ("chaos: {enabled: yes please}\n", "1:18", "chaos.enabled must be true or false"),
@@ -79,15 +81,25 @@ def test_shorthands_and_empty():
     ("fresh: {ignore: {a: 1}}\n", "1:17", "fresh.ignore must be a list of strings"),
     ("router: {mode: udp}\n", "1:16", "router.mode must be one of http, tcp"),
     ("router: [a]\n", "1:9", "router must be a single value"),
-    ("watch: {debounce: fast}\n", "1:19", "watch.debounce must be a number"),
+    ("watch: {debounce: fast}\n", "1:19", "watch.debounce must be a finite number of seconds"),
     ("types: [web]\n", "1:8", "types must be a mapping"),
     ("types:\n  web: {ready: tcp}\n", "2:16", "ready must be one of port, spawn"),
     ("types:\n  web: {stop_signal: SIGNOPE}\n", "2:22", "not a signal name"),
-    ("types:\n  web: {grace: -3}\n", "2:16", "grace must be a number"),
+    ("types:\n  web: {grace: -3}\n", "2:16", "grace must be a finite number of seconds"),
     ("types:\n  web: {colour: red}\n", "2:9", "unknown key 'colour' in types.web"),
     ("port: 1\nport: 2\n", "2:1", "key 'port' appears twice"),
     ("watch: [\n", "2:1", "not valid YAML"),
     ("- a\n- b\n", "1:1", "procrun.yaml must be a mapping"),
+    ("timeout: .nan\n", "1:10", "timeout must be a finite number of seconds, 0 or more"),
+    ("timeout: .inf\n", "1:10", "timeout must be a finite number of seconds, 0 or more"),
+    ("router: {timeout: 0}\n", "1:19", "router.timeout must be a finite number of seconds, more than 0"),
+    ("chaos: {interval: .inf}\n", "1:19", "chaos.interval must be a finite number of seconds, more than 0"),
+    ("chaos: {seed: -1}\n", "1:15", "chaos.seed must be an integer from 0 to 18446744073709551615"),
+    ("port: !foo 5\n", "1:7", "port has a tag procrun does not read (!foo)"),
+    ("port: !!python/object/apply:os.system [ls]\n", "1:7", "port must be a single value"),
+    ("timeout: !!python/name:os.system 1\n", "1:10", "timeout has a tag procrun does not read"),
+    ("x: " + "[" * 500 + "\n", "1:35", "nested more than 32 levels deep"),
+    ("max_instances: 0\n", "1:16", "max_instances must be an integer from 1 to 100000"),
 ])
 def test_errors_name_line_and_column(text, where, words):
     with pytest.raises(ConfigError) as err:
@@ -107,3 +119,17 @@ def test_precedence_flags_over_file_over_defaults():
     assert (defaults.timeout, defaults.restart, defaults.chaos, defaults.router_mode) == (5.0, "never", False, "http")
     assert settle(Options(chaos=True), FileConfig()).restart == "on-failure"
     assert settle(Options(watch=True), FileConfig()).restart == "on-failure"
+
+
+def test_largest_seed_is_accepted():
+    assert parse("chaos: {seed: 18446744073709551615}\n").chaos_seed == 2**64 - 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcdefgimnoprstuvwxy:-[]{}!&*|>'\"#,.0123456789 \n\t")), max_size=80))
+def test_any_text_gives_settings_or_a_located_config_error(text):
+    """Fuzz: whatever the file says, the answer is settings or one ConfigError, never a crash."""
+    try:
+        parse(text, "procrun.yaml")
+    except ConfigError as exc:
+        assert str(exc).startswith("procrun.yaml")

@@ -64,3 +64,16 @@ def test_unknown_types_and_bad_ports():
     types = select_types(PF, [])
     with pytest.raises(UsageError, match="above 65535"):
         plan(PF, types, resolve_counts(types, {}, PF.names), 65500, {})
+
+
+def test_port_clash_past_100_instances_is_refused_naming_both():
+    pf = parse("worker: w\nclock: c\n")
+    counts = resolve_counts(("worker", "clock"), {"worker": 150, "clock": 1}, pf.names)
+    with pytest.raises(UsageError, match="worker.101 and clock.1 would both get port 5100"):
+        plan(pf, ("worker", "clock"), counts, 5000, {})
+
+
+def test_instances_per_type_are_capped():
+    with pytest.raises(UsageError, match="web=1001 is more than 1000 instances of a type; set max_instances"):
+        resolve_counts(("web",), {"web": 1001}, ("web",))
+    assert resolve_counts(("web",), {"web": 1001}, ("web",), cap=2000) == {"web": 1001}
