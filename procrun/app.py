@@ -165,8 +165,8 @@ def read_dotenv(paths: Sequence[str], required: bool) -> tuple[dict[str, str], l
     return dotenv, read
 
 
-def load(opts: Options) -> App:
-    """Read procrun.yaml, the .env files and the Procfile; settle every option."""
+def load(opts: Options, with_procfile: bool = True) -> App:
+    """Read procrun.yaml, the .env files and (unless ``run`` asks not to) the Procfile."""
     root = os.path.abspath(opts.app_root)
     if not os.path.isdir(root):
         raise UsageError(f"--app-root {opts.app_root!r} is not a directory; pass the folder that holds the Procfile")
@@ -176,7 +176,7 @@ def load(opts: Options) -> App:
     dotenv, paths = read_dotenv([_rel(root, name) for name in files], explicit)
     procfile_name = opts.procfile or dotenv.get("PROCFILE") or os.environ.get("PROCFILE") or "Procfile"
     path = _rel(root, procfile_name)
-    pf = procfile.parse(read_text(path, "Procfile"), path)
+    pf = procfile.parse(read_text(path, "Procfile"), path) if with_procfile else procfile.Procfile(path, ())
     if opts.port is not None:
         port = formation.parse_port(opts.port, "--port")
     elif "PORT" in dotenv:
@@ -185,7 +185,8 @@ def load(opts: Options) -> App:
         port = formation.parse_port(os.environ["PORT"], "PORT in the environment")
     else:
         port = DEFAULT_PORT
-    _check_type_settings(cfg, pf)
+    if with_procfile:
+        _check_type_settings(cfg, pf)
     return App(root, pf, dotenv, port, tuple(paths), opts, cfg)
 
 
@@ -427,7 +428,7 @@ def run(opts: Options, argv: Sequence[str]) -> int:
         argv = argv[1:]
     if not argv:
         raise UsageError("run needs a command, like: procrun run python manage.py migrate")
-    app = load(opts)
+    app = load(opts, with_procfile=False)  # like honcho and foreman: only the environment
     env = app.environment()
     if "PORT" not in app.dotenv:
         env["PORT"] = str(app.base_port)

@@ -85,3 +85,15 @@ def test_port_precedence_flag_yaml_dotenv_environment(tmp_path):
     (tmp_path / "procrun.yaml").write_text("port: 7000\n")
     assert "port=7000" in procrun(tmp_path, "start").stdout  # procrun.yaml over .env
     assert "port=6000" in procrun(tmp_path, "start", "-p", "6000").stdout  # flags over procrun.yaml
+
+
+def test_run_needs_only_the_environment_like_honcho(tmp_path):
+    """Regression: `procrun run` required a Procfile; honcho run and foreman run do not."""
+    (tmp_path / ".env").write_text("GREETING='hello from env'\nANSWER=42\n")
+    (tmp_path / "test.py").write_text("import os, sys\nprint(os.environ['GREETING'], os.environ['ANSWER'])\n"
+                                      "sys.exit(int(os.environ['ANSWER']) - 39)\n")
+    ours = procrun(tmp_path, "run", sys.executable, "test.py")
+    honcho = subprocess.run([sys.executable, "-m", "honcho", "run", sys.executable, "test.py"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=30)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (honcho.returncode, honcho.stdout, honcho.stderr) \
+        == (3, "hello from env 42\n", "")
