@@ -38,6 +38,7 @@ class ChaosService(Service):
 
     def _announce(self) -> None:
         assert self.session is not None
+        self.session.report.scheduled = True
         c = self.config
         self.session.say(f"seed {self.config.seed} (replay with --chaos-seed {self.config.seed}); a disruption every "
                          f"{c.interval:g}s on average; actions: {', '.join(c.actions)}; "

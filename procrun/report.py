@@ -27,6 +27,8 @@ class Event:
 @dataclass
 class Report:
     seed: int | None = None
+    scheduled: bool = False  # the seeded schedule ran (not only manual `chaos now`)
+    inspected: int = 0  # instance stops whose fresh directory was compared with the slug
     events: list[Event] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     scratch: dict[str, int] = field(default_factory=dict)  # type -> files left in TMPDIR
@@ -60,7 +62,7 @@ class Report:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "events": [asdict(e) for e in self.events],
+        return {"seed": self.seed, "scheduled": self.scheduled, "inspected": self.inspected, "events": [asdict(e) for e in self.events],
                 "findings": [asdict(f) for f in self.findings], "by_type": self.by_type(),
                 "scratch": self.scratch, "ready": self.ready, "stopped": self.stopped,
                 "disposability": self.disposability()}
@@ -74,7 +76,8 @@ class Report:
                 counts[e.action] = counts.get(e.action, 0) + 1
             lines.append(f"chaos: {len(self.events)} disruptions ("
                          + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) + ")"
-                         + (f"; replay with --chaos-seed {self.seed}" if self.seed is not None else ""))
+                         + (f"; replay with --chaos-seed {self.seed}" if self.scheduled and self.seed is not None
+                            else ""))
         for type_name, d in self.disposability().items():
             parts = []
             if "ready_median" in d:
@@ -84,8 +87,12 @@ class Report:
             lines.append(f"disposability: {type_name} {', '.join(parts)}")
         groups = self.by_type()
         if not groups:
-            if self.events or self.scratch:
-                lines.append("hidden local state: none found")
+            if self.inspected:
+                lines.append(f"hidden local state: none found in {self.inspected} fresh director"
+                             + ("y" if self.inspected == 1 else "ies"))
+            elif self.events:
+                lines.append("hidden local state: not checked: no instance stopped after running in a fresh "
+                             "directory (use --fresh, or chaos with relocate)")
             return lines
         lines.append(f"hidden local state: {len(self.findings)} instance stop(s) left files behind")
         for type_name, entry in groups.items():
@@ -99,7 +106,7 @@ class Report:
 
 
 def from_json(data: dict[str, Any]) -> Report:
-    report = Report(seed=data.get("seed"))
+    report = Report(seed=data.get("seed"), scheduled=bool(data.get("scheduled")), inspected=int(data.get("inspected", 0)))
     report.events = [Event(**e) for e in data.get("events", [])]
     report.findings = [Finding(**{k: tuple(v) if isinstance(v, list) else v for k, v in f.items()})
                        for f in data.get("findings", [])]

@@ -415,6 +415,7 @@ class Session:
         """Compare a stopped instance's fresh directory with the slug; report what it left."""
         assert self.workdirs is not None
         found, scratch = self.workdirs.inspect(workdir)
+        self.report.inspected += 1
         type_name = name.rsplit(".", 1)[0]
         lifetime = self.clock() - started
         if found:

@@ -28,7 +28,7 @@ def test_describe_line():
 
 def test_report_summary_and_json_round_trip():
     from procrun.report import Event, Finding, Report, from_json
-    report = Report(seed=7)
+    report = Report(seed=7, scheduled=True, inspected=1)
     report.events.append(Event(1.0, "web.1", "relocate"))
     report.findings.append(Finding("web.1", "web", 3.0, 1.0, ("uploads/a",), (), ()))
     report.scratch["web"] = 2
@@ -42,3 +42,18 @@ def test_report_summary_and_json_round_trip():
     assert "  web: 2 file(s) in TMPDIR (allowed scratch space)" in lines
     again = from_json(report.to_json())
     assert again.to_json() == report.to_json()
+
+
+def test_summary_claims_only_what_the_session_did():
+    """Regression: a manual `chaos now` offered a replay seed, and a session without fresh
+    directories said 'hidden local state: none found'."""
+    from procrun.report import Event, Report
+    manual = Report(seed=7)
+    manual.events.append(Event(1.0, "web.1", "kill"))
+    lines = manual.summary()
+    assert lines[0] == "chaos: 1 disruptions (1 kill)"
+    assert lines[-1].startswith("hidden local state: not checked: no instance stopped after running in a fresh")
+    checked = Report(seed=7, scheduled=True, inspected=3)
+    checked.events.append(Event(1.0, "web.1", "relocate"))
+    assert checked.summary() == ["chaos: 1 disruptions (1 relocate); replay with --chaos-seed 7",
+                                 "hidden local state: none found in 3 fresh directories"]
