@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -187,6 +187,9 @@ class Service:
 
     async def close(self) -> None:
         raise NotImplementedError
+
+    def restarted(self, names: Iterable[str]) -> None:
+        """Instances restarted on request (procrun restart); most services ignore it."""
 
 
 class Session:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,7 +24,7 @@ from procrun.machine import State
 from procrun.procfile import Procfile
 from procrun.settings import TypeConfig
 from procrun.supervisor import Service
-from procrun.watchplan import classify, procfile_diff
+from procrun.watchplan import RestartGuard, classify, procfile_diff
 
 if TYPE_CHECKING:
     from procrun.supervisor import Session
@@ -53,12 +54,35 @@ class Filter(watchfiles.DefaultFilter):
         super().__init__(ignore_dirs=(*watchfiles.DefaultFilter.ignore_dirs, ".procrun"))
         self.root = root
         self.patterns = tuple(patterns)
+        self.own = _own_output_files()
 
     def __call__(self, change: watchfiles.Change, path: str) -> bool:
         if not super().__call__(change, path):
             return False
         rel = os.path.relpath(path, self.root)
-        return not slug.ignored(rel, (*slug.ALWAYS_IGNORED, *self.patterns))
+        return not slug.ignored(rel, (*slug.ALWAYS_IGNORED, *self.patterns)) and not self._is_own(path)
+
+    def _is_own(self, path: str) -> bool:
+        """procrun's own stdout/stderr redirected into the app root (procrun start > out.txt)."""
+        if not self.own:
+            return False
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in self.own
+
+
+def _own_output_files() -> frozenset[tuple[int, int]]:
+    found = set()
+    for fd in (1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.add((st.st_dev, st.st_ino))
+    return frozenset(found)
 
 
 class WatchService(Service):
@@ -70,6 +94,7 @@ class WatchService(Service):
         self.debounce = debounce
         self.globs = dict(globs or {})
         self.rolling = set(rolling)
+        self.guard = RestartGuard()
         self.session: Session | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -126,9 +151,20 @@ class WatchService(Service):
         restart |= set(changes.types)
         if changes.types and session.workdirs is not None and session.workdirs.manifest is not None:
             session.workdirs.refresh()  # fresh directories get the new code
-        ordered = [t for t in self.live.procfile.names if t in restart]
+        ordered = [t for t in self.live.procfile.names if t in restart and self._allowed(t, changes.paths)]
         for type_name in sorted(ordered, key=lambda t: t in self.rolling):  # instant restarts first
             await self.restart_type(type_name)
+
+    def _allowed(self, type_name: str, paths: Iterable[str]) -> bool:
+        assert self.session is not None
+        allowed, why = self.guard.allow(type_name, paths, self.session.clock())
+        if why is not None:
+            self.session.say(why, "watch")
+        return allowed
+
+    def restarted(self, names: Iterable[str]) -> None:
+        """`procrun restart` resumes watch restarts of those types."""
+        self.guard.resume({name.rsplit(".", 1)[0] for name in names})
 
     def _procfile(self) -> set[str]:
         """Apply a Procfile edit; returns the types whose command changed."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from procrun.procfile import Procfile
 
@@ -46,3 +46,41 @@ def procfile_diff(old: Procfile, new: Procfile) -> tuple[list[str], list[str], l
     removed = [t for t in old.names if new.get(t) is None]
     changed = [t for t in new.names if old.get(t) is not None and old.get(t).command != new.get(t).command]  # type: ignore[union-attr]
     return added, removed, changed
+
+
+@dataclass
+class RestartGuard:
+    """Stops watch from restarting a type in a loop (an app, or procrun's own output
+    redirected into the app root, rewriting a watched file at every start).
+
+    More than ``limit`` restarts of a type within ``window`` seconds suspend watch
+    restarts of that type until a change elsewhere, or ``resume()`` (procrun restart).
+    """
+
+    limit: int = 5
+    window: float = 60.0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    suspended: dict[str, frozenset[str]] = field(default_factory=dict)  # type -> the paths that kept changing
+
+    def allow(self, type_name: str, paths: Iterable[str], now: float) -> tuple[bool, str | None]:
+        """(restart it?, a line to say when the type is suspended now)."""
+        paths = frozenset(paths)
+        if type_name in self.suspended:
+            if paths <= self.suspended[type_name]:
+                return False, None
+            self.resume([type_name])  # something else changed: a real edit
+        times = [t for t in self.history.get(type_name, []) if now - t < self.window]
+        if len(times) >= self.limit:
+            self.suspended[type_name] = paths
+            self.history[type_name] = times
+            shown = ", ".join(sorted(paths)[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+            return False, (f"{type_name} restarted {len(times)} times in {self.window:g}s for changes to {shown}, "
+                           f"which keeps changing; watch restarts of {type_name} are suspended until another "
+                           f"file changes or 'procrun restart {type_name}'")
+        self.history[type_name] = [*times, now]
+        return True, None
+
+    def resume(self, types: Iterable[str]) -> None:
+        for type_name in types:
+            self.suspended.pop(type_name, None)
+            self.history.pop(type_name, None)

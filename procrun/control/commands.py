@@ -51,6 +51,9 @@ class Controller:
                 self.session.say(f"{request.cmd} requested for {', '.join(names) or 'nothing'}")
                 act = machine.restart_procs if request.cmd == "restart" else machine.stop
                 self.session.apply(act(names, now))
+                if request.cmd == "restart":
+                    for service in self.session.services:
+                        service.restarted(names)
                 return ok(names=names)
         except ValueError as exc:
             return error(str(exc))

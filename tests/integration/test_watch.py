@@ -68,3 +68,41 @@ def test_env_change_restarts_all_with_the_new_value(procrun, tmp_path):
     run.wait_for(r"worker\.1 +\| worker hello")
     run.wait_for(r"web\.1 +\| web 1 hello")
     assert "rolling" not in run.text() and "web.2" not in run.text()
+
+
+def test_watch_never_reacts_to_procrun_output_redirected_into_the_app_root(tmp_path):
+    """Regression: `procrun start --watch > out.txt` restarted at every line it wrote."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.integration.helpers import TOKEN_VAR, marked, wait_until
+
+    write_app(tmp_path, "ticker: while true; do echo tick; sleep 0.1; done\n",
+              procrun__yaml="watch:\n  debounce: 0.05\n")
+    token = "own-" + tmp_path.name
+    out = tmp_path / "out.txt"
+    with open(out, "wb") as f:
+        proc = subprocess.Popen([PY, "-m", "procrun", "start", "--watch", "-t", "0.5"], cwd=tmp_path, stdout=f,
+                                stderr=subprocess.STDOUT, env=dict(os.environ, **{TOKEN_VAR: token}),
+                                start_new_session=True)
+    try:
+        wait_until(lambda: out.read_text().count("| tick") >= 30, timeout=20)  # 3 s of lines, 60 debounce windows
+        text = out.read_text()
+        assert "changed:" not in text and "restarting" not in text, text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_file_rewritten_at_every_start_suspends_watch_restarts_of_that_type(procrun, tmp_path):
+    write_app(tmp_path, f"stamper: {PY} -c \"import time; open('stamp.txt', 'w').write(str(time.time()))\"; "
+                        "exec sleep 600\nother: exec sleep 600\n",
+              procrun__yaml="watch:\n  debounce: 0.05\ntypes:\n  stamper: {watch: [stamp.txt]}\n  other: {watch: [x]}\n")
+    run = procrun("start", "--watch", "-t", "0.5")
+    run.wait_for(r"watch +\| stamper restarted 5 times in 60s for changes to stamp\.txt, which keeps changing; "
+                 r"watch restarts of stamper are suspended until another file changes or 'procrun restart stamper'",
+                 timeout=30)
+    assert "restarting other" not in run.text()
