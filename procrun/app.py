@@ -482,7 +482,8 @@ def export(opts: Options, fmt: str, target: str, app_name: str | None, image: st
     parent = os.path.dirname(target)
     try:
         os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".procrun-export-", dir=parent)
+        # staged on the target's own file system (it may be a mount point), then moved in place
+        staging = tempfile.mkdtemp(prefix=".procrun-export-", dir=target if os.path.isdir(target) else parent)
     except OSError as exc:
         raise UsageError(f"cannot write to {target}: {exc.strerror}; choose a directory you can write") from None
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from procrun.export import ExportContext, File
-from procrun.export.kubernetes import dns_name
+from procrun.export.kubernetes import dns_name, unique_names
 
 
 def _dollar(text: str) -> str:
@@ -14,6 +14,7 @@ def _dollar(text: str) -> str:
 
 
 def render(ctx: ExportContext) -> dict[str, File]:
+    unique_names(tuple(t.name for t in ctx.types), dns_name)
     services = {}
     for t in ctx.types:
         env = {k: _dollar(v) for k, v in ctx.env.items()}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import yaml
 
+from procrun.errors import UsageError
 from procrun.export import ExportContext, File
 
 CHAOS_MESH_ACTION = {  # procrun action -> PodChaos action
@@ -17,21 +19,38 @@ def dns_name(text: str) -> str:
     return name[:63] or "app"
 
 
+def expand_safe(text: str) -> str:
+    """Kubernetes expands $(VAR) in env values and commands, and turns $$ into $: double every $."""
+    return text.replace("$", "$$")
+
+
+def unique_names(types: tuple[str, ...], name: Callable[[str], str]) -> None:
+    """Two Procfile types that map to one engine name (web_a, web-a) would silently become one."""
+    seen: dict[str, str] = {}
+    for type_name in types:
+        other = seen.setdefault(name(type_name), type_name)
+        if other != type_name:
+            raise UsageError(f"process types {other!r} and {type_name!r} would both be named {name(type_name)!r} "
+                             "in this export; rename one of them in the Procfile")
+
+
 def _dump(docs: list[dict]) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
 
 
 def render(ctx: ExportContext) -> dict[str, File]:
     app = dns_name(ctx.app)
+    unique_names(tuple(t.name for t in ctx.types), lambda t: dns_name(f"{app}-{t}"))
     docs: list[dict] = []
     for t in ctx.types:
         name = dns_name(f"{app}-{t.name}")
         labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": dns_name(t.name)}
-        env = [{"name": k, "value": v} for k, v in ctx.env.items() if k != "PORT"]
+        env = [{"name": k, "value": expand_safe(v)} for k, v in ctx.env.items() if k != "PORT"]
         env.append({"name": "PORT", "value": str(t.port)})
         for var in ("PS", "DYNO", "HONCHO_PROCESS_NAME"):
             env.append({"name": var, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
-        container = {"name": dns_name(t.name), "image": ctx.image, "command": ["/bin/sh", "-c", t.command], "env": env}
+        container = {"name": dns_name(t.name), "image": ctx.image, "command": ["/bin/sh", "-c", expand_safe(t.command)],
+                     "env": env}
         if t.name == "web":
             container["ports"] = [{"name": "http", "containerPort": t.port}]
         docs.append({

@@ -1,47 +1,66 @@
-"""supervisord: one [program] per type with numprocs, stopped as a group."""
+"""supervisord: one [program] per type with numprocs, stopped as a group.
+
+supervisord reads values through ConfigParser (``;`` and ``#`` after white space
+start a comment, ``%`` interpolates) and ``environment=`` through a non-POSIX
+shlex that cannot carry both quote characters. So no value from the Procfile or
+``.env`` goes into the .conf: each type gets a small launcher script that sets
+the environment with POSIX shell quoting (any value, newlines included, arrives
+byte-exact) and execs the command. The .conf names it relative to itself
+(``%(here)s``), and passes the instance number.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
 
+from procrun.errors import UsageError
 from procrun.export import ExportContext, File
 
 
-def _percent(text: str) -> str:
-    """supervisord expands %(name)s in values: a literal % is %%."""
+def _ini(text: str, what: str) -> str:
+    """A value written into the .conf: % doubled; what ConfigParser would cut or join refused."""
+    if "\n" in text or "\r" in text or any(f"{space}{mark}" in text for space in " \t" for mark in ";#"):
+        raise UsageError(f"supervisord cannot read the {what} {text!r} (a newline, or ';' or '#' after a space, "
+                         "ends its value); choose another")
     return text.replace("%", "%%")
 
 
-def _env_value(value: str) -> str:
-    """environment= values are read with shlex: double-quote and escape."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def launcher(ctx: ExportContext, type_name: str, command: str, port: int) -> str:
+    """The script supervisord runs for each instance of a type; $1 is the instance number."""
+    exports = [f"export {k}={shlex.quote(v)}" for k, v in ctx.env.items()]
+    return "\n".join([
+        "#!/bin/sh",
+        f"# {ctx.app} {type_name}: exported by procrun from the Procfile; supervisord passes the instance number.",
+        f"cd {shlex.quote(ctx.root)} || exit 1",
+        *exports,
+        f"export PATH={shlex.quote(ctx.path)}",
+        f'export PORT=$(({port} + $1 - 1))',
+        f'export PS="{type_name}.$1" DYNO="{type_name}.$1" HONCHO_PROCESS_NAME="{type_name}.$1"',
+        f"exec /bin/sh -c {shlex.quote(command)}",
+        "",
+    ])
 
 
 def render(ctx: ExportContext) -> dict[str, File]:
-    log_dir = ctx.log_dir or os.path.join(ctx.export_dir, "log")
-    programs = [f"{ctx.app}-{t.name}" for t in ctx.types if t.count > 0]
-    lines = [f"; {ctx.app}: exported by procrun from the Procfile. Include this file from supervisord.conf.",
-             f"[group:{ctx.app}]", f"programs={','.join(programs)}", ""]
-    env_items = [f"{k}={_percent(_env_value(v))}" for k, v in ctx.env.items()]
+    log_dir = _ini(ctx.log_dir or os.path.join(ctx.export_dir, "log"), "log directory")
+    app = _ini(ctx.app, "app name")
+    programs = [f"{app}-{t.name}" for t in ctx.types if t.count > 0]
+    lines = [f"; {app}: exported by procrun from the Procfile. Include this file from supervisord.conf.",
+             f"[group:{app}]", f"programs={','.join(programs)}", ""]
+    files: dict[str, File] = {}
     for t in ctx.types:
         if t.count == 0:
             continue
-        # PORT differs per instance: computed by the shell from supervisord's process_num.
-        script = f"PORT=$(({t.port} + %(process_num)d - 1)); export PORT; {_percent(t.command)}"
-        names = [f"PS={_env_value(t.name + '.%(process_num)d')}",
-                 f"DYNO={_env_value(t.name + '.%(process_num)d')}",
-                 f"HONCHO_PROCESS_NAME={_env_value(t.name + '.%(process_num)d')}",
-                 f"PATH={_percent(_env_value(ctx.path))}"]
+        script = f"{ctx.app}-{t.name}.sh"
+        files[script] = File(launcher(ctx, t.name, t.command, t.port), 0o755)
         lines += [
-            f"[program:{ctx.app}-{t.name}]",
-            f"command=/bin/sh -c {shlex.quote(script)}",
+            f"[program:{app}-{t.name}]",
+            f'command=/bin/sh "%(here)s/{_ini(script, "app name")}" %(process_num)d',
             "process_name=%(program_name)s-%(process_num)d",
             f"numprocs={t.count}",
             "numprocs_start=1",
-            f"directory={_percent(ctx.root)}",
-            f"environment={','.join(env_items + names)}",
-            *( [f"user={ctx.user}"] if ctx.user else [] ),
+            *([f"user={_ini(ctx.user, 'user')}"] if ctx.user else []),
             "autostart=true",
             "autorestart=true",
             "startsecs=1",
@@ -50,7 +69,9 @@ def render(ctx: ExportContext) -> dict[str, File]:
             "stopasgroup=true",
             "killasgroup=true",
             "redirect_stderr=true",
-            f"stdout_logfile={_percent(log_dir)}/{t.name}-%(process_num)d.log",
+            f"stdout_logfile={log_dir}/{t.name}-%(process_num)d.log",
             "",
         ]
-    return {f"{ctx.app}.conf": File("\n".join(lines)), "log/.keep": File("")}
+    files[f"{ctx.app}.conf"] = File("\n".join(lines))
+    files["log/.keep"] = File("")
+    return files

@@ -19,9 +19,15 @@ def env_assignment(key: str, value: str) -> str:
 
 
 def env_file_line(key: str, value: str) -> str:
-    """EnvironmentFile= lines: double quotes with backslash escapes; no specifiers here."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "\\$")
+    """EnvironmentFile= lines (systemd.exec(5), env-file.c): inside double quotes a backslash
+    escapes one of \\ " ` $, and a newline is kept as it is; no specifiers here."""
+    escaped = "".join("\\" + c if c in '\\"`$' else c for c in value)
     return f'{key}="{escaped}"'
+
+
+def _specifiers(text: str) -> str:
+    """A path in a unit file: % starts a specifier."""
+    return text.replace("%", "%%")
 
 
 def render(ctx: ExportContext) -> dict[str, File]:
@@ -43,8 +49,8 @@ def render(ctx: ExportContext) -> dict[str, File]:
                 "",
                 "[Service]",
                 "Type=simple",
-                f"WorkingDirectory={ctx.root}",
-                f"EnvironmentFile={env_file}",
+                f"WorkingDirectory={_specifiers(ctx.root)}",
+                f"EnvironmentFile={_specifiers(env_file)}",
                 f"Environment={environment}",
                 f"ExecStart=/bin/sh -c {quote(t.command)}",
                 *([f"User={ctx.user}"] if ctx.user else []),

@@ -26,15 +26,28 @@ def export(root, *args, check=True):
     return result
 
 
-TRICKY = "worker: echo \"it's 100% \\\"$GREETING\\\" $PS\" > out-$PS.txt; exec sleep 600\n"
+TRICKY = "worker: echo \"it's 100% \\\"$GREETING\\\" $PS\" > out-$PS.txt\n"
+# .env values supervisord's own environment= could not carry: both quotes, a trailing quote,
+# backslashes, a newline, ';' and '#' after a space, % and $.
+HOSTILE = {"BOTH": "it's \"quoted\"", "SQ": "has 'sq'", "BS": "C:\\path\\x", "NL": "line1\nline2",
+           "SEMI": "a ;b #c", "PCT": "100%(x)s $HOME"}
+HOSTILE_ENV = """BOTH="it's \\"quoted\\""
+SQ="has 'sq'"
+BS='C:\\path\\x'
+NL="line1\\nline2"
+SEMI='a ;b #c'
+PCT='100%(x)s $HOME'
+"""
+DUMP = f" ; {PY} -c 'import json, os; json.dump(dict(os.environ), open(\"env-\" + os.environ[\"PS\"], \"w\"))'" \
+       " ; : '#not a comment' ; exec sleep 600\n"
 
 
 @pytest.mark.timeout(120)
 def test_supervisord_runs_the_export_and_stops_everything(tmp_path):
     app = tmp_path / "app"
     port = free_base()
-    write_app(app, f"web: exec {PY} -m http.server --bind 127.0.0.1 $PORT\n" + TRICKY,
-              __env='GREETING="hello world"\n')
+    write_app(app, f"web: exec {PY} -m http.server --bind 127.0.0.1 $PORT\n" + TRICKY.rstrip("\n") + DUMP,
+              __env='GREETING="hello world"\n' + HOSTILE_ENV)
     out = tmp_path / "sv"
     export(app, "supervisord", str(out), "-c", "web=2,worker=1", "-p", str(port), "-a", "shop", "-t", "2")
     sock = tmp_path / "s.sock"
@@ -69,6 +82,10 @@ files={out}/shop.conf
             assert b"Directory listing" in body
         wait_until(lambda: (app / "out-worker.1.txt").exists())
         assert (app / "out-worker.1.txt").read_text() == 'it\'s 100% "hello world" worker.1\n'
+        wait_until(lambda: (app / "env-worker.1").exists() and (app / "env-worker.1").stat().st_size)
+        seen = json.loads((app / "env-worker.1").read_text())
+        assert {k: seen.get(k) for k in HOSTILE} == HOSTILE  # every value byte-exact
+        assert (seen["PORT"], seen["PS"], seen["DYNO"]) == (str(port + 100), "worker.1", "worker.1")
         assert (out / "log" / "web-1.log").exists()
         assert len(marked(token)) >= 3
     finally:
@@ -206,3 +223,20 @@ def test_export_keeps_a_zero_timeout(tmp_path):
     assert "TimeoutStopSec=1\n" in (tmp_path / "out" / "a-web-1.service").read_text()
     export(tmp_path, "systemd", str(tmp_path / "out5"), "-a", "a")
     assert "TimeoutStopSec=5\n" in (tmp_path / "out5" / "a-web-1.service").read_text()
+
+
+def test_export_into_a_mount_point(tmp_path):
+    """Regression: staging beside the target and renaming across devices failed (EXDEV)."""
+    write_app(tmp_path / "app", "web: run web\nworker: run worker\n")
+    target = tmp_path / "mnt"
+    target.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(target)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        for fmt in ("supervisord", "systemd", "compose"):
+            export(tmp_path / "app", fmt, str(target))
+        assert {p.name for p in target.iterdir()} >= {"app.conf", "app-web.sh", "app.target", "compose.yaml"}
+        assert not [p for p in target.iterdir() if p.name.startswith(".procrun-export-")]
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
