@@ -426,7 +426,7 @@ def run(opts: Options, argv: Sequence[str]) -> int:
     """``procrun run``: exec the command with the app's environment; never returns on success."""
     if argv and argv[0] == "--":
         argv = argv[1:]
-    if not argv:
+    if not argv or not argv[0]:
         raise UsageError("run needs a command, like: procrun run python manage.py migrate")
     app = load(opts, with_procfile=False)  # like honcho and foreman: only the environment
     env = app.environment()
@@ -449,6 +449,8 @@ def run(opts: Options, argv: Sequence[str]) -> int:
     except OSError as exc:
         print(f"procrun: {shlex.quote(args[0])}: {exc.strerror}", file=sys.stderr)
         return 126
+    except ValueError as exc:  # a NUL byte in an argument
+        raise UsageError(f"run: cannot run {shlex.quote(args[0])}: {exc}") from None
 
 
 def export(opts: Options, fmt: str, target: str, app_name: str | None, image: str | None,

@@ -216,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard_stdout()
         _say(f"procrun: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return 1
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("PROCRUN_DEBUG"):
+            raise
+        _say(f"procrun: internal error: {type(exc).__name__}: {exc} (PROCRUN_DEBUG=1 shows where; please report it)")
+        return 70
 
 
 def _open_standard_fds() -> set[int]:
@@ -231,6 +236,10 @@ def _open_standard_fds() -> set[int]:
         if null != fd:
             os.dup2(null, fd)
             os.close(null)
+    if sys.stdout is None:  # Python found fd 1 closed at start-up
+        sys.stdout = open(1, "w", closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
     return closed
 
 

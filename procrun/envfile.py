@@ -35,5 +35,7 @@ def parse(text: str, path: str = ".env") -> dict[str, str]:
             raise ConfigError(path, number, f"{name!r} is not a valid variable name",
                               "use letters, digits and '_', not starting with a digit")
         value = "".join(tokens[2:])
+        if "\0" in value:
+            raise ConfigError(path, number, f"the value of {name} contains a NUL byte", "remove it")
         values[name] = value.replace(r"\n", "\n").replace(r"\t", "\t")
     return values

@@ -58,6 +58,8 @@ def parse(text: str, path: str = "Procfile") -> Procfile:
         if not command:
             raise ConfigError(path, number, f"process type {name!r} has no command",
                               "put the command to run after the colon")
+        if "\0" in command:
+            raise ConfigError(path, number, f"the command of {name!r} contains a NUL byte", "remove it")
         if name in seen:
             raise ConfigError(path, number, f"process type {name!r} is already defined on line {seen[name]}",
                               "give each process type a unique name")

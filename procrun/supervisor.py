@@ -321,7 +321,7 @@ class Session:
                 if first and self._guardian_pipe is not None:  # removed by the guardian if we die
                     os.write(self._guardian_pipe, self.workdirs.root.encode() + b"\n")  # type: ignore[union-attr]
             child = process.spawn(inst.command, env, workdir.path if workdir else self.cwd)
-        except (OSError, subprocess.CalledProcessError) as exc:
+        except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             if workdir is not None:
                 self.workdirs.discard(workdir)  # type: ignore[union-attr]
             self.apply(self.machine.spawn_failed(inst.name, getattr(exc, "strerror", None) or str(exc), now))

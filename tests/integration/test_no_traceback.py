@@ -1,0 +1,121 @@
+"""Every verb, odd inputs and broken outputs: one clear line at most, never a traceback,
+a prompt exit, and nothing left running."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.helpers import TOKEN_VAR, marked, wait_until, write_app
+
+PY = sys.executable
+PROCFILE = "web: sleep 7790\nworker: sleep 7791\n"
+
+CLIENT_VERBS = [["ps"], ["ps", "--json"], ["scale"], ["scale", "worker=1"], ["restart", "worker"],
+                ["chaos", "status"], ["report"], ["report", "--json"], ["check"], ["run", "echo", "hi"],
+                ["export", "compose", "out"], ["--help"], ["--version"], ["stop", "worker"], ["quit"]]
+
+ODD = [["scale", "web=-1"], ["scale", "web="], ["scale", "=3"], ["scale", "web=99999999999999999999"],
+       ["scale", "nope=1"], ["scale", "web=1", "web=x"], ["restart", "nope"], ["restart", ""], ["stop", ""],
+       ["stop", "web.99"], ["chaos", "now", "nope"], ["chaos", "now", "--action", "explode"], ["chaos", "maybe"],
+       ["chaos", "now", "web.1", "--action", "kill"], ["report", "--html"], ["export", "nope", "out"],
+       ["export", "compose", "/proc/nope/out"], ["export", "kubernetes", "out"], ["run"], ["run", ""],
+       ["run", "--", "no-such-command-xyz"], ["check", "-e", "/dev/null"], ["check", "-p", ""], ["check", "-c", ",,,"],
+       ["check", "-c", "all=-1"], ["check", "-f", "/dev/null"], ["check", "-f", "/"], ["check", "-d", "/dev/null"],
+       ["start", "-d", "/dev/null"], ["start", "nope"], ["start", "-t", "-1"], ["start", "--chaos-actions", "x"],
+       ["start", "--chaos-types", "nope"], ["start", "--watch", "nope"], ["ps", "-d", "/nonexistent"],
+       ["export", "compose"], ["logs"], [], ["--bogus"], ["start", "-p", "0"], ["start", "-c", "web=1001"]]
+
+
+def _run(root, args, stdout=subprocess.PIPE, preexec=None, token="t"):
+    env = dict(os.environ, **{TOKEN_VAR: token}, PROCRUN_CLIENT_TIMEOUT="5")
+    return subprocess.run([PY, "-m", "procrun", *args], cwd=root, env=env, stdout=stdout,
+                          stderr=subprocess.PIPE, timeout=20, preexec_fn=preexec)
+
+
+def _assert_clean(result, args):
+    err = result.stderr.decode(errors="replace")
+    assert "Traceback" not in err and "internal error" not in err, (args, err)
+    assert err.count("\n") <= 1 or args[:1] in (["--help"], []), (args, err)
+
+
+@pytest.fixture
+def live(procrun, tmp_path):
+    write_app(tmp_path, PROCFILE)
+    run = procrun("start", "--restart", "always", "-t", "0.5")
+    run.wait_for(r"worker\.1 started")
+    wait_until(lambda: (tmp_path / ".procrun" / "control.sock").exists())
+    return run, tmp_path
+
+
+def test_odd_inputs_without_a_session(tmp_path):
+    write_app(tmp_path, PROCFILE)
+    for args in ODD:
+        _assert_clean(_run(tmp_path, args), args)
+    assert marked("t") == []
+
+
+def test_odd_inputs_against_a_live_session(live):
+    run, root = live
+    for args in ODD:
+        _assert_clean(_run(root, args), args)
+    assert run.proc.poll() is None
+    assert "Traceback" not in run.text()
+
+
+class BadStdout:
+    """A closed, a full or a broken stdout for a child, with its own cleanup."""
+
+    def __init__(self, kind):
+        self.kind, self.preexec, self._fd = kind, None, None
+        if kind == "closed":
+            self.stdout, self.preexec = subprocess.DEVNULL, lambda: os.close(1)
+        elif kind == "full":
+            self.stdout = self._fd = os.open("/dev/full", os.O_WRONLY)
+        else:
+            r, self._fd = os.pipe()
+            os.close(r)
+            self.stdout = self._fd
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+KINDS = ("closed", "full", "broken")
+
+
+def test_every_client_verb_with_a_bad_stdout_exits_promptly(live):
+    run, root = live
+    for kind in KINDS:
+        bad = BadStdout(kind)
+        try:
+            for args in CLIENT_VERBS[:-1]:
+                _assert_clean(_run(root, args, stdout=bad.stdout, preexec=bad.preexec), [kind, *args])
+        finally:
+            bad.close()
+    bad = BadStdout("full")
+    try:
+        _assert_clean(_run(root, ["quit"], stdout=bad.stdout), ["quit"])
+    finally:
+        bad.close()
+    assert run.wait(timeout=10) == 0
+    assert marked(run.token) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_start_with_a_bad_stdout_stops_and_leaves_nothing(tmp_path, kind):
+    write_app(tmp_path, PROCFILE)
+    token = f"start-{kind}-{tmp_path.name}"
+    bad = BadStdout(kind)
+    try:
+        result = _run(tmp_path, ["start", "-t", "0.5"], stdout=bad.stdout, preexec=bad.preexec, token=token)
+    finally:
+        bad.close()
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+    _assert_clean(result, ["start", kind])
+    assert result.returncode == {"closed": 1, "full": 1, "broken": 141}[kind]
+    assert marked(token) == []
