@@ -44,7 +44,7 @@ def _int(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError("is not an integer") from None
+        raise ValueError("is not an integer seed") from None
 
 
 _timeout = _checked(ranges.parse_seconds)

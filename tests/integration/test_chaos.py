@@ -127,7 +127,10 @@ def test_bad_chaos_flags(tmp_path):
     for args, words in [(["--chaos-actions", "explode"], "unknown chaos action 'explode'"),
                         (["--chaos-types", "api"], "no process type 'api'"),
                         (["--chaos-interval", "0"], "more than 0"),
-                        (["--chaos-seed", "abc"], "not an integer seed")]:
+                        (["--chaos-seed", "abc"], "not an integer seed"),
+                        (["--chaos-interval", "inf"], "must be a finite number of seconds, more than 0"),
+                        (["--chaos-seed", "-1"], "must be an integer from 0 to 18446744073709551615"),
+                        (["--router-timeout", "0"], "more than 0")]:
         result = subprocess.run([sys.executable, "-m", "procrun", "start", "--chaos", *args], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 2 and words in result.stderr and len(result.stderr.splitlines()) == 1
