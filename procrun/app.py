@@ -276,7 +276,7 @@ def start(opts: Options) -> int:
                                                lambda: live.procfile.names, app.root))
         session.services.append(chaos_service)
         if routed:
-            from procrun.router import Router
+            from procrun.router.service import Router
 
             session.services.append(Router(opts.router_host, app.base_port, opts.router_mode,  # type: ignore[arg-type]
                                            opts.router_timeout, ROUTED_TYPE))  # type: ignore[arg-type]
@@ -333,7 +333,7 @@ class Live:
     def make_instance(self, type_name: str, index: int) -> Instance:
         inst = formation.instance(self.procfile, self.port_order, type_name, index, self.app.base_port, self.env)
         if self.routed and type_name == ROUTED_TYPE:  # the router owns the base port
-            from procrun.router import free_port
+            from procrun.router.service import free_port
             inst = formation.with_port(inst, free_port())
         return inst
 

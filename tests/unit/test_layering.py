@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "procrun"
-PURE = ["procfile", "envfile", "config", "settings", "formation", "output", "machine", "chaos", "slug", "routing",
+PURE = ["procfile", "envfile", "config", "settings", "formation", "output", "machine", "chaos", "slug", "router/http",
         "watchplan", "report", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",
         "export/compose", "control/protocol", "errors"]
 FORBIDDEN = {"asyncio", "subprocess", "socket", "shutil", "tempfile", "select", "procrun.process",
-             "procrun.supervisor", "procrun.router", "procrun.watch", "procrun.workdir", "procrun.chaos_runner",
+             "procrun.supervisor", "procrun.router.service", "procrun.router.proxy", "procrun.watch", "procrun.workdir", "procrun.chaos_runner",
              "procrun.control.server", "procrun.control.client", "procrun.app", "procrun.cli", "watchfiles"}
 
 

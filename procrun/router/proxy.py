@@ -1,0 +1,561 @@
+"""The HTTP proxy: asyncio protocols for client and backend connections.
+
+Bytes are parsed by llhttp (httptools) on both sides; heads are re-rendered by
+``procrun.router.http``; bodies are streamed with backpressure both ways and
+never held whole. One ``Exchange`` carries one request from a ``Client``
+connection to a ``Backend`` connection, taken from the instance's keep-alive
+pool or opened fresh, and its response back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+
+from procrun.router import http
+from procrun.router.http import BadMessage, Request, Response
+
+if TYPE_CHECKING:
+    from procrun.router.service import Router, Target
+
+CONNECT_TIMEOUT = 2.0
+HEADER_TIMEOUT = 10.0  # a client has this long to send a request head
+IDLE_TIMEOUT = 60.0  # a keep-alive client connection with no request in flight
+RECENT = 1.0  # a pooled connection used this recently may carry a request that cannot be retried
+PENDING_LIMIT = 256 * 1024  # request bytes held while the backend connection opens
+
+
+class HeadTooLarge(BadMessage):
+    pass
+
+
+class Client(asyncio.Protocol):
+    """One client connection: requests parsed in order, one exchange in flight at a time."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.loop = router.loop
+        self.transport: asyncio.Transport | None = None
+        self.client_ip = "unknown"
+        self.parser = httptools.HttpRequestParser(self)
+        self.exchange: Exchange | None = None  # in flight
+        self.building: Exchange | None = None  # head parsed, body still arriving
+        self.waiting: deque[Exchange] = deque()  # pipelined behind the one in flight
+        self.paused: set[str] = set()
+        self.writable = True
+        self.tunnel: Backend | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- connection
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if peer else "unknown"
+        self.router.clients.add(self)
+        if len(self.router.clients) > self.router.client_cap():
+            self.refuse(503, "procrun router: too many client connections; try again shortly")
+            return
+        self._arm(HEADER_TIMEOUT, 408, "procrun router: no request head within "
+                                       f"{HEADER_TIMEOUT:g}s")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.router.clients.discard(self)
+        self._disarm()
+        for exchange in (self.exchange, *self.waiting):
+            if exchange is not None:
+                exchange.abort()
+        self.waiting.clear()
+        if self.tunnel is not None:
+            self.tunnel.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgraded(data[upgrade.args[0]:])
+        except HeadTooLarge as exc:
+            self.refuse(431, f"procrun router: {exc}")
+        except (httptools.HttpParserError, BadMessage) as exc:
+            self.refuse(400, f"procrun router: {exc}")
+
+    def pause_writing(self) -> None:
+        self.writable = False
+        if self.exchange is not None and self.exchange.backend is not None:
+            self.exchange.backend.pause()
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        if self.exchange is not None and self.exchange.backend is not None:
+            self.exchange.backend.resume()
+
+    # -- parser callbacks
+    def on_message_begin(self) -> None:
+        self._url, self._headers, self._head_size = b"", [], 0
+        if self.exchange is None:
+            self._arm(HEADER_TIMEOUT, 408, f"procrun router: no complete request head within {HEADER_TIMEOUT:g}s")
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        self._count(len(name) + len(value) + 4)
+
+    def _count(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > http.MAX_HEAD:
+            raise HeadTooLarge(f"request head larger than {http.MAX_HEAD // 1024} KiB")
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        request = Request(parser.get_method().decode("latin-1"), self._url, parser.get_http_version(),
+                          tuple(self._headers), parser.should_keep_alive())
+        http.check(request)
+        if self.exchange is None:
+            self._disarm()
+        exchange = Exchange(self, request)
+        self.building = exchange
+        if self.exchange is None:
+            self.exchange = exchange
+            exchange.start()
+        else:
+            self.waiting.append(exchange)
+            self.pause("pipelined")
+
+    def on_body(self, body: bytes) -> None:
+        if self.building is not None:
+            self.building.request_body(body)
+
+    def on_message_complete(self) -> None:
+        exchange, self.building = self.building, None
+        if exchange is not None:
+            exchange.request_done()
+
+    def _upgraded(self, rest: bytes) -> None:
+        """llhttp stops at an Upgrade request: tunnel it, or (h2c) carry on as HTTP/1.1."""
+        exchange = self.exchange if self.exchange is not None and self.exchange.request.upgrade else None
+        if exchange is None:  # h2c and friends: the Upgrade header was dropped; keep parsing
+            self.parser = httptools.HttpRequestParser(self)
+            if rest:
+                self.data_received(rest)
+            return
+        exchange.tunnel_pending.append(rest)
+        self.pause("upgrade")  # until the instance answers 101 (or does not)
+
+    # -- towards the client
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def refuse(self, status: int, text: str) -> None:
+        """An answer of the router's own, then close (the connection may be mid-message)."""
+        if self.exchange is not None and self.exchange.response_started:
+            self.close()
+            return
+        self.write(http.error_response(status, text))
+        self.close()
+
+    def close(self) -> None:
+        self._disarm()
+        if self.transport is not None:
+            self.transport.close()
+
+    def pause(self, reason: str) -> None:
+        if not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+        self.paused.add(reason)
+
+    def resume(self, reason: str) -> None:
+        self.paused.discard(reason)
+        if not self.paused and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def finished(self, exchange: Exchange, keep: bool) -> None:
+        """The response is complete: next pipelined request, or wait for one, or close."""
+        if exchange is not self.exchange:
+            return
+        self.exchange = None
+        if not keep:
+            self.close()
+            return
+        if self.waiting:
+            self.exchange = self.waiting.popleft()
+            if not self.waiting:
+                self.resume("pipelined")
+            self.exchange.start()
+        else:
+            self._arm(IDLE_TIMEOUT, 0, "")
+
+    # -- timers
+    def _arm(self, seconds: float, status: int, text: str) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, self._expired, status, text)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self, status: int, text: str) -> None:
+        self._timer = None
+        if status:
+            self.refuse(status, text)
+        else:
+            self.close()
+
+
+class Exchange:
+    """One request and its response, across one (or, on a retry, another) backend connection."""
+
+    def __init__(self, client: Client, request: Request) -> None:
+        self.client = client
+        self.router = client.router
+        self.request = request
+        self.head = http.request_head(request, client.client_ip, time.time())
+        self.backend: Backend | None = None
+        self.targets: list[Target] = []
+        self.pending: list[bytes] = []  # request bytes waiting for a backend connection
+        self.pending_size = 0
+        self.tunnel_pending: list[bytes] = []
+        self.complete = False  # the whole request was received
+        self.response_started = False
+        self.framing = "none"
+        self.chunked_out = False
+        self.keep = False
+        self.attempts = 0
+        self.done = False
+        self.fresh_only = not request.retryable
+        self.force_new = request.upgrade is not None  # tunnels get a connection of their own
+        self._timer: asyncio.TimerHandle | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    # -- request side
+    def start(self) -> None:
+        self.targets = self.router.order()
+        if not self.targets:
+            self._answer(503, self.router.unavailable())
+            return
+        self._attach()
+
+    def _attach(self) -> None:
+        """The first target with a usable pooled connection, else a new connection to it."""
+        if not self.targets:
+            self._answer(503, self.router.unavailable())
+            return
+        target = self.targets[0]
+        backend = None if self.force_new else self.router.take(target, recent=RECENT if self.fresh_only else None)
+        if backend is not None:
+            self._use(backend)
+        else:
+            self._connecting = self.router.loop.create_task(self._connect(target))
+
+    async def _connect(self, target: Target) -> None:
+        loop = self.router.loop
+        try:
+            _, backend = await asyncio.wait_for(
+                loop.create_connection(lambda: Backend(self.router, target), "127.0.0.1", target.port),
+                CONNECT_TIMEOUT)
+        except (OSError, asyncio.TimeoutError):
+            if not self.done:
+                self.targets.pop(0)  # that instance is gone: the next one
+                self._attach()
+            return
+        finally:
+            self._connecting = None
+        if self.done:
+            backend.close()
+            return
+        self._use(backend, fresh=True)
+
+    def _use(self, backend: Backend, fresh: bool = False) -> None:
+        self.backend = backend
+        backend.exchange = self
+        backend.fresh = fresh
+        backend.write(self.head)
+        for piece in self.pending:
+            backend.write(piece)
+        self.pending.clear()
+        self.pending_size = 0
+        self.client.resume("connecting")
+        if not self.client.writable:
+            backend.pause()
+        self._timer = self.router.loop.call_later(self.router.timeout, self._timed_out)
+
+    def request_body(self, data: bytes) -> None:
+        piece = http.chunk(data) if self.request.chunked else data
+        if self.backend is not None:
+            self.backend.write(piece)
+            return
+        self.pending.append(piece)
+        self.pending_size += len(piece)
+        if self.pending_size > PENDING_LIMIT:
+            self.client.pause("connecting")
+
+    def request_done(self) -> None:
+        self.complete = True
+        if self.request.chunked:
+            self.request_body_end()
+
+    def request_body_end(self) -> None:
+        if self.backend is not None:
+            self.backend.write(http.LAST_CHUNK)
+        else:
+            self.pending.append(http.LAST_CHUNK)
+
+    # -- response side
+    def response_head(self, response: Response) -> None:
+        if 100 <= response.status < 200 and response.status != 101:
+            self.client.write(http.informational(response))  # 100 Continue and friends
+            return
+        self._cancel_timer()
+        if response.status == 101 and self.request.upgrade is not None:
+            self.response_started = True
+            self.client.write(http.response_head(response, self.backend.target.name, False, False, upgrade=True))
+            return
+        self.framing = http.response_framing(response, self.request.method)
+        self.chunked_out = self.framing == "chunked" or (self.framing == "eof" and self.request.version == "1.1")
+        self.keep = (self.request.keep_alive and self.request.upgrade is None
+                     and not (self.framing == "eof" and not self.chunked_out))
+        self.response_started = True
+        self.client.write(http.response_head(response, self.backend.target.name, self.keep, self.chunked_out))
+        self.router.answered(self, response.status)
+
+    def response_body(self, data: bytes) -> None:
+        self.client.write(http.chunk(data) if self.chunked_out else data)
+
+    def response_done(self, backend_keep: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._cancel_timer()
+        if self.chunked_out:
+            self.client.write(http.LAST_CHUNK)
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            backend.exchange = None
+            if backend_keep and self.complete:
+                self.router.give_back(backend)
+            else:
+                backend.close()
+        if not self.complete:
+            self.keep = False  # the client is still sending a body the instance did not wait for
+        self.client.finished(self, self.keep)
+
+    def tunnel(self, backend: Backend, rest: bytes) -> None:
+        """101 Switching Protocols: from now on, bytes both ways as they come."""
+        self.done = True
+        self._cancel_timer()
+        self.client.tunnel = backend
+        backend.tunnel = self.client
+        if rest:
+            self.client.write(rest)
+        for piece in self.tunnel_pending:
+            if piece:
+                backend.write(piece)
+        self.client.resume("upgrade")
+
+    # -- failures
+    def backend_lost(self, backend: Backend, got_response: bool) -> None:
+        """The backend connection closed (or sent garbage) with this exchange on it."""
+        if self.done or backend is not self.backend:
+            return
+        self.backend = None
+        if self.response_started:
+            if self.framing == "eof":
+                self.response_done(False)  # the end of an EOF-framed body
+            else:
+                self.done = True
+                self.client.close()  # truncated: never glue an error into a started body
+            return
+        self._cancel_timer()
+        if not got_response and self.request.retryable and self.attempts < 3:
+            self.attempts += 1
+            if backend.fresh:
+                self.targets.pop(0)  # a fresh connection died: that instance is going away
+            self.force_new = True
+            self._attach()  # a pooled one: the instance closed it while idle; same instance, new connection
+            return
+        self._answer(502, f"procrun router: {backend.target.name} failed before answering")
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self.response_started or self.done:
+            return
+        name = self.backend.target.name if self.backend else "the instance"
+        if self.backend is not None:
+            self.backend.exchange = None
+            self.backend.close()
+            self.backend = None
+        self._answer(504, f"procrun router: {name} did not start a response within {self.router.timeout:g}s")
+
+    def _answer(self, status: int, text: str) -> None:
+        self.done = True
+        self.router.answered(self, status)
+        self.client.refuse(status, text)
+
+    def abort(self) -> None:
+        """The client went away: drop the backend connection (it may be mid-message)."""
+        self.done = True
+        self._cancel_timer()
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self.backend is not None:
+            self.backend.exchange = None
+            self.backend.close()
+            self.backend = None
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class Backend(asyncio.Protocol):
+    """One connection to an instance; pooled between exchanges while both sides keep it alive."""
+
+    def __init__(self, router: Router, target: Target) -> None:
+        self.router = router
+        self.target = target
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.tunnel: Client | None = None
+        self.fresh = True
+        self.last_used = time.monotonic()
+        self.got_response = False
+        self._reason = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._final = False  # the final (non-1xx) head of the current response has come
+        self._switching = False  # 101 to an upgrade: a tunnel follows the head
+        self._new_parser = False
+        self._closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.router.forget(self)
+        if self.tunnel is not None:
+            self.tunnel.close()
+        elif self.exchange is not None:
+            self.exchange.backend_lost(self, self.got_response)
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
+        if self.exchange is None:  # bytes nobody asked for: not a connection to reuse
+            self.close()
+            return
+        self.got_response = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            if self.exchange is not None and self._switching:
+                self.exchange.tunnel(self, data[upgrade.args[0]:])
+            return
+        except (httptools.HttpParserError, BadMessage) as exc:
+            exchange = self.exchange
+            self.exchange = None
+            if exchange is not None:
+                exchange.backend = None
+                if exchange.response_started:
+                    exchange.done = True
+                    exchange.client.close()
+                else:
+                    exchange._answer(502, f"procrun router: {self.target.name} sent a malformed response ({exc})")
+            self.close()
+            return
+        if self._switching and self.exchange is not None:  # a 101 llhttp did not take for an upgrade
+            self.exchange.tunnel(self, b"")
+        elif self._new_parser:
+            self._new_parser = False
+            self.parser = httptools.HttpResponseParser(self)
+
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.client.pause("backend")
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.client.resume("backend")
+
+    # -- parser callbacks
+    def on_message_begin(self) -> None:
+        self._reason, self._headers, self._head_size, self._final = b"", [], 0, False
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason
+        self._count(len(reason))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        self._count(len(name) + len(value) + 4)
+
+    def _count(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > http.MAX_HEAD:
+            raise HeadTooLarge(f"response head larger than {http.MAX_HEAD // 1024} KiB")
+
+    def on_headers_complete(self) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            return
+        status = self.parser.get_status_code()
+        self._final = not 100 <= status < 200 or status == 101
+        self._switching = status == 101 and exchange.request.upgrade is not None
+        exchange.response_head(Response(status, self._reason, tuple(self._headers)))
+        if self._final and exchange.request.method == "HEAD" and status != 101:
+            # llhttp cannot know the request was HEAD (httptools#47): no body follows
+            self._new_parser = True
+            self._complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self.exchange is not None:
+            self.exchange.response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._final and self.exchange is not None and not self._switching:
+            self._complete()
+
+    def _complete(self) -> None:
+        exchange = self.exchange
+        self.got_response = False
+        self.last_used = time.monotonic()
+        if exchange is not None:
+            exchange.response_done(self.parser.should_keep_alive() and exchange.framing != "eof")
+
+    # -- effects
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def pause(self) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.transport is not None and not self._closed and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        self.exchange = None
+        if self.transport is not None:
+            self.transport.close()
+
+    @property
+    def usable(self) -> bool:
+        return not self._closed and self.transport is not None and not self.transport.is_closing()

@@ -1,0 +1,186 @@
+"""The non-sticky router: one listening port in front of every ready ``web.N``.
+
+HTTP mode balances per request (round-robin over ready instances) through
+keep-alive pools, one per instance generation: when an instance stops, pauses
+or is relocated its pool is dropped, so chaos and non-stickiness are unchanged.
+TCP mode balances per connection. The parsing and framing rules live in
+``procrun.router.http`` (pure); the protocols in ``procrun.router.proxy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import socket
+import time
+from typing import TYPE_CHECKING, NamedTuple
+
+from procrun.formation import fd_budget
+from procrun.machine import State
+from procrun.router import http
+from procrun.supervisor import Service
+
+if TYPE_CHECKING:
+    from procrun.router.proxy import Backend, Client, Exchange
+    from procrun.supervisor import Session
+
+POOL_SIZE = 64  # idle connections kept per instance
+CLIENT_CEILING = 10_000
+
+
+class Target(NamedTuple):
+    name: str
+    port: int
+    pid: int
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Router(Service):
+    def __init__(self, host: str, port: int, mode: str = "http", timeout: float = 30.0,
+                 type_name: str = "web") -> None:
+        self.host, self.port, self.mode, self.timeout = host, port, mode, timeout
+        self.type_name = type_name
+        self.session: Session | None = None
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.clients: set[Client] = set()
+        self.pools: dict[Target, list[Backend]] = {}
+        self._counter = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, session: Session) -> None:
+        self.session = session
+        self.loop = asyncio.get_running_loop()
+        try:
+            if self.mode == "http":
+                from procrun.router.proxy import Client
+
+                self._server = await self.loop.create_server(lambda: Client(self), self.host, self.port,
+                                                             reuse_address=True, backlog=1024)
+            else:
+                self._server = await asyncio.start_server(self._tcp, self.host, self.port, reuse_address=True)
+        except OSError as exc:
+            from procrun.errors import SessionError
+            raise SessionError(f"router cannot listen on {self.host}:{self.port}: {exc.strerror}; "
+                               "pick another base port with -p") from None
+        http_mode = self.mode == "http"
+        session.say(f"listening on {'http' if http_mode else 'tcp'}://{self.host}:{self.port} for "
+                    f"{self.type_name}.N ({'per request' if http_mode else 'per connection'}, never sticky)", "router")
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for client in list(self.clients):
+            client.close()
+        for pool in self.pools.values():
+            for backend in pool:
+                backend.close()
+        self.pools.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- the pool of instances
+    def ready(self) -> list[Target]:
+        """Ready instances: running (port accepted a connection), not paused."""
+        assert self.session is not None
+        return [Target(p.name, p.instance.port, p.pid) for p in self.session.machine.procs.values()
+                if p.instance.type == self.type_name and p.state is State.RUNNING and not p.paused
+                and p.pid is not None and p.instance.port is not None]
+
+    def order(self) -> list[Target]:
+        """The ready instances, rotated to start at the next one: first choice, then retries."""
+        ready = self.ready()
+        self._counter += 1
+        if len(self.pools) > len(ready) or any(t not in ready for t in self.pools):
+            self._prune(set(ready))
+        return http.rotate(ready, self._counter)  # type: ignore[return-value]
+
+    def _prune(self, ready: set[Target]) -> None:
+        """Connections to an instance that stopped, paused or moved are never reused."""
+        for target in [t for t in self.pools if t not in ready]:
+            for backend in self.pools.pop(target):
+                backend.close()
+
+    def take(self, target: Target, recent: float | None) -> Backend | None:
+        """An idle pooled connection to ``target``; with ``recent``, only one used that recently."""
+        pool = self.pools.get(target)
+        now = time.monotonic()
+        while pool:
+            backend = pool.pop()
+            if backend.usable and (recent is None or now - backend.last_used <= recent):
+                return backend
+            backend.close()
+        return None
+
+    def give_back(self, backend: Backend) -> None:
+        pool = self.pools.setdefault(backend.target, [])
+        if backend.usable and len(pool) < POOL_SIZE and backend.target in self.ready():
+            pool.append(backend)
+        else:
+            backend.close()
+
+    def forget(self, backend: Backend) -> None:
+        pool = self.pools.get(backend.target)
+        if pool and backend in pool:
+            pool.remove(backend)
+
+    def unavailable(self) -> str:
+        assert self.session is not None
+        states = [(p.name, "paused" if p.paused else str(p.state)) for p in self.session.machine.procs.values()
+                  if p.instance.type == self.type_name]
+        return http.describe_pool(states, self.type_name)
+
+    def client_cap(self) -> int:
+        """Client connections served at once: half the file descriptors the processes and
+        the control socket leave free (each client may hold a backend connection too)."""
+        assert self.session is not None
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return CLIENT_CEILING
+        spare = soft - fd_budget(len(self.session.machine.procs)) - 16
+        return max(4, min(CLIENT_CEILING, spare // 2))
+
+    def answered(self, exchange: Exchange, status: int) -> None:
+        """Every answer, the router's own included (the hidden-state diagnosis listens here)."""
+
+    # -- TCP mode: per connection
+    async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        try:
+            for target in self.order():
+                try:
+                    b_reader, b_writer = await asyncio.wait_for(
+                        asyncio.open_connection("127.0.0.1", target.port), 2.0)
+                except (OSError, asyncio.TimeoutError):
+                    continue
+                try:
+                    await asyncio.gather(_pipe(reader, b_writer), _pipe(b_reader, writer), return_exceptions=True)
+                finally:
+                    b_writer.close()
+                return
+        finally:
+            writer.close()
+
+
+async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    """One direction of a tunnel: copy until EOF, then pass the EOF on."""
+    try:
+        while chunk := await src.read(65536):
+            dst.write(chunk)
+            await dst.drain()
+    finally:
+        if dst.can_write_eof() and not dst.is_closing():
+            try:
+                dst.write_eof()
+            except OSError:
+                pass
