@@ -33,6 +33,17 @@ class HeadTooLarge(BadMessage):
     pass
 
 
+def _cause(error: Exception) -> Exception:
+    """llhttp's own error, or ours raised from a callback (httptools wraps it)."""
+    if isinstance(error, httptools.HttpParserCallbackError):
+        cause = error.__cause__ or error.__context__
+        if isinstance(cause, BadMessage):
+            return cause
+        if cause is not None:
+            raise cause
+    return error
+
+
 class Client(asyncio.Protocol):
     """One client connection: requests parsed in order, one exchange in flight at a time."""
 
@@ -59,14 +70,12 @@ class Client(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0] if peer else "unknown"
         self.router.clients.add(self)
-        if len(self.router.clients) > self.router.client_cap():
-            self.refuse(503, "procrun router: too many client connections; try again shortly")
-            return
         self._arm(HEADER_TIMEOUT, 408, "procrun router: no request head within "
                                        f"{HEADER_TIMEOUT:g}s")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.router.clients.discard(self)
+        self.router.connections -= 1
         self._disarm()
         for exchange in (self.exchange, *self.waiting):
             if exchange is not None:
@@ -83,10 +92,9 @@ class Client(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self._upgraded(data[upgrade.args[0]:])
-        except HeadTooLarge as exc:
-            self.refuse(431, f"procrun router: {exc}")
-        except (httptools.HttpParserError, BadMessage) as exc:
-            self.refuse(400, f"procrun router: {exc}")
+        except httptools.HttpParserError as exc:
+            problem = _cause(exc)
+            self.refuse(431 if isinstance(problem, HeadTooLarge) else 400, f"procrun router: {problem}")
 
     def pause_writing(self) -> None:
         self.writable = False
@@ -213,6 +221,31 @@ class Client(asyncio.Protocol):
             self.refuse(status, text)
         else:
             self.close()
+
+
+class Refusal(asyncio.Protocol):
+    """A client over the connection cap: told 503, its request read and dropped, closed soon."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.router.refusing += 1
+        self.transport.write(http.error_response(503, "procrun router: too many client connections; "
+                                                      "try again shortly"))
+        self.timer = self.router.loop.call_later(1.0, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        pass  # read so that closing sends FIN, not RST, and the client sees the 503
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.router.refusing -= 1
+        self.router.connections -= 1
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 class Exchange:
@@ -467,7 +500,8 @@ class Backend(asyncio.Protocol):
             if self.exchange is not None and self._switching:
                 self.exchange.tunnel(self, data[upgrade.args[0]:])
             return
-        except (httptools.HttpParserError, BadMessage) as exc:
+        except httptools.HttpParserError as error:
+            exc = _cause(error)
             exchange = self.exchange
             self.exchange = None
             if exchange is not None:

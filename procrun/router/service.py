@@ -10,9 +10,11 @@ TCP mode balances per connection. The parsing and framing rules live in
 from __future__ import annotations
 
 import asyncio
+import errno
 import resource
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.formation import fd_budget
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from procrun.supervisor import Session
 
 POOL_SIZE = 64  # idle connections kept per instance
+REFUSALS = 16  # over the cap: this many are told 503 at once; more are closed unanswered
 CLIENT_CEILING = 10_000
 
 
@@ -51,6 +54,10 @@ class Router(Service):
         self.pools: dict[Target, list[Backend]] = {}
         self._counter = 0
         self._server: asyncio.base_events.Server | None = None
+        self._sock: socket.socket | None = None
+        self._resume_accepting: asyncio.TimerHandle | None = None
+        self.connections = 0  # client connections accepted and not yet closed
+        self.refusing = 0  # of those, the ones being told 503 (over the cap)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, session: Session) -> None:
@@ -58,10 +65,7 @@ class Router(Service):
         self.loop = asyncio.get_running_loop()
         try:
             if self.mode == "http":
-                from procrun.router.proxy import Client
-
-                self._server = await self.loop.create_server(lambda: Client(self), self.host, self.port,
-                                                             reuse_address=True, backlog=1024)
+                self._listen()
             else:
                 self._server = await asyncio.start_server(self._tcp, self.host, self.port, reuse_address=True)
         except OSError as exc:
@@ -72,7 +76,61 @@ class Router(Service):
         session.say(f"listening on {'http' if http_mode else 'tcp'}://{self.host}:{self.port} for "
                     f"{self.type_name}.N ({'per request' if http_mode else 'per connection'}, never sticky)", "router")
 
+    def _listen(self) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(1024)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._sock = sock
+        self.loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        """Accept one by one: over the cap a client gets its 503 and is closed at once, so
+        a crowd of connections never takes the descriptors the processes and the control
+        socket need; out of descriptors, accepting pauses briefly and the backlog waits."""
+        from procrun.router.proxy import Client, Refusal
+
+        for _ in range(32):
+            try:
+                conn, _ = self._sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self.loop.remove_reader(self._sock.fileno())
+                    self._resume_accepting = self.loop.call_later(0.05, self._listen_again)
+                return
+            conn.setblocking(False)
+            if self.connections >= self.client_cap():
+                if self.refusing >= REFUSALS:
+                    conn.close()
+                    continue
+                protocol: Callable[[], asyncio.Protocol] = lambda: Refusal(self)  # noqa: E731
+            else:
+                protocol = lambda: Client(self)  # noqa: E731
+            self.connections += 1
+            task = self.loop.create_task(self.loop.connect_accepted_socket(protocol, conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _listen_again(self) -> None:
+        self._resume_accepting = None
+        if self._sock is not None:
+            self.loop.add_reader(self._sock.fileno(), self._accept)
+
     async def close(self) -> None:
+        if self._sock is not None:
+            self.loop.remove_reader(self._sock.fileno())
+            if self._resume_accepting is not None:
+                self._resume_accepting.cancel()
+            self._sock.close()
+            self._sock = None
         if self._server is not None:
             self._server.close()
         for client in list(self.clients):
