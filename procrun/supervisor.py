@@ -227,6 +227,7 @@ class Session:
         self.chaos: object | None = None  # the ChaosService, when attached
         self._probes: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
+        self.generation = 0
 
     # -- lifecycle
     async def run(self) -> int:
@@ -281,6 +282,7 @@ class Session:
                 self.code = action.code
                 self._begin_finish()
         self._arm_timer()
+        self.generation += 1  # lets readers (the router's pool) cache what they derive from the Machine
         self._changed.set()  # wakes Session.until() waiters (rolling restarts)
 
     async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:

@@ -261,27 +261,38 @@ def fresh_dirs(base: Path, runs: int) -> tuple[float, float, float]:
 
 # -- router ----------------------------------------------------------------------
 
-def latencies(port: int, n: int) -> list[float]:
-    import http.client
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        conn.request("GET", "/")
-        response = conn.getresponse()
-        response.read()
-        out.append(time.perf_counter() - t0)
-        assert response.status == 200
-    conn.close()
-    return out
+def ensure_wrk() -> str | None:
+    """wrk from Debian, installed like the export engines (root with apt-get)."""
+    import shutil
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run("apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk",
+                       shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return shutil.which("wrk")
 
 
-def router(base: Path, n: int) -> tuple[list[float], list[float]]:
-    """Sequential keep-alive GETs: straight to web.1 vs through the router (web=1)."""
+def wrk(binary: str, port: int, connections: int, seconds: float) -> tuple[float, float, int]:
+    """(requests/s, p50 latency in s, requests) of a wrk run with keep-alive connections."""
+    out = subprocess.run([binary, "-t", "1" if connections == 1 else "2", "-c", str(connections),
+                          "-d", f"{seconds:g}s", "--latency", f"http://127.0.0.1:{port}/"],
+                         capture_output=True, text=True, timeout=seconds + 30).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    value, unit = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    p50 = float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    return rate, p50, total
+
+
+def router(base: Path, binary: str, seconds: float) -> dict[str, tuple[float, float, int]]:
+    """wrk straight to web.1 and through the router (web=1: the same backend), 1 and 32 connections."""
     app = make_app(base, "router", {"web": f"exec {sys.executable} backend.py"})
     (app / "backend.py").write_text(FAST_BACKEND)
     token = uuid.uuid4().hex
     port = _free_port()
+    results: dict[str, tuple[float, float, int]] = {}
     with open(base / "router.log", "wb") as out:
         proc = launch(runners(app)["procrun"] + ["--router", "-p", str(port)], app, out, token)
         try:
@@ -291,12 +302,22 @@ def router(base: Path, n: int) -> tuple[list[float], list[float]]:
                 return int(m.group(1)) if m else None
             wait_for(lambda: ready() is not None)
             direct_port = ready()
-            latencies(port, 200), latencies(direct_port, 200)  # warm up
-            direct = latencies(direct_port, n)
-            routed = latencies(port, n)
+            wrk(binary, port, 4, 1)  # warm up
+            rss_before = rss_kib(proc.pid)
+            served = 0
+            for connections in (1, 32):
+                for name, target in (("direct", direct_port), ("routed", port)):
+                    results[f"{name}{connections}"] = wrk(binary, target, connections, seconds)
+                    served += results[f"{name}{connections}"][2] if name == "routed" else 0
+            results["rss"] = (rss_before, rss_kib(proc.pid), served)
         finally:
             kill_all(proc, token)
-    return direct, routed
+    return results
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 # A keep-alive HTTP/1.1 server that answers each GET in one write (no Nagle stalls).
@@ -421,6 +442,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--idle-seconds", type=float, default=5.0)
+    parser.add_argument("--wrk-seconds", type=float, default=5.0)
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     who_all = ["procrun", "honcho", "shell"]
@@ -474,15 +496,30 @@ def main() -> int:
         rows.append(("hidden-state diff of that directory", {"procrun": f"{diffed * 1000:.0f} ms", "honcho": "n/a",
                                                              "shell": "n/a"},
                      f"< 100 ms: {'met' if diffed < 0.1 else 'NOT met'}"))
-        direct, routed = router(base, 3000)
-        overhead = pct(routed, 0.5) - pct(direct, 0.5)
-        print(f"router: direct p50 {pct(direct, .5) * 1e3:.2f} ms, routed p50 {pct(routed, .5) * 1e3:.2f} ms", flush=True)
-        rows.append(("router: 3,000 sequential keep-alive GETs, web=1",
-                     {"procrun": (f"routed {len(routed) / sum(routed):,.0f} req/s, p50 {pct(routed, .5) * 1e3:.2f} ms, "
-                                  f"p99 {pct(routed, .99) * 1e3:.2f} ms; direct {len(direct) / sum(direct):,.0f} req/s, "
-                                  f"p50 {pct(direct, .5) * 1e3:.2f} ms, p99 {pct(direct, .99) * 1e3:.2f} ms"),
-                      "honcho": "n/a", "shell": "n/a"},
-                     f"< 1 ms added at p50: {'met' if overhead < 0.001 else 'NOT met'} (+{overhead * 1e3:.2f} ms)"))
+        binary = ensure_wrk()
+        if binary is None:
+            rows.append(("router (wrk)", {"procrun": "wrk is not installed", "honcho": "n/a", "shell": "n/a"},
+                         "not measured"))
+        else:
+            r = router(base, binary, args.wrk_seconds)
+            added = r["routed1"][1] - r["direct1"][1]
+            share = r["routed32"][0] / r["direct32"][0]
+            before, after, served = r["rss"]
+            for c in (1, 32):
+                print(f"router {c} conn: direct {r[f'direct{c}'][0]:,.0f} req/s p50 {r[f'direct{c}'][1] * 1e3:.3f} ms, "
+                      f"routed {r[f'routed{c}'][0]:,.0f} req/s p50 {r[f'routed{c}'][1] * 1e3:.3f} ms", flush=True)
+            for c, verdict in ((1, f"≤ 0.15 ms added at p50: {'met' if added <= 0.00015 else 'NOT met'} "
+                                   f"(+{added * 1e3:.3f} ms)"),
+                               (32, f"≥ 25 % of direct throughput: {'met' if share >= 0.25 else 'NOT met'} "
+                                    f"({share:.0%})")):
+                d, t = r[f"direct{c}"], r[f"routed{c}"]
+                rows.append((f"router, wrk, {c} keep-alive connection{'s' if c > 1 else ''} (web=1, same backend)",
+                             {"procrun": f"routed {t[0]:,.0f} req/s, p50 {t[1] * 1e3:.3f} ms; direct {d[0]:,.0f} "
+                                         f"req/s, p50 {d[1] * 1e3:.3f} ms", "honcho": "n/a", "shell": "n/a"}, verdict))
+            rows.append((f"router memory over {served:,} requests", {
+                "procrun": f"RSS {before / 1024:.1f} → {after / 1024:.1f} MiB", "honcho": "n/a", "shell": "n/a"},
+                f"within 5 MiB after ≥ 100k requests: "
+                f"{'met' if served >= 100_000 and after - before <= 5 * 1024 else 'NOT met'}"))
         idle_cells = {}
         for who in who_all:
             cpu, pss, nsup, wake = idle(base, who, 20, args.idle_seconds)

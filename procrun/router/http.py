@@ -12,7 +12,6 @@ heads with hop-by-hop headers dropped, the router's own added.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
 Headers = Sequence[tuple[bytes, bytes]]
@@ -28,41 +27,45 @@ class BadMessage(ValueError):
     """A message the router will not forward: answered 400 (or 502 from a backend)."""
 
 
-def get(headers: Headers, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-def tokens(headers: Headers, name: bytes) -> set[bytes]:
-    return {t.strip().lower() for key, value in headers if key.lower() == name for t in value.split(b",") if t.strip()}
-
-
-@dataclass(frozen=True)
 class Request:
-    method: str
-    target: bytes
-    version: str  # "1.0" or "1.1"
-    headers: Headers
-    keep_alive: bool
+    """A request head as llhttp parsed it, its headers read once (this is the hot path)."""
 
-    @property
-    def chunked(self) -> bool:
-        return b"chunked" in tokens(self.headers, b"transfer-encoding")
+    __slots__ = ("method", "target", "version", "headers", "keep_alive", "chunked", "has_body", "upgrade",
+                 "hosts", "passed", "forwarded_for", "forwarded_proto")
 
-    @property
-    def has_body(self) -> bool:
-        length = get(self.headers, b"content-length")
-        return self.chunked or (length is not None and length.strip() != b"0")
-
-    @property
-    def upgrade(self) -> bytes | None:
-        """The protocol asked for by a tunnelled upgrade (WebSocket...); h2c is not one."""
-        wanted = get(self.headers, b"upgrade")
-        if wanted is None or b"upgrade" not in tokens(self.headers, b"connection"):
-            return None
-        return None if wanted.strip().lower() == b"h2c" else wanted
+    def __init__(self, method: str, target: bytes, version: str, headers: Headers, keep_alive: bool) -> None:
+        self.method, self.target, self.version, self.headers = method, target, version, headers
+        self.keep_alive = keep_alive
+        self.chunked = self.has_body = False
+        self.hosts = 0
+        self.forwarded_for: bytes | None = None
+        self.forwarded_proto: bytes | None = None
+        upgrade, connection, passed = None, b"", []
+        for name, value in headers:
+            key = name.lower()
+            if key in HOP_BY_HOP:
+                if key == b"transfer-encoding":
+                    self.chunked = self.has_body = True  # llhttp admits chunked as the only coding
+                elif key == b"upgrade":
+                    upgrade = value
+                elif key == b"connection":
+                    connection += b"," + value.lower()
+                continue
+            if key in FORWARDING:
+                if key == b"x-forwarded-for":
+                    self.forwarded_for = value
+                elif key == b"x-forwarded-proto":
+                    self.forwarded_proto = value
+                continue
+            if key == b"host":
+                self.hosts += 1
+            elif key == b"content-length" and value.strip() != b"0":
+                self.has_body = True
+            passed.append(name + b": " + value)
+        self.passed = passed
+        wanted = upgrade is not None and b"upgrade" in (t.strip() for t in connection.split(b","))
+        # h2c is not tunnelled: the Upgrade is dropped and the request goes on as HTTP/1.1
+        self.upgrade = upgrade if wanted and upgrade.strip().lower() != b"h2c" else None
 
     @property
     def retryable(self) -> bool:
@@ -74,23 +77,18 @@ def check(request: Request) -> None:
     """What llhttp leaves to us: the version, and Host on HTTP/1.1 (RFC 9112 3.2)."""
     if request.version not in ("1.0", "1.1"):
         raise BadMessage(f"HTTP/{request.version} is not spoken here; use HTTP/1.1")
-    hosts = [v for k, v in request.headers if k.lower() == b"host"]
-    if request.version == "1.1" and len(hosts) != 1:
+    if request.version == "1.1" and request.hosts != 1:
         raise BadMessage("an HTTP/1.1 request needs exactly one Host header")
 
 
-def _passed(headers: Headers) -> list[bytes]:
-    return [k + b": " + v for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in FORWARDING]
-
-
-def request_head(request: Request, client_ip: str, now: float) -> bytes:
+def request_head(request: Request, client_ip: bytes, now: float) -> bytes:
     """The head sent to an instance: its own framing, keep-alive, forwarding headers added."""
-    lines = [f"{request.method} ".encode() + request.target + f" HTTP/{request.version}".encode(),
-             *_passed(request.headers)]
-    previous = get(request.headers, b"x-forwarded-for")
-    lines.append(b"X-Forwarded-For: " + (previous + b", " if previous else b"") + client_ip.encode())
-    lines.append(b"X-Forwarded-Proto: " + (get(request.headers, b"x-forwarded-proto") or b"http"))
-    lines.append(f"X-Request-Start: t={int(now * 1000)}".encode())
+    lines = [request.method.encode() + b" " + request.target + b" HTTP/" + request.version.encode(),
+             *request.passed]
+    previous = request.forwarded_for
+    lines.append(b"X-Forwarded-For: " + (previous + b", " if previous else b"") + client_ip)
+    lines.append(b"X-Forwarded-Proto: " + (request.forwarded_proto or b"http"))
+    lines.append(b"X-Request-Start: t=%d" % int(now * 1000))
     if request.chunked:
         lines.append(b"Transfer-Encoding: chunked")
     if request.upgrade is not None:
@@ -100,32 +98,47 @@ def request_head(request: Request, client_ip: str, now: float) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-@dataclass(frozen=True)
 class Response:
-    status: int
-    reason: bytes
-    headers: Headers
+    """A response head as llhttp parsed it, its headers read once."""
+
+    __slots__ = ("status", "reason", "headers", "chunked", "sized", "passed", "upgrade")
+
+    def __init__(self, status: int, reason: bytes, headers: Headers) -> None:
+        self.status, self.reason, self.headers = status, reason, headers
+        self.chunked = self.sized = False
+        self.upgrade: bytes | None = None
+        passed = []
+        for name, value in headers:
+            key = name.lower()
+            if key in HOP_BY_HOP:
+                if key == b"transfer-encoding":
+                    self.chunked = self.chunked or b"chunked" in value.lower()
+                elif key == b"upgrade":
+                    self.upgrade = value
+                continue
+            if key == b"content-length":
+                self.sized = True
+            passed.append(name + b": " + value)
+        self.passed = passed
 
 
 def response_framing(response: Response, method: str) -> str:
     """How the body after this head ends: "none", "length", "chunked" or "eof"."""
     if method == "HEAD" or 100 <= response.status < 200 or response.status in (204, 304):
         return "none"
-    if b"chunked" in tokens(response.headers, b"transfer-encoding"):
+    if response.chunked:
         return "chunked"
-    if get(response.headers, b"content-length") is not None:
-        return "length"
-    return "eof"
+    return "length" if response.sized else "eof"
 
 
-def response_head(response: Response, instance: str, keep_alive: bool, chunked: bool, upgrade: bool = False) -> bytes:
+def response_head(response: Response, instance: bytes, keep_alive: bool, chunked: bool, upgrade: bool = False) -> bytes:
     """The head sent to the client; ``chunked``: the router frames the body in chunks."""
-    lines = [f"HTTP/1.1 {response.status} ".encode() + response.reason, *_passed(response.headers)]
+    lines = [b"HTTP/1.1 %d " % response.status + response.reason, *response.passed]
     if upgrade:
-        lines += [b"Connection: Upgrade", b"Upgrade: " + (get(response.headers, b"upgrade") or b"")]
+        lines += [b"Connection: Upgrade", b"Upgrade: " + (response.upgrade or b"")]
     elif chunked:
         lines.append(b"Transfer-Encoding: chunked")
-    lines.append(b"X-Procrun-Instance: " + instance.encode())
+    lines.append(b"X-Procrun-Instance: " + instance)
     if not upgrade:
         lines.append(b"Connection: keep-alive" if keep_alive else b"Connection: close")
     return b"\r\n".join(lines) + b"\r\n\r\n"
@@ -133,8 +146,7 @@ def response_head(response: Response, instance: str, keep_alive: bool, chunked: 
 
 def informational(response: Response) -> bytes:
     """A 1xx (100 Continue...) passed on as it came, hop-by-hop headers dropped."""
-    return b"\r\n".join([f"HTTP/1.1 {response.status} ".encode() + response.reason, *_passed(response.headers)]) \
-        + b"\r\n\r\n"
+    return b"\r\n".join([b"HTTP/1.1 %d " % response.status + response.reason, *response.passed]) + b"\r\n\r\n"
 
 
 def chunk(data: bytes) -> bytes:

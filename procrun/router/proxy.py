@@ -5,6 +5,10 @@ Bytes are parsed by llhttp (httptools) on both sides; heads are re-rendered by
 never held whole. One ``Exchange`` carries one request from a ``Client``
 connection to a ``Backend`` connection, taken from the instance's keep-alive
 pool or opened fresh, and its response back.
+
+This is the hot path of every routed request: no timer per request (deadlines
+are attributes that the router's one sweep checks), writes gathered and sent
+once per callback, every head read once.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ HEADER_TIMEOUT = 10.0  # a client has this long to send a request head
 IDLE_TIMEOUT = 60.0  # a keep-alive client connection with no request in flight
 RECENT = 1.0  # a pooled connection used this recently may carry a request that cannot be retried
 PENDING_LIMIT = 256 * 1024  # request bytes held while the backend connection opens
+NEVER = float("inf")
 
 
 class HeadTooLarge(BadMessage):
@@ -49,9 +54,8 @@ class Client(asyncio.Protocol):
 
     def __init__(self, router: Router) -> None:
         self.router = router
-        self.loop = router.loop
         self.transport: asyncio.Transport | None = None
-        self.client_ip = "unknown"
+        self.client_ip = b"unknown"
         self.parser = httptools.HttpRequestParser(self)
         self.exchange: Exchange | None = None  # in flight
         self.building: Exchange | None = None  # head parsed, body still arriving
@@ -59,24 +63,24 @@ class Client(asyncio.Protocol):
         self.paused: set[str] = set()
         self.writable = True
         self.tunnel: Backend | None = None
+        self.deadline = NEVER  # checked by the router's sweep
+        self.expiry = (0, "")  # what to answer at the deadline: (status, text); 0 closes quietly
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []
 
     # -- connection
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0] if peer else "unknown"
+        self.client_ip = peer[0].encode() if peer else b"unknown"
         self.router.clients.add(self)
-        self._arm(HEADER_TIMEOUT, 408, "procrun router: no request head within "
-                                       f"{HEADER_TIMEOUT:g}s")
+        self._expect_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.router.clients.discard(self)
         self.router.connections -= 1
-        self._disarm()
         for exchange in (self.exchange, *self.waiting):
             if exchange is not None:
                 exchange.abort()
@@ -87,6 +91,7 @@ class Client(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
             self.tunnel.write(data)
+            self.tunnel.flush()
             return
         try:
             self.parser.feed_data(data)
@@ -95,6 +100,9 @@ class Client(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             problem = _cause(exc)
             self.refuse(431 if isinstance(problem, HeadTooLarge) else 400, f"procrun router: {problem}")
+        exchange = self.exchange
+        if exchange is not None and exchange.backend is not None:
+            exchange.backend.flush()
 
     def pause_writing(self) -> None:
         self.writable = False
@@ -110,7 +118,7 @@ class Client(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url, self._headers, self._head_size = b"", [], 0
         if self.exchange is None:
-            self._arm(HEADER_TIMEOUT, 408, f"procrun router: no complete request head within {HEADER_TIMEOUT:g}s")
+            self._expect_head()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -118,7 +126,9 @@ class Client(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._count(len(name) + len(value) + 4)
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > http.MAX_HEAD:
+            self._count(0)
 
     def _count(self, size: int) -> None:
         self._head_size += size
@@ -128,13 +138,12 @@ class Client(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         parser = self.parser
         request = Request(parser.get_method().decode("latin-1"), self._url, parser.get_http_version(),
-                          tuple(self._headers), parser.should_keep_alive())
+                          self._headers, parser.should_keep_alive())
         http.check(request)
-        if self.exchange is None:
-            self._disarm()
         exchange = Exchange(self, request)
         self.building = exchange
         if self.exchange is None:
+            self.deadline = NEVER
             self.exchange = exchange
             exchange.start()
         else:
@@ -163,19 +172,25 @@ class Client(asyncio.Protocol):
 
     # -- towards the client
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        """Gathered, and sent in one write by ``flush()`` (head and body together)."""
+        self._out.append(data)
+
+    def flush(self) -> None:
+        out = self._out
+        if out:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
 
     def refuse(self, status: int, text: str) -> None:
         """An answer of the router's own, then close (the connection may be mid-message)."""
-        if self.exchange is not None and self.exchange.response_started:
-            self.close()
-            return
-        self.write(http.error_response(status, text))
+        if self.exchange is None or not self.exchange.response_started:
+            self.write(http.error_response(status, text))
         self.close()
 
     def close(self) -> None:
-        self._disarm()
+        self.deadline = NEVER
+        self.flush()
         if self.transport is not None:
             self.transport.close()
 
@@ -203,24 +218,26 @@ class Client(asyncio.Protocol):
                 self.resume("pipelined")
             self.exchange.start()
         else:
-            self._arm(IDLE_TIMEOUT, 0, "")
+            self.router.expire_at(self, IDLE_TIMEOUT, 0, "")
 
-    # -- timers
-    def _arm(self, seconds: float, status: int, text: str) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, self._expired, status, text)
+    # -- deadlines (checked by Router.sweep)
+    def _expect_head(self) -> None:
+        self.router.expire_at(self, HEADER_TIMEOUT, 408,
+                              f"procrun router: no complete request head within {HEADER_TIMEOUT:g}s")
 
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expired(self, status: int, text: str) -> None:
-        self._timer = None
-        if status:
-            self.refuse(status, text)
-        else:
-            self.close()
+    def check(self, now: float) -> float:
+        """Act on a passed deadline; the next deadline of this connection."""
+        if now >= self.deadline:
+            status, text = self.expiry
+            self.deadline = NEVER
+            if status:
+                self.refuse(status, text)
+            else:
+                self.close()
+        exchange = self.exchange
+        if exchange is not None and now >= exchange.deadline:
+            exchange.timed_out()
+        return min(self.deadline, exchange.deadline if exchange is not None else NEVER)
 
 
 class Refusal(asyncio.Protocol):
@@ -251,6 +268,10 @@ class Refusal(asyncio.Protocol):
 class Exchange:
     """One request and its response, across one (or, on a retry, another) backend connection."""
 
+    __slots__ = ("client", "router", "request", "head", "backend", "targets", "pending", "pending_size",
+                 "tunnel_pending", "complete", "response_started", "framing", "chunked_out", "keep", "attempts",
+                 "done", "fresh_only", "force_new", "deadline", "_connecting")
+
     def __init__(self, client: Client, request: Request) -> None:
         self.client = client
         self.router = client.router
@@ -270,15 +291,12 @@ class Exchange:
         self.done = False
         self.fresh_only = not request.retryable
         self.force_new = request.upgrade is not None  # tunnels get a connection of their own
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline = NEVER  # for the response to start
         self._connecting: asyncio.Task[None] | None = None
 
     # -- request side
     def start(self) -> None:
         self.targets = self.router.order()
-        if not self.targets:
-            self._answer(503, self.router.unavailable())
-            return
         self._attach()
 
     def _attach(self) -> None:
@@ -287,7 +305,7 @@ class Exchange:
             self._answer(503, self.router.unavailable())
             return
         target = self.targets[0]
-        backend = None if self.force_new else self.router.take(target, recent=RECENT if self.fresh_only else None)
+        backend = None if self.force_new else self.router.take(target, RECENT if self.fresh_only else None)
         if backend is not None:
             self._use(backend)
         else:
@@ -300,12 +318,13 @@ class Exchange:
                 loop.create_connection(lambda: Backend(self.router, target), "127.0.0.1", target.port),
                 CONNECT_TIMEOUT)
         except (OSError, asyncio.TimeoutError):
+            self._connecting = None
             if not self.done:
                 self.targets.pop(0)  # that instance is gone: the next one
                 self._attach()
+                self.client.flush()
             return
-        finally:
-            self._connecting = None
+        self._connecting = None
         if self.done:
             backend.close()
             return
@@ -316,14 +335,16 @@ class Exchange:
         backend.exchange = self
         backend.fresh = fresh
         backend.write(self.head)
-        for piece in self.pending:
-            backend.write(piece)
-        self.pending.clear()
-        self.pending_size = 0
-        self.client.resume("connecting")
+        if self.pending:
+            backend.out.extend(self.pending)
+            self.pending.clear()
+            self.pending_size = 0
+            self.client.resume("connecting")
         if not self.client.writable:
             backend.pause()
-        self._timer = self.router.loop.call_later(self.router.timeout, self._timed_out)
+        self.deadline = time.monotonic() + self.router.timeout
+        self.router.expect(self.deadline)
+        backend.flush()
 
     def request_body(self, data: bytes) -> None:
         piece = http.chunk(data) if self.request.chunked else data
@@ -338,31 +359,28 @@ class Exchange:
     def request_done(self) -> None:
         self.complete = True
         if self.request.chunked:
-            self.request_body_end()
-
-    def request_body_end(self) -> None:
-        if self.backend is not None:
-            self.backend.write(http.LAST_CHUNK)
-        else:
-            self.pending.append(http.LAST_CHUNK)
+            if self.backend is not None:
+                self.backend.write(http.LAST_CHUNK)
+            else:
+                self.pending.append(http.LAST_CHUNK)
 
     # -- response side
-    def response_head(self, response: Response) -> None:
-        if 100 <= response.status < 200 and response.status != 101:
+    def response_head(self, response: Response, instance: bytes) -> None:
+        status = response.status
+        if 100 <= status < 200 and status != 101:
             self.client.write(http.informational(response))  # 100 Continue and friends
             return
-        self._cancel_timer()
-        if response.status == 101 and self.request.upgrade is not None:
-            self.response_started = True
-            self.client.write(http.response_head(response, self.backend.target.name, False, False, upgrade=True))
-            return
-        self.framing = http.response_framing(response, self.request.method)
-        self.chunked_out = self.framing == "chunked" or (self.framing == "eof" and self.request.version == "1.1")
-        self.keep = (self.request.keep_alive and self.request.upgrade is None
-                     and not (self.framing == "eof" and not self.chunked_out))
+        self.deadline = NEVER
         self.response_started = True
-        self.client.write(http.response_head(response, self.backend.target.name, self.keep, self.chunked_out))
-        self.router.answered(self, response.status)
+        if status == 101 and self.request.upgrade is not None:
+            self.client.write(http.response_head(response, instance, False, False, upgrade=True))
+            return
+        request = self.request
+        self.framing = framing = http.response_framing(response, request.method)
+        self.chunked_out = framing == "chunked" or (framing == "eof" and request.version == "1.1")
+        self.keep = request.keep_alive and request.upgrade is None and (framing != "eof" or self.chunked_out)
+        self.client.write(http.response_head(response, instance, self.keep, self.chunked_out))
+        self.router.answered(self, status)
 
     def response_body(self, data: bytes) -> None:
         self.client.write(http.chunk(data) if self.chunked_out else data)
@@ -371,7 +389,7 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        self._cancel_timer()
+        self.deadline = NEVER
         if self.chunked_out:
             self.client.write(http.LAST_CHUNK)
         backend, self.backend = self.backend, None
@@ -388,15 +406,17 @@ class Exchange:
     def tunnel(self, backend: Backend, rest: bytes) -> None:
         """101 Switching Protocols: from now on, bytes both ways as they come."""
         self.done = True
-        self._cancel_timer()
-        self.client.tunnel = backend
-        backend.tunnel = self.client
-        if rest:
-            self.client.write(rest)
+        self.deadline = NEVER
+        client = self.client
+        client.tunnel = backend
+        backend.tunnel = client
+        client.write(rest)
+        client.flush()
         for piece in self.tunnel_pending:
             if piece:
                 backend.write(piece)
-        self.client.resume("upgrade")
+        backend.flush()
+        client.resume("upgrade")
 
     # -- failures
     def backend_lost(self, backend: Backend, got_response: bool) -> None:
@@ -410,19 +430,21 @@ class Exchange:
             else:
                 self.done = True
                 self.client.close()  # truncated: never glue an error into a started body
+            self.client.flush()
             return
-        self._cancel_timer()
+        self.deadline = NEVER
         if not got_response and self.request.retryable and self.attempts < 3:
             self.attempts += 1
             if backend.fresh:
                 self.targets.pop(0)  # a fresh connection died: that instance is going away
-            self.force_new = True
-            self._attach()  # a pooled one: the instance closed it while idle; same instance, new connection
+            self.force_new = True  # a pooled one the instance closed while idle: a new connection
+            self._attach()
+            self.client.flush()
             return
         self._answer(502, f"procrun router: {backend.target.name} failed before answering")
 
-    def _timed_out(self) -> None:
-        self._timer = None
+    def timed_out(self) -> None:
+        self.deadline = NEVER
         if self.response_started or self.done:
             return
         name = self.backend.target.name if self.backend else "the instance"
@@ -434,24 +456,20 @@ class Exchange:
 
     def _answer(self, status: int, text: str) -> None:
         self.done = True
+        self.deadline = NEVER
         self.router.answered(self, status)
         self.client.refuse(status, text)
 
     def abort(self) -> None:
         """The client went away: drop the backend connection (it may be mid-message)."""
         self.done = True
-        self._cancel_timer()
+        self.deadline = NEVER
         if self._connecting is not None:
             self._connecting.cancel()
         if self.backend is not None:
             self.backend.exchange = None
             self.backend.close()
             self.backend = None
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
 
 class Backend(asyncio.Protocol):
@@ -460,6 +478,7 @@ class Backend(asyncio.Protocol):
     def __init__(self, router: Router, target: Target) -> None:
         self.router = router
         self.target = target
+        self.instance = target.name.encode()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: Exchange | None = None
@@ -467,6 +486,7 @@ class Backend(asyncio.Protocol):
         self.fresh = True
         self.last_used = time.monotonic()
         self.got_response = False
+        self.out: list[bytes] = []
         self._reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
@@ -489,8 +509,10 @@ class Backend(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
             self.tunnel.write(data)
+            self.tunnel.flush()
             return
-        if self.exchange is None:  # bytes nobody asked for: not a connection to reuse
+        exchange = self.exchange
+        if exchange is None:  # bytes nobody asked for: not a connection to reuse
             self.close()
             return
         self.got_response = True
@@ -501,23 +523,28 @@ class Backend(asyncio.Protocol):
                 self.exchange.tunnel(self, data[upgrade.args[0]:])
             return
         except httptools.HttpParserError as error:
-            exc = _cause(error)
-            exchange = self.exchange
-            self.exchange = None
-            if exchange is not None:
-                exchange.backend = None
-                if exchange.response_started:
-                    exchange.done = True
-                    exchange.client.close()
-                else:
-                    exchange._answer(502, f"procrun router: {self.target.name} sent a malformed response ({exc})")
-            self.close()
+            self._malformed(_cause(error))
+            exchange.client.flush()
             return
         if self._switching and self.exchange is not None:  # a 101 llhttp did not take for an upgrade
             self.exchange.tunnel(self, b"")
         elif self._new_parser:
             self._new_parser = False
             self.parser = httptools.HttpResponseParser(self)
+        exchange.client.flush()
+        if self.out:
+            self.flush()
+
+    def _malformed(self, problem: Exception) -> None:
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            exchange.backend = None
+            if exchange.response_started:
+                exchange.done = True
+                exchange.client.close()
+            else:
+                exchange._answer(502, f"procrun router: {self.target.name} sent a malformed response ({problem})")
+        self.close()
 
     def pause_writing(self) -> None:
         if self.exchange is not None:
@@ -537,7 +564,9 @@ class Backend(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._count(len(name) + len(value) + 4)
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > http.MAX_HEAD:
+            self._count(0)
 
     def _count(self, size: int) -> None:
         self._head_size += size
@@ -551,7 +580,7 @@ class Backend(asyncio.Protocol):
         status = self.parser.get_status_code()
         self._final = not 100 <= status < 200 or status == 101
         self._switching = status == 101 and exchange.request.upgrade is not None
-        exchange.response_head(Response(status, self._reason, tuple(self._headers)))
+        exchange.response_head(Response(status, self._reason, self._headers), self.instance)
         if self._final and exchange.request.method == "HEAD" and status != 101:
             # llhttp cannot know the request was HEAD (httptools#47): no body follows
             self._new_parser = True
@@ -574,8 +603,15 @@ class Backend(asyncio.Protocol):
 
     # -- effects
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        """Gathered, and sent in one write by ``flush()``."""
+        self.out.append(data)
+
+    def flush(self) -> None:
+        out = self.out
+        if out:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
 
     def pause(self) -> None:
         if self.transport is not None and not self._closed:
@@ -587,6 +623,7 @@ class Backend(asyncio.Protocol):
 
     def close(self) -> None:
         self.exchange = None
+        self.out.clear()
         if self.transport is not None:
             self.transport.close()
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 POOL_SIZE = 64  # idle connections kept per instance
 REFUSALS = 16  # over the cap: this many are told 503 at once; more are closed unanswered
 CLIENT_CEILING = 10_000
+NEVER = float("inf")
 
 
 class Target(NamedTuple):
@@ -56,6 +57,10 @@ class Router(Service):
         self._server: asyncio.base_events.Server | None = None
         self._sock: socket.socket | None = None
         self._resume_accepting: asyncio.TimerHandle | None = None
+        self._ready: list[Target] = []
+        self._ready_at = -1  # the session generation _ready was read at
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_at = NEVER
         self.connections = 0  # client connections accepted and not yet closed
         self.refusing = 0  # of those, the ones being told 503 (over the cap)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -107,6 +112,7 @@ class Router(Service):
                     self._resume_accepting = self.loop.call_later(0.05, self._listen_again)
                 return
             conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # asyncio skips sockets of proto 0
             if self.connections >= self.client_cap():
                 if self.refusing >= REFUSALS:
                     conn.close()
@@ -125,6 +131,8 @@ class Router(Service):
             self.loop.add_reader(self._sock.fileno(), self._accept)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._sock is not None:
             self.loop.remove_reader(self._sock.fileno())
             if self._resume_accepting is not None:
@@ -146,18 +154,21 @@ class Router(Service):
 
     # -- the pool of instances
     def ready(self) -> list[Target]:
-        """Ready instances: running (port accepted a connection), not paused."""
+        """Ready instances: running (port accepted a connection), not paused. Read from the
+        Machine again only when the session has applied something since the last look."""
         assert self.session is not None
-        return [Target(p.name, p.instance.port, p.pid) for p in self.session.machine.procs.values()
-                if p.instance.type == self.type_name and p.state is State.RUNNING and not p.paused
-                and p.pid is not None and p.instance.port is not None]
+        if self._ready_at != self.session.generation:
+            self._ready_at = self.session.generation
+            self._ready = [Target(p.name, p.instance.port, p.pid) for p in self.session.machine.procs.values()
+                           if p.instance.type == self.type_name and p.state is State.RUNNING and not p.paused
+                           and p.pid is not None and p.instance.port is not None]
+            self._prune(set(self._ready))
+        return self._ready
 
     def order(self) -> list[Target]:
         """The ready instances, rotated to start at the next one: first choice, then retries."""
         ready = self.ready()
         self._counter += 1
-        if len(self.pools) > len(ready) or any(t not in ready for t in self.pools):
-            self._prune(set(ready))
         return http.rotate(ready, self._counter)  # type: ignore[return-value]
 
     def _prune(self, ready: set[Target]) -> None:
@@ -178,8 +189,13 @@ class Router(Service):
         return None
 
     def give_back(self, backend: Backend) -> None:
-        pool = self.pools.setdefault(backend.target, [])
-        if backend.usable and len(pool) < POOL_SIZE and backend.target in self.ready():
+        pool = self.pools.get(backend.target)
+        if pool is None:
+            if backend.target not in self.ready():
+                backend.close()
+                return
+            pool = self.pools[backend.target] = []
+        if backend.usable and len(pool) < POOL_SIZE:
             pool.append(backend)
         else:
             backend.close()
@@ -188,6 +204,27 @@ class Router(Service):
         pool = self.pools.get(backend.target)
         if pool and backend in pool:
             pool.remove(backend)
+
+    # -- deadlines: one timer for every connection, armed for the earliest deadline only
+    def expire_at(self, client: Client, seconds: float, status: int, text: str) -> None:
+        client.deadline = time.monotonic() + seconds
+        client.expiry = (status, text)
+        self.expect(client.deadline)
+
+    def expect(self, deadline: float) -> None:
+        if deadline < self._sweep_at:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+            self._sweep_at = deadline
+            self._sweeper = self.loop.call_at(self.loop.time() + max(0.0, deadline - time.monotonic()) + 0.001,
+                                              self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper, self._sweep_at = None, NEVER
+        now = time.monotonic()
+        soonest = min((client.check(now) for client in list(self.clients)), default=NEVER)
+        if soonest != NEVER:
+            self.expect(soonest)
 
     def unavailable(self) -> str:
         assert self.session is not None

@@ -25,7 +25,7 @@ def test_request_head_drops_hop_by_hop_and_frames_once():
     r = req("POST", headers=((b"Host", b"a"), (b"Transfer-Encoding", b"chunked"), (b"Connection", b"close, te"),
                              (b"TE", b"trailers"), (b"Keep-Alive", b"5"), (b"X-Forwarded-For", b"10.0.0.1"),
                              (b"Cookie", b"s=1")))
-    head = http.request_head(r, "127.0.0.1", 12.5)
+    head = http.request_head(r, b"127.0.0.1", 12.5)
     lines = head.split(b"\r\n")
     assert lines[0] == b"POST / HTTP/1.1"
     assert lines.count(b"Transfer-Encoding: chunked") == 1  # regression: it was sent twice
@@ -39,11 +39,11 @@ def test_h2c_upgrade_is_stripped_and_websocket_kept():
     h2c = req(headers=((b"Host", b"a"), (b"Connection", b"Upgrade, HTTP2-Settings"), (b"Upgrade", b"h2c"),
                        (b"HTTP2-Settings", b"AAAA")))
     assert h2c.upgrade is None
-    head = http.request_head(h2c, "1.2.3.4", 0)
+    head = http.request_head(h2c, b"1.2.3.4", 0)
     assert b"h2c" not in head and b"HTTP2-Settings" not in head and b"Connection: keep-alive" in head
     ws = req(headers=((b"Host", b"a"), (b"Connection", b"Upgrade"), (b"Upgrade", b"websocket")))
     assert ws.upgrade == b"websocket"
-    assert b"Upgrade: websocket" in http.request_head(ws, "1.2.3.4", 0)
+    assert b"Upgrade: websocket" in http.request_head(ws, b"1.2.3.4", 0)
 
 
 @pytest.mark.parametrize("status, method, headers, framing", [
@@ -60,7 +60,7 @@ def test_response_framing(status, method, headers, framing):
 def test_response_head_frames_once_and_names_the_instance():
     response = Response(200, b"OK", ((b"Transfer-Encoding", b"chunked"), (b"Connection", b"keep-alive"),
                                      (b"Set-Cookie", b"s=1")))
-    head = http.response_head(response, "web.2", keep_alive=True, chunked=True)
+    head = http.response_head(response, b"web.2", keep_alive=True, chunked=True)
     lines = head.split(b"\r\n")
     assert lines.count(b"Transfer-Encoding: chunked") == 1  # regression: responses carried it twice
     assert b"X-Procrun-Instance: web.2" in lines and b"Connection: keep-alive" in lines
