@@ -128,3 +128,17 @@ def test_pooled_connections_are_reused_and_survive_the_servers_idle_close(peer, 
         response, body = call(conn, method, "/echo", body=b"abc" if method == "POST" else None)
         assert response.status == 200, body  # an idle close never becomes a 502
     assert "502" not in run.text()
+
+
+def test_h2c_upgrade_is_stripped_and_served_as_http11(peer):
+    name, port, run = peer
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                  b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\nGET /sized?n=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"xxx"):
+            more = s.recv(65536)
+            assert more, data
+            data += more
+    assert data.startswith(b"HTTP/1.1 200") and b"101" not in data.split(b"\r\n")[0]
+    assert data.count(b"HTTP/1.1 200") == 2  # and the pipelined request after it
