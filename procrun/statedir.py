@@ -95,3 +95,28 @@ class SessionLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+REPORT = "report.json"
+
+
+def save_json(directory: str, name: str, data: object) -> None:
+    """Write a session file atomically (a reader never sees half of it)."""
+    import json
+
+    path = os.path.join(directory, name)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def load_json(root: str, name: str) -> object | None:
+    """A session file of the running or last session of this app root; None if absent or broken."""
+    import json
+
+    try:
+        with open(os.path.join(locate(root), name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

@@ -1,23 +1,47 @@
-"""The client commands: ps, scale, restart, stop, quit."""
+"""The client commands: ps, scale, restart, stop, quit, chaos, report. One function per verb;
+each sends one request and prints the reply. Imports nothing of the session (start-up time)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from procrun.control.client import Connection, request
-from procrun.control.commands import table
 from procrun.errors import ProcrunError, UsageError
-from procrun.formation import parse_formation
 
 COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report")
 QUIT_WAIT = 120.0
+CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")
 
 
 class Refused(ProcrunError):
     """The session refused the request (unknown name, bad count...): bad input."""
+
+
+def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("-d", "--app-root", metavar="DIR", default=argparse.SUPPRESS,
+                       help="app root of the session (default: .)")
+        return p
+
+    verb("ps", "list the processes of the running session").add_argument(
+        "--json", action="store_true", help="machine-readable output")
+    verb("scale", "change the running formation: web=3 worker=0 (none: print it)").add_argument(
+        "counts", nargs="*", metavar="TYPE=N")
+    verb("restart", "gracefully restart processes (all when none named)").add_argument(
+        "targets", nargs="*", metavar="TYPE|NAME")
+    verb("stop", "stop processes of the running session").add_argument("targets", nargs="+", metavar="TYPE|NAME")
+    verb("quit", "shut the running session down")
+    p = verb("chaos", "control chaos in the running session: on, off, now, status")
+    p.add_argument("op", choices=("on", "off", "now", "status"))
+    p.add_argument("name", nargs="?", help="with now: the instance to disrupt (default: a random one)")
+    p.add_argument("--action", choices=CHAOS_ACTIONS, help="with now: what to do")
+    verb("report", "hidden-local-state findings of the running or last session").add_argument(
+        "--json", action="store_true", help="machine-readable output")
 
 
 def _checked(reply: dict[str, Any]) -> dict[str, Any]:
@@ -26,68 +50,87 @@ def _checked(reply: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def _formation_text(formation: dict[str, int]) -> str:
-    return " ".join(f"{t}={n}" for t, n in formation.items())
-
-
 def run(command: str, root: str, ns: argparse.Namespace) -> int:
-    if command == "scale":
-        counts: dict[str, int] = {}
-        for item in ns.counts:
-            if "=" not in item:
-                raise UsageError(f"scale: {item!r} is not TYPE=N; write it like web=3")
-            counts.update(parse_formation(item, "scale"))
-        message: dict[str, Any] = {"cmd": "scale", "formation": counts}
-    elif command in ("restart", "stop"):
-        message = {"cmd": command, "targets": list(ns.targets)}
-    elif command == "chaos":
-        message = {"cmd": "chaos", "op": ns.op, "targets": [ns.name] if ns.name else [], "action": ns.action}
+    return VERBS[command](root, ns)
+
+
+def _ask(root: str, message: dict[str, Any]) -> dict[str, Any]:
+    return _checked(request(root, message))
+
+
+def _ps(root: str, ns: argparse.Namespace) -> int:
+    processes = _ask(root, {"cmd": "ps"})["processes"]
+    if ns.json:
+        print(json.dumps(processes, indent=2))
     else:
-        message = {"cmd": command}
-    if command == "report":
-        return _report(root, ns.json)
+        from procrun.control.table import table
+
+        print(table(processes))
+    return 0
+
+
+def _scale(root: str, ns: argparse.Namespace) -> int:
+    from procrun.project.plan import parse_formation
+
+    counts: dict[str, int] = {}
+    for item in ns.counts:
+        if "=" not in item:
+            raise UsageError(f"scale: {item!r} is not TYPE=N; write it like web=3")
+        counts.update(parse_formation(item, "scale"))
+    formation = _ask(root, {"cmd": "scale", "formation": counts})["formation"]
+    print(" ".join(f"{t}={n}" for t, n in formation.items()))
+    return 0
+
+
+def _restart_or_stop(root: str, ns: argparse.Namespace) -> int:
+    names = _ask(root, {"cmd": ns.command, "targets": list(ns.targets)})["names"]
+    print(f"{'restarting' if ns.command == 'restart' else 'stopping'} {', '.join(names)}")
+    return 0
+
+
+def _chaos(root: str, ns: argparse.Namespace) -> int:
+    reply = _ask(root, {"cmd": "chaos", "op": ns.op, "targets": [ns.name] if ns.name else [], "action": ns.action})
+    if ns.op == "now":
+        print(f"{reply['action']} {reply['victim']}")
+    else:
+        status = reply["chaos"]
+        print(f"chaos {'on' if status['enabled'] else 'off'}: seed {status['seed']}, every "
+              f"{status['interval']:g}s on average, {status['disruptions']} disruption(s) so far")
+    return 0
+
+
+def _quit(root: str, ns: argparse.Namespace) -> int:
     conn = Connection(root)
     try:
-        reply = _checked(conn.request(message))
-        if command == "ps":
-            if ns.json:
-                print(json.dumps(reply["processes"], indent=2))
-            else:
-                print(table(reply["processes"]))
-        elif command == "scale":
-            print(_formation_text(reply["formation"]))
-        elif command in ("restart", "stop"):
-            print(f"{'restarting' if command == 'restart' else 'stopping'} {', '.join(reply['names'])}")
-        elif command == "chaos":
-            if ns.op == "now":
-                print(f"{reply['action']} {reply['victim']}")
-            else:
-                status = reply["chaos"]
-                print(f"chaos {'on' if status['enabled'] else 'off'}: seed {status['seed']}, every "
-                      f"{status['interval']:g}s on average, {status['disruptions']} disruption(s) so far")
-        elif command == "quit":
-            if not conn.wait_closed(QUIT_WAIT):
-                print(f"the session (pid {reply['pid']}) is still shutting down", file=sys.stderr)
-                return 1
+        reply = _checked(conn.request({"cmd": "quit"}))
+        if not conn.wait_closed(QUIT_WAIT):
+            print(f"the session (pid {reply['pid']}) is still shutting down", file=sys.stderr)
+            return 1
     finally:
         conn.close()
     return 0
 
 
-def _report(root: str, as_json: bool) -> int:
-    from procrun.app import last_report
+def _report(root: str, ns: argparse.Namespace) -> int:
+    from procrun import statedir
+    from procrun.chaos.report import from_json
     from procrun.errors import SessionError
-    from procrun.report import from_json
 
     try:
-        report = from_json(_checked(request(root, {"cmd": "report"}))["report"])
+        data = _ask(root, {"cmd": "report"})["report"]
     except SessionError:
-        report = last_report(root)
-        if report is None:
+        data = statedir.load_json(root, statedir.REPORT)
+        if not isinstance(data, dict):
             raise SessionError(f"no running session and no saved report in {root}; "
                                "run 'procrun start --chaos' or '--fresh' first") from None
-    if as_json:
+    report = from_json(data)
+    if ns.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print("\n".join(report.summary(limit=20) or ["no disruptions and no findings yet"]))
     return 0
+
+
+VERBS: dict[str, Callable[[str, argparse.Namespace], int]] = {
+    "ps": _ps, "scale": _scale, "restart": _restart_or_stop, "stop": _restart_or_stop, "quit": _quit,
+    "chaos": _chaos, "report": _report}

@@ -1,4 +1,9 @@
-"""What each control request does to a running session."""
+"""What each control request does to a running session: one handler per verb.
+
+Handlers turn requests into Machine calls and hand the actions to the Session,
+which alone carries them out. Requests that change the session are refused while
+it shuts down, and dropped (and said) when they arrive after the client's deadline.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,18 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procrun import process
 from procrun.control.protocol import Request, error, ok
 from procrun.errors import ProcrunError
+from procrun.supervise import process
 
 if TYPE_CHECKING:
-    from procrun.supervisor import Session
+    from procrun.supervise.session import Session
+
+Reply = dict[str, Any]
+READ_ONLY = ("ping", "ps", "report")
 
 
 class Controller:
-    """Turns requests into Machine calls; the Session carries out the actions."""
-
     def __init__(self, session: Session, known_types: Callable[[], tuple[str, ...]], root: str,
                  wall: Callable[[], float] = time.time) -> None:
         self.session = session
@@ -25,81 +31,89 @@ class Controller:
         self.root = root
         self.wall = wall
         self.started = wall()
+        self.handlers: dict[str, Callable[[Request], Reply]] = {
+            "ping": self.ping, "ps": self.ps, "report": self.report, "chaos": self.chaos, "scale": self.scale,
+            "restart": self.restart, "stop": self.stop, "quit": self.quit}
 
-    def handle(self, request: Request) -> dict[str, Any]:
+    def handle(self, request: Request) -> Reply:
         if request.deadline is not None and self.wall() > request.deadline:
-            if request.cmd not in ("ping", "ps", "report"):
+            if request.cmd not in READ_ONLY:
                 self.session.say(f"ignored {request.describe()}: the client gave up")
             return error("the request arrived after its deadline")
-        machine = self.session.machine
-        if request.cmd == "ping":
-            return ok(pid=os.getpid(), root=self.root, started=self.started)
-        if request.cmd == "ps":
-            return ok(processes=self.snapshot(), formation=machine.formation())
-        if request.cmd == "report":
-            return ok(report=self.session.report.to_json())
-        if request.cmd == "chaos" and request.op == "status":
-            return ok(chaos=self.session.chaos.status())  # type: ignore[union-attr]
-        if machine.ending is not None:
+        changes = request.cmd not in READ_ONLY and not (request.cmd == "chaos" and request.op == "status")
+        if changes and self.session.machine.ending is not None:
             return error("the session is shutting down")
-        now = self.session.clock()
         try:
-            if request.cmd == "scale":
-                return self._scale(request.formation, now)
-            if request.cmd in ("restart", "stop"):
-                names = machine.resolve(request.targets)
-                self.session.say(f"{request.cmd} requested for {', '.join(names) or 'nothing'}")
-                act = machine.restart_procs if request.cmd == "restart" else machine.stop
-                self.session.apply(act(names, now))
-                if request.cmd == "restart":
-                    for service in self.session.services:
-                        service.restarted(names)
-                return ok(names=names)
-        except ValueError as exc:
+            return self.handlers[request.cmd](request)
+        except (ValueError, ProcrunError) as exc:
             return error(str(exc))
-        if request.cmd == "chaos":
-            return self._chaos(request)
-        # quit
-        self.session.apply(machine.shutdown(0, now, "quit requested"))
+
+    # -- one handler per verb
+    def ping(self, request: Request) -> Reply:
+        return ok(pid=os.getpid(), root=self.root, started=self.started)
+
+    def ps(self, request: Request) -> Reply:
+        return ok(processes=self.snapshot(), formation=self.session.machine.formation())
+
+    def report(self, request: Request) -> Reply:
+        return ok(report=self.session.report.to_json())
+
+    def restart(self, request: Request) -> Reply:
+        names = self.session.machine.resolve(request.targets)
+        self.session.say(f"restart requested for {', '.join(names) or 'nothing'}")
+        self.session.apply(self.session.machine.restart_procs(names, self.session.clock()))
+        for service in self.session.services:
+            service.restarted(names)
+        return ok(names=names)
+
+    def stop(self, request: Request) -> Reply:
+        names = self.session.machine.resolve(request.targets)
+        self.session.say(f"stop requested for {', '.join(names) or 'nothing'}")
+        self.session.apply(self.session.machine.stop(names, self.session.clock()))
+        return ok(names=names)
+
+    def quit(self, request: Request) -> Reply:
+        self.session.apply(self.session.machine.shutdown(0, self.session.clock(), "quit requested"))
         return ok(pid=os.getpid())
 
-    def _chaos(self, request: Request) -> dict[str, Any]:
-        from procrun.chaos import ACTIONS
-
+    def chaos(self, request: Request) -> Reply:
         chaos = self.session.chaos
+        if chaos is None:
+            return error("this session has no chaos service")
+        if request.op == "status":
+            return ok(chaos=chaos.status())
         if request.op in ("on", "off"):
             self.session.say(f"chaos {request.op} requested")
-            chaos.set_enabled(request.op == "on")  # type: ignore[union-attr]
-            return ok(chaos=chaos.status())  # type: ignore[union-attr]
+            chaos.set_enabled(request.op == "on")
+            return ok(chaos=chaos.status())
+        from procrun.chaos.schedule import ACTIONS
+
         if request.action is not None and request.action not in ACTIONS:
             return error(f"unknown chaos action {request.action!r}; choose from {', '.join(ACTIONS)}")
         victim = request.targets[0] if request.targets else None
         if victim is not None and victim not in self.session.machine.procs:
             return error(f"no process named {victim!r}; running: {', '.join(self.session.machine.procs)}")
-        done = chaos.now(victim, request.action)  # type: ignore[union-attr]
+        done = chaos.now(victim, request.action)
         if done is None:
             return error(f"{victim or 'no instance'} is not running and eligible for a disruption now")
         return ok(victim=done.victim, action=done.action)
 
-    def _scale(self, formation: dict[str, int], now: float) -> dict[str, Any]:
+    def scale(self, request: Request) -> Reply:
         machine = self.session.machine
+        formation = request.formation
         if not formation:
             return ok(formation=machine.formation())
         known = self.known_types()
         for name in formation:
             if name not in known:
                 raise ValueError(f"no process type {name!r}; the Procfile defines {', '.join(known)}")
-        total = sum(formation.get(t, n) for t, n in {**machine.formation(), **formation}.items())
-        try:
-            process.ensure_open_files(total)
-        except ProcrunError as exc:
-            raise ValueError(str(exc)) from None
+        process.ensure_open_files(sum({**machine.formation(), **formation}.values()))
         self.session.say("scale " + " ".join(f"{t}={n}" for t, n in formation.items()) + " requested")
         for name, count in formation.items():
-            self.session.apply(machine.scale(name, count, now))
+            self.session.apply(machine.scale(name, count, self.session.clock()))
         return ok(formation=machine.formation())
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self) -> list[Reply]:
         machine = self.session.machine
         now = self.session.clock()
         usage = process.group_usage({p.pid for p in machine.procs.values() if p.pid})
@@ -117,35 +131,3 @@ class Controller:
                 "stop_after": proc.stop_after,
             })
         return rows
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{seconds:.1f}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "K", "M", "G"):
-        if n < 1024 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024  # type: ignore[assignment]
-    return "-"
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    """The `procrun ps` table. Pure."""
-    head = ("NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "READY", "CPU", "RSS", "DIR")
-    body = [(r["name"], str(r["pid"] or "-"), r["state"], _duration(r["uptime"]), str(r["restarts"]),
-             str(r["port"] or "-"), "-" if r.get("ready_after") is None else f"{r['ready_after']:.2f}s",
-             "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.1f}%",
-             _size(r["rss"]), r["cwd"] or "-") for r in rows]
-    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *body])

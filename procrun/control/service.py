@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from procrun.control.commands import Controller
 from procrun.control.server import ControlServer
-from procrun.supervisor import Service
+from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
-    from procrun.supervisor import Session
+    from procrun.supervise.session import Session
 
 
 class ControlService(Service):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from procrun.chaos import ChaosConfig
+from procrun.chaos.schedule import ChaosConfig
 
 
 @dataclass(frozen=True)

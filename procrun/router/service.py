@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from procrun.formation import fd_budget
-from procrun.machine import State
+from procrun.project.plan import fd_budget
+from procrun.supervise.machine import State
 from procrun.router import http
-from procrun.supervisor import Service
+from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
     from procrun.router.proxy import Backend, Client, Exchange
-    from procrun.supervisor import Session
+    from procrun.supervise.session import Session
 
 POOL_SIZE = 64  # idle connections kept per instance
 REFUSALS = 16  # over the cap: this many are told 503 at once; more are closed unanswered

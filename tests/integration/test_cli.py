@@ -25,7 +25,7 @@ def procrun(cwd, *args, env=None):
     ("web: a\n", {}, ["start", "-c", "api=1"], "unknown process type 'api'"),
     ("web: a\n", {}, ["start", "api"], "Procfile has no process type 'api'; it defines web"),
     ("web: a\n", {}, ["start", "-p", "http"], "--port: 'http' is not a port number"),
-    ("web: a\n", {}, ["start", "-p", "99999"], "--port: port 99999 is out of range"),
+    ("web: a\n", {}, ["start", "-p", "99999"], "--port: '99999' is out of range; use an integer from 1 to 65535"),
     ("web: a\n", {".env": "PORT=x\n"}, ["start"], "PORT in .env: 'x' is not a port number"),
     ("web: a\n", {}, ["start", "-t", "soon"], "'soon' is not a number of seconds"),
     ("web: a\n", {}, ["start", "--restart", "sometimes"], "invalid choice: 'sometimes'"),

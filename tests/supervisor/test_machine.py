@@ -4,8 +4,8 @@ import signal
 
 import pytest
 
-from procrun.formation import Instance
-from procrun.machine import Backoff, Finish, Kill, Machine, Say, Spawn, State, Sweep
+from procrun.project.plan import Instance
+from procrun.supervise.machine import Backoff, Finish, Kill, Machine, Say, Spawn, State, Sweep
 
 
 def inst(type_name="web", index=1):

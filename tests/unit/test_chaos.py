@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 
-from procrun.chaos import ACTIONS, Candidate, ChaosConfig, Schedule, parse_actions
+from procrun.chaos.schedule import ACTIONS, Candidate, ChaosConfig, Schedule, parse_actions
 
 FORMATION = [Candidate("web.1", "web", 100), Candidate("web.2", "web", 100),
              Candidate("worker.1", "worker", 100), Candidate("clock.1", "clock", 1)]

@@ -4,9 +4,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procrun.app import Options, settle
-from procrun.config import FileConfig, TypeConfig, parse
 from procrun.errors import ConfigError
+from procrun.project.config import parse as parse_both
+from procrun.project.settings import TypeSettings as TypeConfig
+from procrun.project.settings import resolve
+
+
+class Parsed(dict):
+    """The settings read from a file, by name, and the per-type ones as .types (for short tests)."""
+
+    def __getattr__(self, name):
+        return self.get(name)
+
+
+def parse(text, path="procrun.yaml"):
+    values, types = parse_both(text, path)
+    parsed = Parsed(values)
+    parsed.types = types
+    return parsed
 
 FULL = """\
 procfile: Procfile.dev
@@ -45,7 +60,7 @@ types:
 
 def test_every_key():
     c = parse(FULL, "procrun.yaml")
-    assert (c.procfile, c.env, c.formation, c.port, c.timeout, c.restart) == \
+    assert (c.procfile, c.env_files, c.formation, c.port, c.timeout, c.restart) == \
         ("Procfile.dev", (".env", "local.env"), "web=2,worker=0", 6000, 2.5, "always")
     assert (c.chaos, c.chaos_interval, c.chaos_actions, c.chaos_types, c.chaos_min_uptime, c.chaos_seed) == \
         (True, 5.0, ("kill", "pause"), ("web", "worker"), 1.0, 42)
@@ -60,22 +75,24 @@ def test_shorthands_and_empty():
     c = parse("chaos: true\nfresh: [logs]\nrouter: false\nwatch: [src, lib]\nformation: web=3\nenv: a.env\n")
     assert (c.chaos, c.fresh, c.fresh_ignore, c.router, c.watch, c.watch_paths) == \
         (True, True, ("logs",), False, True, ("src", "lib"))
-    assert (c.formation, c.env) == ("web=3", ("a.env",))
-    assert parse("") == FileConfig()
+    assert (c.formation, c.env_files) == ("web=3", ("a.env",))
+    assert parse("") == {} and parse("").types == {}
     assert parse("types:\n  web:\n").types["web"] == TypeConfig(line=2)
 
 
 @pytest.mark.parametrize("text, where, words", [
     ("chaoss: true\n", "1:1", "unknown key 'chaoss'"),
-    ("port: 99999\n", "1:7", "port must be an integer from 1 to 65535"),
-    ("port: '80'\n", "1:7", "port must be an integer"),
+    ("port: 99999\n", "1:7", "port is out of range; use an integer from 1 to 65535"),
+    ("port: true\n", "1:7", "port is not a port number"),
+    ("port: '80'\n", "1:7", "port is not a port number"),
+    ("timeout: '5'\n", "1:10", "timeout must be a finite number of seconds"),
     ("timeout: -1\n", "1:10", "timeout must be a finite number of seconds, 0 or more"),
     ("restart: sometimes\n", "1:10", "restart must be one of never, on-failure, always"),
-    ("formation: {web: two}\n", "1:18", "formation.web must be an integer"),
+    ("formation: {web: two}\n", "1:18", "formation web must be an integer"),
     ("formation: [1]\n", "1:12", "formation must be a single value"),
     ("chaos: {interval: 0}\n", "1:19", "chaos.interval must be a finite number of seconds, more than 0"),
-    ("chaos: {actions: [kill, explode]}\n", "1:25", "'explode' is not one of restart, kill, relocate, pause"),
-    ("chaos: {seed: x}\n", "1:15", "chaos.seed must be an integer"),
+    ("chaos: {actions: [kill, explode]}\n", "1:25", "names unknown chaos action 'explode'; choose from restart, kill, relocate, pause"),
+    ("chaos: {seed: x}\n", "1:15", "chaos.seed must be an integer from 0"),
     ("chaos: {enabled: yes please}\n", "1:18", "chaos.enabled must be true or false"),
     ("chaos: {colour: red}\n", "1:9", "unknown key 'colour' in chaos"),
     ("fresh: {ignore: {a: 1}}\n", "1:17", "fresh.ignore must be a list of strings"),
@@ -109,16 +126,25 @@ def test_errors_name_line_and_column(text, where, words):
     assert words in message and "; fix: " in message
 
 
-def test_precedence_flags_over_file_over_defaults():
+def test_precedence_flags_over_file_over_dotenv_over_environment_over_defaults():
     cfg = parse("timeout: 2\nrestart: always\nchaos: {enabled: true, interval: 4}\nwatch: [src]\nport: 7000\n")
-    settled = settle(Options(timeout=9.0), cfg)
+
+    def settle(flags, file=cfg, dotenv=None, environ=None):
+        return resolve(flags, file, dotenv or {}, environ or {}, seed=lambda: 7)
+
+    settled = settle({"timeout": 9.0})
     assert (settled.timeout, settled.restart, settled.chaos, settled.chaos_interval, settled.port) == \
-        (9.0, "always", True, 4.0, "7000")
-    assert settled.watch and settled.watch_paths == ("src",)
-    defaults = settle(Options(), FileConfig())
-    assert (defaults.timeout, defaults.restart, defaults.chaos, defaults.router_mode) == (5.0, "never", False, "http")
-    assert settle(Options(chaos=True), FileConfig()).restart == "on-failure"
-    assert settle(Options(watch=True), FileConfig()).restart == "on-failure"
+        (9.0, "always", True, 4.0, 7000)
+    assert settled.watch and settled.watch_paths == ("src",) and settled.chaos_seed == 7
+    defaults = settle({}, {})
+    assert (defaults.timeout, defaults.restart, defaults.chaos, defaults.router_mode, defaults.port,
+            defaults.procfile) == (5.0, "never", False, "http", 5000, "Procfile")
+    assert settle({"chaos": True}, {}).restart == "on-failure" and settle({"chaos": True}, {}).router
+    assert settle({"watch": True, "watch_paths": ("x",)}, {}).restart == "on-failure"
+    assert settle({}, {}, {"PORT": "6000", "PROCFILE": "P2"}, {"PORT": "5500"}).port == 6000
+    assert settle({}, {}, {}, {"PORT": "5500", "PROCFILE": "P3"}).port == 5500
+    assert settle({}, {}, {}, {"PROCFILE": "P3"}).procfile == "P3"
+    assert settle({"port": 4000}, {}, {"PORT": "6000"}).port == 4000
 
 
 def test_largest_seed_is_accepted():

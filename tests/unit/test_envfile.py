@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procrun.envfile import parse
+from procrun.project.envfile import parse
 from procrun.errors import ConfigError
 
 

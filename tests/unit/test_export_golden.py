@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from procrun.chaos import ChaosConfig
+from procrun.chaos.schedule import ChaosConfig
 from procrun.export import ExportContext, TypeSpec, renderers
 
 GOLDEN = Path(__file__).with_name("golden")

@@ -1,8 +1,8 @@
 import pytest
 
 from procrun.errors import UsageError
-from procrun.formation import parse_formation, parse_port, plan, resolve_counts, select_types
-from procrun.procfile import parse
+from procrun.project.plan import parse_formation, parse_port, plan, resolve_counts, select_types
+from procrun.project.procfile import parse
 
 PF = parse("web: w\nworker: k\nclock: c\n")
 

@@ -3,9 +3,9 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procrun import envfile, procfile
+from procrun.project import envfile, procfile
 from procrun.errors import ConfigError, UsageError
-from procrun.formation import parse_formation, parse_port
+from procrun.project.plan import parse_formation, parse_port
 
 texts = st.lists(st.sampled_from(list("aweb_-.:=#'\"\\$ \t\n\r\x00\xe9=01") + ["export ", "\\n"]),
                  max_size=60).map("".join)

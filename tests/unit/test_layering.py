@@ -1,4 +1,7 @@
-"""Pure modules import nothing that does I/O: no effect modules, no asyncio, subprocess or sockets."""
+"""The layers, top to bottom: cli -> app -> services -> the session and its effects -> the pure core.
+
+No module imports a higher layer (imports under ``if TYPE_CHECKING:`` are annotations only), and
+pure modules import nothing that does I/O. Every module of the package has a layer."""
 
 import ast
 from pathlib import Path
@@ -6,26 +9,72 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "procrun"
-PURE = ["procfile", "envfile", "config", "settings", "formation", "output", "machine", "chaos", "slug", "router/http",
-        "watchplan", "report", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",
-        "export/compose", "control/protocol", "errors"]
-FORBIDDEN = {"asyncio", "subprocess", "socket", "shutil", "tempfile", "select", "procrun.process",
-             "procrun.supervisor", "procrun.router.service", "procrun.router.proxy", "procrun.watch", "procrun.workdir", "procrun.chaos_runner",
-             "procrun.control.server", "procrun.control.client", "procrun.app", "procrun.cli", "watchfiles"}
+LAYERS = {
+    5: ["cli", "__main__"],
+    4: ["app"],
+    3: ["router/service", "router/proxy", "watch/service", "chaos/service", "control/service", "control/server",
+        "control/commands", "control/cli", "control/client"],
+    2: ["supervise/session", "supervise/relay", "supervise/process", "supervise/guardian", "chaos/workdir",
+        "chaos/inspect", "statedir", "project/files", "export/stage"],
+    1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
+        "supervise/machine", "supervise/output", "chaos/schedule", "chaos/slug", "chaos/report", "router/http",
+        "watch/plan", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",
+        "export/compose", "control/protocol", "control/table", "errors", "__init__", "project/__init__",
+        "supervise/__init__", "chaos/__init__", "router/__init__", "watch/__init__", "control/__init__"],
+}
+LAYER = {module: rank for rank, modules in LAYERS.items() for module in modules}
+PURE = LAYERS[1]
+FORBIDDEN = {"asyncio", "subprocess", "socket", "shutil", "tempfile", "select", "watchfiles", "httptools"}
+
+
+def module_name(path: Path) -> str:
+    return str(path.relative_to(PACKAGE).with_suffix(""))
 
 
 def imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    """Modules imported anywhere in the file, except under ``if TYPE_CHECKING:``."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            return
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+    visit(ast.parse(path.read_text()))
     return found
+
+
+def internal(name: str) -> str | None:
+    """procrun.router.http -> router/http, if that is one of our modules."""
+    if not name.startswith("procrun."):
+        return None
+    rel = name[len("procrun."):].replace(".", "/")
+    return rel if rel in LAYER else None
+
+
+def test_every_module_has_a_layer():
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    assert modules - set(LAYER) == set(), "give new modules a layer in this test"
+    assert set(LAYER) - modules == set()
+
+
+@pytest.mark.parametrize("module", sorted(LAYER))
+def test_no_module_imports_a_higher_layer(module):
+    higher = {name for name in map(internal, imports(PACKAGE / f"{module}.py")) if name and LAYER[name] > LAYER[module]}
+    assert higher == set(), f"{module} (layer {LAYER[module]}) imports {higher}"
 
 
 @pytest.mark.parametrize("module", PURE)
 def test_pure_module_imports_no_effects(module):
-    bad = imports(PACKAGE / f"{module}.py") & FORBIDDEN
-    assert not bad, f"{module} imports {bad}"
+    found = imports(PACKAGE / f"{module}.py")
+    bad = {name for name in found if name.split(".")[0] in FORBIDDEN}
+    assert bad == set(), f"{module} is pure but imports {bad}"
+
+
+def test_at_most_twelve_modules_directly_in_the_package():
+    assert len(list(PACKAGE.glob("*.py"))) <= 12

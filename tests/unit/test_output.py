@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procrun.output import CONTINUED, MAX_LINE, LineSplitter, Prefixer, Style, render
+from procrun.supervise.output import CONTINUED, MAX_LINE, LineSplitter, Prefixer, Style, render
 
 
 @given(st.lists(st.binary(max_size=50), max_size=30))

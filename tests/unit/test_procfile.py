@@ -1,7 +1,7 @@
 import pytest
 
 from procrun.errors import ConfigError
-from procrun.procfile import parse
+from procrun.project.procfile import parse
 
 
 def test_types_in_order_with_comments_and_blanks():

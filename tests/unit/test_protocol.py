@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procrun.control.commands import table
+from procrun.control.table import table
 from procrun.control.protocol import COMMANDS, MAX_LINE, ProtocolError, Request, parse_request
 
 

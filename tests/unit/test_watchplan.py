@@ -1,6 +1,6 @@
 """Watch restart guard: a file that changes at every start must not restart a type forever."""
 
-from procrun.watchplan import RestartGuard
+from procrun.watch.plan import RestartGuard
 
 
 def test_sixth_restart_within_a_minute_is_suspended_naming_the_path():

@@ -14,6 +14,14 @@ MAX_INSTANCES = 1000  # per type, unless procrun.yaml raises it (max_instances)
 MAX_INSTANCES_CEILING = 100_000
 
 
+def port(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("is not a port number; use an integer from 1 to 65535")
+    if not 1 <= value <= 65535:
+        raise ValueError("is out of range; use an integer from 1 to 65535")
+    return value
+
+
 def seconds(value: float) -> float:
     """Timeouts, graces, uptimes, debounce: finite and 0 or more."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

@@ -7,13 +7,13 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from procrun.chaos import DESCRIPTIONS, Candidate, ChaosConfig, Disruption, Schedule
-from procrun.machine import State
-from procrun.report import Event
-from procrun.supervisor import Service
+from procrun.chaos.schedule import DESCRIPTIONS, Candidate, ChaosConfig, Disruption, Schedule
+from procrun.supervise.machine import State
+from procrun.chaos.report import Event
+from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
-    from procrun.supervisor import Session
+    from procrun.supervise.session import Session
 
 
 class ChaosService(Service):
@@ -28,7 +28,6 @@ class ChaosService(Service):
     async def start(self, session: Session) -> None:
         self.session = session
         session.report.seed = self.config.seed
-        session.chaos = self  # type: ignore[attr-defined]
         if self.enabled:
             self._announce()
             self._arm()

@@ -6,7 +6,7 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from procrun.procfile import Procfile
+from procrun.project.procfile import Procfile
 
 
 @dataclass(frozen=True)

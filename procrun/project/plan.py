@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from procrun.errors import UsageError
-from procrun.ranges import MAX_INSTANCES
-from procrun.procfile import Procfile
+from procrun.project.ranges import MAX_INSTANCES
+from procrun.project.procfile import Procfile
 
 MAX_PORT = 65535
 _ITEM = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*(-?\d+)\s*$")

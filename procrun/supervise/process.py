@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from procrun.errors import UsageError
-from procrun.formation import fd_budget
+from procrun.project.plan import fd_budget
 
 PR_SET_CHILD_SUBREAPER = 36
 # Signals a parent shell may have set to "ignore"; an ignored disposition survives
@@ -165,3 +165,24 @@ def ensure_open_files(instances: int) -> None:
         if soft < need:
             raise UsageError(f"{instances} instances need about {need} open files, but the limit is {soft} "
                              "(ulimit -n); run fewer instances or raise the limit")
+
+
+def kill_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+async def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port (the ready probe)."""
+    import asyncio
+
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True

@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Protocol
 
 import watchfiles
 
-from procrun import slug
+from procrun.chaos import slug
 from procrun.errors import ConfigError
-from procrun.formation import Instance, with_port
-from procrun.machine import State
-from procrun.procfile import Procfile
-from procrun.settings import TypeConfig
-from procrun.supervisor import Service
-from procrun.watchplan import RestartGuard, classify, procfile_diff
+from procrun.project.plan import Instance, with_port
+from procrun.supervise.machine import State
+from procrun.project.procfile import Procfile
+from procrun.project.settings import TypeSettings
+from procrun.supervise.session import Service
+from procrun.watch.plan import RestartGuard, classify, procfile_diff
 
 if TYPE_CHECKING:
-    from procrun.supervisor import Session
+    from procrun.supervise.session import Session
 
 READY_TIMEOUT = 60.0
 
@@ -252,6 +252,6 @@ class WatchService(Service):
         return proc is not None and proc.state is State.RUNNING and proc.pid is not None
 
 
-def type_globs(types: Mapping[str, TypeConfig]) -> dict[str, tuple[str, ...]]:
+def type_globs(types: Mapping[str, TypeSettings]) -> dict[str, tuple[str, ...]]:
     """procrun.yaml ``types.X.watch`` globs, for the types that have them."""
     return {t: c.watch for t, c in types.items() if c.watch}

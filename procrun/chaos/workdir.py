@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from procrun import slug
+from procrun.chaos import slug
 
 
 def scan(root: str) -> dict[str, slug.Entry]:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from procrun.errors import ProcrunError
-from procrun.formation import Instance, port_clash
-from procrun.ranges import MAX_INSTANCES
+from procrun.project.plan import Instance, port_clash
+from procrun.project.ranges import MAX_INSTANCES
 
 POLICIES = ("never", "on-failure", "always")
 

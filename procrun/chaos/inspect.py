@@ -1,0 +1,55 @@
+"""Fresh working directories of a running session: made at spawn, compared with the slug
+when the instance stops (what it left behind is a warning line and a finding)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from procrun.chaos.report import Finding, Report
+from procrun.chaos.slug import describe
+from procrun.chaos.workdir import Workdir, Workdirs
+
+
+class FreshDirs:
+    def __init__(self, workdirs: Workdirs, report: Report, say: Callable[[str, str], None],
+                 clock: Callable[[], float], new_root: Callable[[str], None]) -> None:
+        self.workdirs = workdirs
+        self.report = report
+        self.say = say
+        self.clock = clock
+        self.new_root = new_root  # told the temporary root when it is made (the guardian removes it)
+        self.running: dict[int, tuple[str, Workdir, float]] = {}  # pid -> name, fresh dir, start time
+
+    def make(self, name: str) -> Workdir:
+        first = self.workdirs.root is None
+        workdir = self.workdirs.create(name)
+        if first and self.workdirs.root is not None:
+            self.new_root(self.workdirs.root)
+        return workdir
+
+    def started(self, pid: int, name: str, workdir: Workdir) -> None:
+        self.running[pid] = (name, workdir, self.clock())
+
+    def discard(self, workdir: Workdir) -> None:
+        self.workdirs.discard(workdir)
+
+    def stopped(self, pid: int) -> None:
+        """Compare a stopped instance's fresh directory with the slug; report what it left."""
+        if pid not in self.running:
+            return
+        name, workdir, started = self.running.pop(pid)
+        found, scratch = self.workdirs.inspect(workdir)
+        self.report.inspected += 1
+        type_name = name.rsplit(".", 1)[0]
+        lifetime = self.clock() - started
+        if found:
+            self.say(describe(name, lifetime, found), "warning")
+            self.report.findings.append(Finding(name, type_name, round(lifetime, 3), time.time(),
+                                                found.created, found.changed, found.deleted))
+        if scratch:
+            self.report.scratch[type_name] = self.report.scratch.get(type_name, 0) + scratch
+        self.workdirs.discard(workdir)
+
+    def close(self) -> None:
+        self.workdirs.close()

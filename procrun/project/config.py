@@ -1,0 +1,194 @@
+"""procrun.yaml: text in, settings out, every error at file:line:column. Pure.
+
+The keys, their types and ranges come from ``procrun.project.settings.SETTINGS``;
+this module only walks the YAML nodes (so errors know their position) and knows
+the shapes a section may take: ``chaos: true``, ``watch: [src]``, or a mapping.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from procrun.errors import ConfigError
+from procrun.project.settings import BY_YAML, POLICIES, SECTIONS, TypeSettings
+
+MAX_DEPTH = 32
+_OPEN = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
+         yaml.BlockMappingStartToken)
+_CLOSE = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+# the list a section's shorthand `section: [a, b]` sets, besides enabling it
+SHORTHAND_LIST = {"chaos": "types", "fresh": "ignore", "watch": "paths"}
+
+
+class _Reader:
+    """Checks one YAML node tree, raising at the node's position."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node, problem: str, fix: str) -> ConfigError:
+        return ConfigError(self.path, node.start_mark.line + 1, problem, fix, node.start_mark.column + 1)
+
+    def mapping(self, node: yaml.Node, what: str, known: Any = None) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping", "write key: value pairs under it")
+        out: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise self.fail(key, f"a key in {what} is not a plain name", "use a plain name as key")
+            if known is not None and key.value not in known:
+                raise self.fail(key, f"unknown key {key.value!r} in {what}", f"known keys: {', '.join(known)}")
+            if key.value in out:
+                raise self.fail(key, f"key {key.value!r} appears twice in {what}", "keep one of them")
+            out[key.value] = value
+        return out
+
+    def value(self, node: yaml.Node, key: str) -> Any:
+        """The plain value of a node: a scalar, a list of scalars, or (formation) a mapping."""
+        if isinstance(node, yaml.SequenceNode):
+            return [self.scalar(item, key) for item in node.value]
+        if isinstance(node, yaml.MappingNode) and key == "formation":
+            return {name: self.scalar(v, f"formation.{name}") for name, v in self.mapping(node, key).items()}
+        if isinstance(node, yaml.MappingNode):
+            declared = BY_YAML.get(key)
+            if declared is not None and declared.example.startswith("["):
+                raise self.fail(node, f"{key} must be a list of strings", f"write {key}: {declared.example}")
+            raise self.fail(node, f"{key} must be a single value", "write one value, not a mapping")
+        return self.scalar(node, key)
+
+    def scalar(self, node: yaml.Node, key: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, f"{key} must be a single value", "write one value, not a list or mapping")
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value
+        try:
+            return yaml.safe_load(yaml.serialize(node))
+        except yaml.YAMLError:
+            raise self.fail(node, f"{key} has a tag procrun does not read ({node.tag})",
+                            "remove the tag and write a plain value") from None
+
+    def setting(self, node: yaml.Node, key: str) -> Any:
+        """A declared setting: its type and range are the flag's."""
+        declared = BY_YAML[key]
+        if isinstance(node, yaml.SequenceNode) and not declared.example.startswith("["):
+            raise self.fail(node, f"{key} must be a single value", "write one value, not a list or mapping")
+        for item, value in self._items(node, key):  # an error points at the item that has it
+            try:
+                declared.parse(value)
+            except ValueError as exc:
+                raise self.fail(item, f"{key} {exc}", f"write {key}: {declared.example}") from None
+        try:
+            return declared.parse(self.value(node, key))
+        except ValueError as exc:
+            raise self.fail(node, f"{key} {exc}", f"write {key}: {declared.example}") from None
+
+    def _items(self, node: yaml.Node, key: str) -> list[tuple[yaml.Node, Any]]:
+        if isinstance(node, yaml.SequenceNode):
+            return [(item, [self.scalar(item, key)]) for item in node.value]
+        if isinstance(node, yaml.MappingNode) and key == "formation":
+            return [(v, {k.value: self.scalar(v, f"formation.{k.value}")}) for k, v in node.value]
+        return []
+
+
+def parse(text: str, path: str = "procrun.yaml") -> tuple[dict[str, Any], dict[str, TypeSettings]]:
+    """(settings by name, per-type settings)."""
+    r = _Reader(path)
+    try:
+        _check_depth(text, path)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise ConfigError(path, line, f"not valid YAML ({getattr(exc, 'problem', None) or exc})",
+                          "check the indentation and quoting", column) from None
+    if root is None:
+        return {}, {}
+    values: dict[str, Any] = {}
+    types: dict[str, TypeSettings] = {}
+    top = [k for k in BY_YAML if "." not in k] + list(SECTIONS) + ["types"]
+    for key, node in r.mapping(root, path, top).items():
+        if key == "types":
+            types = _types(r, node)
+        elif key in SECTIONS:
+            values.update(_section(r, key, node))
+        else:
+            values[BY_YAML[key].name] = r.setting(node, key)
+    return values, types
+
+
+def _section(r: _Reader, section: str, node: yaml.Node) -> dict[str, Any]:
+    """``chaos: {interval: 5}``, or the shorthands ``chaos: true`` and ``chaos: [web]``."""
+    enabled = BY_YAML[f"{section}.enabled"]
+    if isinstance(node, yaml.MappingNode):
+        keys = [k.split(".", 1)[1] for k in BY_YAML if k.startswith(section + ".")]
+        return {BY_YAML[f"{section}.{k}"].name: r.setting(v, f"{section}.{k}")
+                for k, v in r.mapping(node, section, keys).items()}
+    if isinstance(node, yaml.SequenceNode) and section in SHORTHAND_LIST:
+        listed = BY_YAML[f"{section}.{SHORTHAND_LIST[section]}"]
+        return {enabled.name: True, listed.name: r.setting(node, f"{section}.{SHORTHAND_LIST[section]}")}
+    value = r.scalar(node, section)
+    if not isinstance(value, bool):
+        raise r.fail(node, f"{section} must be true or false", f"write {section}: true")
+    return {enabled.name: value}
+
+
+def _check_depth(text: str, path: str) -> None:
+    """Refuse deep nesting before composing it (the composer recurses once per level)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, _OPEN):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = token.start_mark
+                raise ConfigError(path, mark.line + 1, f"nested more than {MAX_DEPTH} levels deep",
+                                  "procrun.yaml needs at most a few levels", mark.column + 1)
+        elif isinstance(token, _CLOSE):
+            depth -= 1
+
+
+def _signal(r: _Reader, node: yaml.Node) -> int:
+    name = str(r.scalar(node, "stop_signal")).upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise r.fail(node, f"stop_signal {node.value!r} is not a signal name", "write stop_signal: SIGTERM") from None
+
+
+def _types(r: _Reader, node: yaml.Node) -> dict[str, TypeSettings]:
+    from procrun.project.settings import BY_NAME
+
+    def checked(name: str, parse: Callable[[Any], Any], example: str) -> Callable[[yaml.Node], Any]:
+        def read(n: yaml.Node) -> Any:
+            try:
+                return parse(r.value(n, name))
+            except ValueError as exc:
+                raise r.fail(n, f"{name} {exc}", f"write {name}: {example}") from None
+        return read
+
+    keys: dict[str, Callable[[yaml.Node], Any]] = {
+        "restart": checked("restart", BY_NAME["restart"].parse, "on-failure"),
+        "chaos": checked("chaos", BY_NAME["chaos"].parse, "false"),
+        "watch": checked("watch", BY_NAME["watch_paths"].parse, '["*.py"]'),
+        "ready": checked("ready", lambda v: v if v in ("port", "spawn") else _bad("must be one of port, spawn"),
+                         "port"),
+        "stop_signal": lambda n: _signal(r, n),
+        "grace": checked("grace", BY_NAME["timeout"].parse, "10"),
+    }
+    out = {}
+    for name, body in r.mapping(node, "types").items():
+        empty = isinstance(body, yaml.ScalarNode) and body.value in ("", "~", "null")
+        settings = {} if empty else {k: keys[k](v) for k, v in r.mapping(body, f"types.{name}", keys).items()}
+        out[name] = TypeSettings(**settings, line=body.start_mark.line + 1)
+    return out
+
+
+def _bad(rule: str) -> Any:
+    raise ValueError(rule)
+
+
+__all__ = ["parse", "POLICIES"]

@@ -1,0 +1,110 @@
+"""Reading the app's files: procrun.yaml, the .env files and the Procfile, into one ``App``
+with its resolved ``Settings``. The only module of ``project`` that opens files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from procrun.errors import ConfigError, UsageError
+from procrun.project import envfile, procfile
+from procrun.project.settings import Settings, TypeSettings, resolve
+
+CONFIG_FILE = "procrun.yaml"
+
+
+@dataclass(frozen=True)
+class App:
+    """The app as loaded from disk: its Procfile, .env values and settings."""
+
+    root: str
+    procfile: procfile.Procfile
+    dotenv: Mapping[str, str]
+    settings: Settings
+    env_paths: tuple[str, ...] = ()  # the .env files read
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Process env: procrun's own, overlaid by the .env files."""
+        env = dict(os.environ if base is None else base)
+        env.update(self.dotenv)
+        return env
+
+
+def read_text(path: str, what: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError(path, None, f"{what} not found", "create it or point procrun at it") from None
+    except IsADirectoryError:
+        raise ConfigError(path, None, f"{what} is a directory", "name a file") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read {what}: {exc.strerror}", "check its permissions") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(path, line, f"{what} is not UTF-8 text", "save it as UTF-8") from None
+
+
+def rel(root: str, path: str) -> str:
+    """A path under the app root as the user would type it from here (for messages)."""
+    full = os.path.join(root, path)
+    short = os.path.relpath(full)
+    return short if not short.startswith("..") else full
+
+
+def env_file_list(values: Sequence[str]) -> tuple[list[str], bool]:
+    """The .env files asked for (comma-separated, repeatable); default .env, which may be missing."""
+    files = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return (files, True) if files else ([".env"], False)
+
+
+def read_dotenv(paths: Sequence[str], required: bool) -> tuple[dict[str, str], list[str]]:
+    """The .env files in order, later ones winning; missing ones skipped unless ``required``."""
+    dotenv: dict[str, str] = {}
+    read = []
+    for path in paths:
+        if not required and not os.path.exists(path):
+            continue
+        dotenv.update(envfile.parse(read_text(path, "env file"), path))
+        read.append(path)
+    return dotenv, read
+
+
+def read_config(root: str) -> tuple[dict[str, Any], dict[str, TypeSettings], str]:
+    path = rel(root, CONFIG_FILE)
+    if not os.path.exists(path):
+        return {}, {}, path
+    from procrun.project import config  # YAML is only loaded when there is a procrun.yaml
+
+    values, types = config.parse(read_text(path, CONFIG_FILE), path)
+    return values, types, path
+
+
+def load(flags: Mapping[str, Any], edge: Mapping[str, Any], with_procfile: bool = True) -> App:
+    """Read procrun.yaml, the .env files and (unless ``run`` asks not to) the Procfile;
+    resolve every setting by precedence."""
+    root = os.path.abspath(edge.get("app_root", "."))
+    if not os.path.isdir(root):
+        raise UsageError(f"--app-root {edge.get('app_root')!r} is not a directory; "
+                         "pass the folder that holds the Procfile")
+    values, types, config_path = read_config(root)
+    files, required = env_file_list(flags.get("env_files") or values.get("env_files") or ())
+    dotenv, paths = read_dotenv([rel(root, name) for name in files], required)
+    settings = resolve(flags, values, dotenv, os.environ, _seed, paths[-1] if paths else ".env",
+                       **{**edge, "app_root": root}, type_settings=types, config_path=config_path)
+    path = rel(root, settings.procfile)
+    pf = procfile.parse(read_text(path, "Procfile"), path) if with_procfile else procfile.Procfile(path, ())
+    if with_procfile:
+        for name, per_type in types.items():
+            if pf.get(name) is None:
+                raise ConfigError(config_path, per_type.line, f"types: {name!r} is not a process type in {pf.path}",
+                                  f"use one of {', '.join(pf.names)}")
+    return App(root, pf, dotenv, settings, tuple(paths))
+
+
+def _seed() -> int:
+    return int.from_bytes(os.urandom(4), "big")

@@ -1,0 +1,96 @@
+"""The guardian: kills what a session started if the session itself dies.
+
+A tiny ``/bin/sh`` process (about 1 MiB, no Python) started in its own session
+with stdin the read end of a pipe whose write end only the session holds. The
+session sends it the temporary roots it creates, one per line, and ``clean``
+when it has stopped everything itself. If the pipe reaches EOF without
+``clean`` (the session died, even by SIGKILL), the guardian SIGKILLs every
+process whose environment carries ``PROCRUN_SESSION=<marker>`` (daemonised
+ones included, repeating while it finds any) and removes those roots.
+"""
+
+from __future__ import annotations
+
+import os
+
+MARKER_VAR = "PROCRUN_SESSION"
+NAME = "procrun-guardian"
+
+SCRIPT = r'''
+trap '' INT TERM HUP QUIT
+marker="$1"; keep="$2"; roots=""
+while IFS= read -r line; do
+    case "$line" in
+        clean) exit 0 ;;
+        /*) roots="$roots
+$line" ;;
+    esac
+done
+pass=0
+while [ $pass -lt 20 ]; do
+    found=0
+    for env in /proc/[0-9]*/environ; do
+        pid=${env#/proc/}; pid=${pid%/environ}
+        [ "$pid" = "$$" ] && continue
+        if grep -qxzF "PROCRUN_SESSION=$marker" "$env" 2>/dev/null; then
+            kill -9 "$pid" 2>/dev/null && found=1
+        fi
+    done
+    [ $found = 0 ] && break
+    pass=$((pass + 1))
+done
+if [ "$keep" != keep ]; then
+    printf '%s\n' "$roots" | while IFS= read -r root; do
+        [ -n "$root" ] && rm -rf -- "$root"
+    done
+fi
+'''
+
+
+def command(marker: str, keep: bool) -> list[str]:
+    return ["/bin/sh", "-c", SCRIPT, NAME, marker, "keep" if keep else ""]
+
+
+class Guardian:
+    """The running guardian: told the temporary roots as they are made, and ``clean`` at the end."""
+
+    def __init__(self, marker: str, keep: bool) -> None:
+        import subprocess
+
+        read_fd, self._pipe = os.pipe()
+        env = {k: v for k, v in os.environ.items() if k != MARKER_VAR}
+        try:
+            self.process = subprocess.Popen(command(marker, keep), stdin=read_fd, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+                                            close_fds=True)
+        except BaseException:
+            os.close(self._pipe)
+            raise
+        finally:
+            os.close(read_fd)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def remove_on_death(self, root: str) -> None:
+        """A temporary root the guardian removes if the session dies without cleaning up."""
+        if self._pipe is not None:
+            os.write(self._pipe, root.encode() + b"\n")
+
+    def release(self) -> None:
+        """Everything is stopped: tell the guardian so, and let it go."""
+        import subprocess
+
+        if self._pipe is not None:
+            try:
+                os.write(self._pipe, b"clean\n")
+            except OSError:
+                pass
+            os.close(self._pipe)
+            self._pipe = None
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

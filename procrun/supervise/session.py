@@ -1,0 +1,284 @@
+"""The effect layer: one asyncio loop carrying out the Machine's actions.
+
+Signals, child exits, pipe data and timers arrive as loop callbacks; each is
+turned into a Machine input, and the actions that come back are executed here
+and nowhere else. Signal handlers only feed the machine; they never print or
+block. Output goes through ``relay``, the guardian and fresh directories are
+objects of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from procrun.chaos.report import Report
+from procrun.project.plan import Instance
+from procrun.supervise import process
+from procrun.supervise.guardian import MARKER_VAR, Guardian
+from procrun.supervise.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
+from procrun.supervise.output import SYSTEM, Prefixer, colour_for, render
+from procrun.supervise.relay import Relay, Relays, Writer, call_soon
+
+if TYPE_CHECKING:
+    from procrun.chaos.inspect import FreshDirs
+    from procrun.chaos.service import ChaosService
+    from procrun.chaos.workdir import Workdirs
+
+SIGNAL_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+
+
+class Service:
+    """Something that runs beside the processes for a session's life (control socket, ...)."""
+
+    async def start(self, session: Session) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def restarted(self, names: Iterable[str]) -> None:
+        """Instances restarted on request (procrun restart); most services ignore it."""
+
+
+class Session:
+    """Runs a Machine against real processes until it finishes; returns the exit code."""
+
+    def __init__(self, machine: Machine, prefixer: Prefixer, writer: Writer, cwd: str,
+                 quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic,
+                 probe_types: frozenset[str] = frozenset({"web"}), workdirs: Workdirs | None = None,
+                 fresh_all: bool = False, report: Report | None = None) -> None:
+        self.machine, self.prefixer, self.writer, self.cwd = machine, prefixer, writer, cwd
+        self.quiet, self.clock, self.probe_types = quiet, clock, probe_types
+        self.workdirs, self.fresh_all = workdirs, fresh_all
+        self.report = report if report is not None else Report()
+        self.services: list[Service] = []
+        self.chaos: ChaosService | None = None  # set by the composition root
+        self.marker = f"{os.getpid()}-{os.urandom(4).hex()}"
+        self.children: dict[int, process.Child] = {}
+        self.colours: dict[str, str] = {}
+        self.code: int | None = None
+        self.output_error: OSError | None = None
+        self.generation = 0  # counts apply() calls: readers cache what they derive from the Machine
+        self.guardian: Guardian | None = None
+        self.fresh: FreshDirs | None = None
+        self.relays: Relays = None  # type: ignore[assignment]  # made with the loop
+        self._timer: asyncio.TimerHandle | None = None
+        self._finishing = False
+        self._done: asyncio.Future[int] = None  # type: ignore[assignment]
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._probes: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()
+
+    # -- lifecycle
+    async def run(self) -> int:
+        self._open()
+        started: list[Service] = []
+        try:
+            for service in self.services:
+                await service.start(self)
+                started.append(service)
+            self.apply(self.machine.start(self.clock()))
+            return await self._done
+        finally:
+            for service in reversed(started):
+                await service.close()
+            self._close()
+
+    def _open(self) -> None:
+        self._loop = loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self.relays = Relays(loop, self.writer, self.emit)
+        self.guardian = Guardian(self.marker, self.workdirs is not None and self.workdirs.keep)
+        if self.workdirs is not None:
+            from procrun.chaos.inspect import FreshDirs
+
+            self.fresh = FreshDirs(self.workdirs, self.report, self.say, self.clock, self.guardian.remove_on_death)
+        for sig in HANDLED:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        _quiet_wakeup_fd()
+        self.writer.on_error = lambda exc: call_soon(loop, self._on_output_failed, exc)
+        if self.writer.error is not None:
+            self._on_output_failed(self.writer.error)
+
+    def _close(self) -> None:
+        for task in list(self._probes):
+            task.cancel()
+        for sig in HANDLED:
+            self._loop.remove_signal_handler(sig)
+        if self._timer:
+            self._timer.cancel()
+        self.relays.close()
+        if self.fresh is not None:
+            self.fresh.close()
+        if self.guardian is not None:
+            self.guardian.release()
+
+    # -- actions
+    def apply(self, actions: list[Action]) -> None:
+        """Carry out what the Machine decided. Every event source (signals, control socket,
+        chaos, watch) calls the Machine and hands its actions here."""
+        for action in actions:
+            if isinstance(action, Spawn):
+                self._spawn(action.instance, action.fresh)
+            elif isinstance(action, Kill):
+                process.signal_group(action.pid, action.sig)
+            elif isinstance(action, Sweep):
+                process.kill_all(self._stragglers(), action.sig)
+            elif isinstance(action, Say):
+                self.say(action.text, action.source)
+            elif isinstance(action, Finish):
+                self.code = action.code
+                self._begin_finish()
+        self._arm_timer()
+        self.generation += 1
+        self._changed.set()  # wakes Session.until() waiters (rolling restarts)
+
+    async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait, without polling, until the process table satisfies ``predicate``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            self._changed.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return predicate()
+        return True
+
+    def say(self, text: str, source: str = SYSTEM) -> None:
+        if source != SYSTEM:
+            self.prefixer.style.widen([source])
+        self.emit(source, None, [text.encode()])
+
+    def emit(self, name: str, colour: str | None, lines: list[bytes]) -> None:
+        self.writer.write(render(self.prefixer.prefix(name, colour), lines), len(lines))
+
+    def _spawn(self, inst: Instance, fresh: bool = False) -> None:
+        env = {**inst.env, MARKER_VAR: self.marker}
+        self.prefixer.style.widen([inst.name])
+        now, workdir = self.clock(), None
+        try:
+            if (fresh or self.fresh_all) and self.fresh is not None:
+                workdir = self.fresh.make(inst.name)
+                env["TMPDIR"] = workdir.tmp
+            child = process.spawn(inst.command, env, workdir.path if workdir else self.cwd)
+        except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+            if workdir is not None and self.fresh is not None:
+                self.fresh.discard(workdir)
+            self.apply(self.machine.spawn_failed(inst.name, getattr(exc, "strerror", None) or str(exc), now))
+            return
+        if workdir is not None and self.fresh is not None:
+            self.fresh.started(child.pid, inst.name, workdir)
+        self.children[child.pid] = child
+        colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
+        self.relays.add(Relay(inst.name, child.fd, colour, inst.type in self.quiet))
+        probing = inst.type in self.probe_types and inst.port is not None
+        self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
+        if probing:
+            task = self._loop.create_task(self._probe(inst.name, child.pid, inst.port))  # type: ignore[arg-type]
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
+
+    async def _probe(self, name: str, pid: int, port: int) -> None:
+        """Ready when the port accepts a TCP connection; backs off to 0.5 s between tries."""
+        delay = 0.01
+        while pid in self.children:
+            if await process.accepts(port):
+                self.apply(self.machine.ready(name, pid, self.clock()))
+                proc = self.machine.procs.get(name)
+                if proc is not None and proc.pid == pid and proc.ready_after is not None:
+                    self.report.record("ready", proc.instance.type, proc.ready_after)
+                return
+            await asyncio.sleep(delay)
+            delay = min(0.5, delay * 2)
+
+    def _stragglers(self) -> list[int]:
+        groups = {c.pid for c in self.children.values()}
+        keeper = self.guardian.pid if self.guardian else -1
+        return [pid for pid, pgrp in process.descendants(os.getpid()) if pgrp not in groups and pid != keeper]
+
+    # -- callbacks
+    def _on_signal(self, sig: int) -> None:
+        if sig == signal.SIGCHLD:
+            self._on_child_exit()
+        elif self.machine.ending is None:
+            self.apply(self.machine.shutdown(SIGNAL_CODES[sig], self.clock(), f"{signal.Signals(sig).name} received"))
+        else:
+            self.apply(self.machine.hurry(self.clock()))
+
+    def _on_output_failed(self, exc: OSError) -> None:
+        """procrun's output is gone (EPIPE, ENOSPC, EIO, EBADF): stop as SIGTERM would.
+
+        A closed pipe is the reader saying it has seen enough, as in a shell pipeline
+        (exit 141, quietly); anything else is said in one line on stderr (exit 1).
+        """
+        if self.output_error is not None:
+            return
+        self.output_error = exc
+        if self.machine.ending is None:
+            code = 128 + signal.SIGPIPE if exc.errno == errno.EPIPE else 1
+            self.apply(self.machine.shutdown(code, self.clock(), f"output failed: {exc.strerror}"))
+
+    def _on_child_exit(self) -> None:
+        for pid, returncode in process.reap():
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue  # a reparented orphan
+            child.popen.returncode = returncode
+            self.relays.pump_fd(child.fd)  # print what it wrote before saying it stopped
+            if self.fresh is not None:
+                self.fresh.stopped(pid)  # report before a successor starts
+            name = self.machine.by_pid.get(pid)
+            stopping = name is not None and self.machine.procs[name].stop_requested is not None
+            self.apply(self.machine.exited(pid, returncode, self.clock()))
+            proc = self.machine.procs.get(name) if name is not None else None
+            if stopping and proc is not None and proc.stop_after is not None:
+                self.report.record("stopped", proc.instance.type, proc.stop_after)
+
+    def _arm_timer(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+        when = self.machine.next_deadline()
+        if when is not None and self._loop is not None:
+            self._timer = self._loop.call_later(max(0.0, when - self.clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.apply(self.machine.tick(self.clock()))
+
+    # -- finishing: wait for daemonised stragglers, bounded by the deadline
+    def _begin_finish(self) -> None:
+        if not self._finishing:
+            self._finishing = True
+            self._loop.call_soon(self._finish_step)
+
+    def _finish_step(self) -> None:
+        stragglers = self._stragglers()
+        if not stragglers:
+            if not self._done.done():
+                self._done.set_result(self.code if self.code is not None else 0)
+            return
+        deadline = self.machine.deadline
+        late = self.machine.killed or (deadline is not None and self.clock() >= deadline)
+        process.kill_all(stragglers, signal.SIGKILL if late else signal.SIGTERM)
+        self._loop.call_later(0.02, self._finish_step)
+
+
+def _quiet_wakeup_fd() -> None:
+    """asyncio's signal wakeup socket fills up when hundreds of children exit at once;
+    a full buffer loses nothing (a SIGCHLD reaps every exited child), so say nothing."""
+    fd = signal.set_wakeup_fd(-1)
+    if fd != -1:
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)

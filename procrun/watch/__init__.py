@@ -1,0 +1,1 @@
+"""--watch: what file changes mean (plan, pure) and the service that applies them."""
