@@ -8,7 +8,6 @@ import time
 from typing import TYPE_CHECKING
 
 from procrun.chaos.schedule import DESCRIPTIONS, Candidate, ChaosConfig, Disruption, Schedule
-from procrun.supervise.machine import State
 from procrun.chaos.report import Event
 from procrun.supervise.session import Service
 
@@ -66,8 +65,7 @@ class ChaosService(Service):
         assert self.session is not None
         now = self.session.clock()
         return [Candidate(p.name, p.instance.type, now - (p.started or now))
-                for p in self.session.machine.procs.values()
-                if p.pid is not None and p.state in (State.RUNNING, State.STARTING) and not p.paused]
+                for p in self.session.machine.disruptable()]
 
     def now(self, victim: str | None = None, action: str | None = None) -> Disruption | None:
         """Disrupt at once (``procrun chaos now``); returns what was done."""

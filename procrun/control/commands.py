@@ -91,8 +91,8 @@ class Controller:
         if request.action is not None and request.action not in ACTIONS:
             return error(f"unknown chaos action {request.action!r}; choose from {', '.join(ACTIONS)}")
         victim = request.targets[0] if request.targets else None
-        if victim is not None and victim not in self.session.machine.procs:
-            return error(f"no process named {victim!r}; running: {', '.join(self.session.machine.procs)}")
+        if victim is not None and self.session.machine.get(victim) is None:
+            return error(f"no process named {victim!r}; running: {', '.join(self.session.machine.names())}")
         done = chaos.now(victim, request.action)
         if done is None:
             return error(f"{victim or 'no instance'} is not running and eligible for a disruption now")
@@ -116,14 +116,14 @@ class Controller:
     def snapshot(self) -> list[Reply]:
         machine = self.session.machine
         now = self.session.clock()
-        usage = process.group_usage({p.pid for p in machine.procs.values() if p.pid})
+        usage = process.group_usage({p.pid for p in machine.live() if p.pid})
         rows = []
-        for proc in machine.procs.values():
+        for proc in machine.all():
             uptime = now - proc.started if proc.pid and proc.started is not None else None
             cpu, rss = usage.get(proc.pid, (None, None)) if proc.pid else (None, None)
             rows.append({
                 "name": proc.name, "type": proc.instance.type, "pid": proc.pid,
-                "state": "paused" if proc.paused else str(proc.state),
+                "state": str(proc.state),
                 "uptime": uptime, "restarts": proc.restarts, "port": proc.instance.port,
                 "cwd": (process.cwd_of(proc.pid) if proc.pid else None) or self.session.cwd,
                 "cpu_seconds": cpu, "cpu_percent": (100 * cpu / uptime) if cpu is not None and uptime else None,

@@ -6,6 +6,7 @@ import yaml
 
 from procrun.export import ExportContext, File
 from procrun.export.kubernetes import dns_name, unique_names
+from procrun.project.plan import INSTANCE_NAME_VARS
 
 
 def _dollar(text: str) -> str:
@@ -19,7 +20,7 @@ def render(ctx: ExportContext) -> dict[str, File]:
     for t in ctx.types:
         env = {k: _dollar(v) for k, v in ctx.env.items()}
         env["PORT"] = str(t.port)
-        env["PS"] = env["DYNO"] = env["HONCHO_PROCESS_NAME"] = t.name
+        env.update(dict.fromkeys(INSTANCE_NAME_VARS, t.name))
         service: dict = {"image": ctx.image} if ctx.image else {"build": {"context": ctx.root}}
         service.update({
             "command": ["/bin/sh", "-c", _dollar(t.command)],

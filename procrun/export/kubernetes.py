@@ -9,6 +9,7 @@ import yaml
 
 from procrun.errors import UsageError
 from procrun.export import ExportContext, File
+from procrun.project.plan import INSTANCE_NAME_VARS
 
 CHAOS_MESH_ACTION = {  # procrun action -> PodChaos action
     "kill": "pod-kill", "restart": "container-kill", "relocate": "pod-kill", "pause": "pod-failure"}
@@ -47,7 +48,7 @@ def render(ctx: ExportContext) -> dict[str, File]:
         labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": dns_name(t.name)}
         env = [{"name": k, "value": expand_safe(v)} for k, v in ctx.env.items() if k != "PORT"]
         env.append({"name": "PORT", "value": str(t.port)})
-        for var in ("PS", "DYNO", "HONCHO_PROCESS_NAME"):
+        for var in INSTANCE_NAME_VARS:
             env.append({"name": var, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
         container = {"name": dns_name(t.name), "image": ctx.image, "command": ["/bin/sh", "-c", expand_safe(t.command)],
                      "env": env}

@@ -16,6 +16,7 @@ import shlex
 
 from procrun.errors import UsageError
 from procrun.export import ExportContext, File
+from procrun.project.plan import INSTANCE_NAME_VARS
 
 
 def _ini(text: str, what: str) -> str:
@@ -36,7 +37,7 @@ def launcher(ctx: ExportContext, type_name: str, command: str, port: int) -> str
         *exports,
         f"export PATH={shlex.quote(ctx.path)}",
         f'export PORT=$(({port} + $1 - 1))',
-        f'export PS="{type_name}.$1" DYNO="{type_name}.$1" HONCHO_PROCESS_NAME="{type_name}.$1"',
+        "export " + " ".join(f'{var}="{type_name}.$1"' for var in INSTANCE_NAME_VARS),
         f"exec /bin/sh -c {shlex.quote(command)}",
         "",
     ])

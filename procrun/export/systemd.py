@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from procrun.export import ExportContext, File
+from procrun.export import ExportContext, File, TypeSpec
+from procrun.project.plan import INSTANCE_NAME_VARS
 
 
 def quote(arg: str) -> str:
@@ -30,46 +31,31 @@ def _specifiers(text: str) -> str:
     return text.replace("%", "%%")
 
 
-def render(ctx: ExportContext) -> dict[str, File]:
-    files: dict[str, File] = {}
-    units = []
+def unit(ctx: ExportContext, t: TypeSpec, i: int) -> str:
+    """The service of one instance (``t.name``.``i``)."""
+    name = f"{t.name}.{i}"
     env_file = f"{ctx.export_dir}/{ctx.app}.env"
-    for t in ctx.types:
-        for i in range(1, t.count + 1):
-            unit = f"{ctx.app}-{t.name}-{i}.service"
-            units.append(unit)
-            name = f"{t.name}.{i}"
-            environment = " ".join(env_assignment(k, v) for k, v in (
-                ("PORT", str(t.port + i - 1)), ("PS", name), ("DYNO", name), ("HONCHO_PROCESS_NAME", name),
-                ("PATH", ctx.path)))
-            lines = [
-                "[Unit]",
-                f"Description={ctx.app} {name}",
-                f"PartOf={ctx.app}.target",
-                "",
-                "[Service]",
-                "Type=simple",
-                f"WorkingDirectory={_specifiers(ctx.root)}",
-                f"EnvironmentFile={_specifiers(env_file)}",
-                f"Environment={environment}",
-                f"ExecStart=/bin/sh -c {quote(t.command)}",
-                *([f"User={ctx.user}"] if ctx.user else []),
-                "Restart=always",
-                "RestartSec=1",
-                "KillMode=control-group",
-                "KillSignal=SIGTERM",
-                f"TimeoutStopSec={max(1, round(ctx.timeout))}",
-                "StandardOutput=journal",
-                "StandardError=journal",
-                f"SyslogIdentifier={ctx.app}-{name}",
-                "",
-                "[Install]",
-                f"WantedBy={ctx.app}.target",
-                "",
-            ]
-            files[unit] = File("\n".join(lines))
+    environment = " ".join(env_assignment(k, v) for k, v in (
+        ("PORT", str(t.port + i - 1)), *((var, name) for var in INSTANCE_NAME_VARS), ("PATH", ctx.path)))
+    return "\n".join([
+        "[Unit]", f"Description={ctx.app} {name}", f"PartOf={ctx.app}.target", "",
+        "[Service]", "Type=simple",
+        f"WorkingDirectory={_specifiers(ctx.root)}",
+        f"EnvironmentFile={_specifiers(env_file)}",
+        f"Environment={environment}",
+        f"ExecStart=/bin/sh -c {quote(t.command)}",
+        *([f"User={ctx.user}"] if ctx.user else []),
+        "Restart=always", "RestartSec=1", "KillMode=control-group", "KillSignal=SIGTERM",
+        f"TimeoutStopSec={max(1, round(ctx.timeout))}",
+        "StandardOutput=journal", "StandardError=journal", f"SyslogIdentifier={ctx.app}-{name}", "",
+        "[Install]", f"WantedBy={ctx.app}.target", ""])
+
+
+def render(ctx: ExportContext) -> dict[str, File]:
+    files = {f"{ctx.app}-{t.name}-{i}.service": File(unit(ctx, t, i))
+             for t in ctx.types for i in range(1, t.count + 1)}
     files[f"{ctx.app}.target"] = File("\n".join([
-        "[Unit]", f"Description={ctx.app} (exported by procrun)", f"Wants={' '.join(units)}", "",
+        "[Unit]", f"Description={ctx.app} (exported by procrun)", f"Wants={' '.join(files)}", "",
         "[Install]", "WantedBy=multi-user.target", ""]))
     files[f"{ctx.app}.env"] = File("".join(env_file_line(k, v) + "\n" for k, v in ctx.env.items()), 0o600)
     return files

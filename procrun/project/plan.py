@@ -15,6 +15,8 @@ from procrun.project.ranges import MAX_INSTANCES
 from procrun.project.procfile import Procfile
 
 MAX_PORT = 65535
+# The variables that name the instance (web.1) in its environment: start and every exporter use this table.
+INSTANCE_NAME_VARS = ("PS", "DYNO", "HONCHO_PROCESS_NAME")
 _ITEM = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*(-?\d+)\s*$")
 
 
@@ -125,7 +127,8 @@ def instance(procfile: Procfile, types: tuple[str, ...], type_name: str, index: 
     full = dict(env)
     if port is not None:
         full["PORT"] = str(port)
-    full["PS"] = full["DYNO"] = full["HONCHO_PROCESS_NAME"] = name
+    for var in INSTANCE_NAME_VARS:
+        full[var] = name
     return Instance(type_name, index, command, port, full)
 
 

@@ -270,7 +270,7 @@ class Exchange:
 
     __slots__ = ("client", "router", "request", "head", "backend", "targets", "pending", "pending_size",
                  "tunnel_pending", "complete", "response_started", "framing", "chunked_out", "keep", "attempts",
-                 "done", "fresh_only", "force_new", "deadline", "_connecting")
+                 "done", "fresh_only", "force_new", "deadline", "connecting")
 
     def __init__(self, client: Client, request: Request) -> None:
         self.client = client
@@ -292,14 +292,14 @@ class Exchange:
         self.fresh_only = not request.retryable
         self.force_new = request.upgrade is not None  # tunnels get a connection of their own
         self.deadline = NEVER  # for the response to start
-        self._connecting: asyncio.Task[None] | None = None
+        self.connecting: asyncio.Task[None] | None = None
 
     # -- request side
     def start(self) -> None:
         self.targets = self.router.order()
-        self._attach()
+        self.attach()
 
-    def _attach(self) -> None:
+    def attach(self) -> None:
         """The first target with a usable pooled connection, else a new connection to it."""
         if not self.targets:
             self._answer(503, self.router.unavailable())
@@ -307,30 +307,11 @@ class Exchange:
         target = self.targets[0]
         backend = None if self.force_new else self.router.take(target, RECENT if self.fresh_only else None)
         if backend is not None:
-            self._use(backend)
+            self.use(backend)
         else:
-            self._connecting = self.router.loop.create_task(self._connect(target))
+            self.connecting = self.router.loop.create_task(connect(self, target))
 
-    async def _connect(self, target: Target) -> None:
-        loop = self.router.loop
-        try:
-            _, backend = await asyncio.wait_for(
-                loop.create_connection(lambda: Backend(self.router, target), "127.0.0.1", target.port),
-                CONNECT_TIMEOUT)
-        except (OSError, asyncio.TimeoutError):
-            self._connecting = None
-            if not self.done:
-                self.targets.pop(0)  # that instance is gone: the next one
-                self._attach()
-                self.client.flush()
-            return
-        self._connecting = None
-        if self.done:
-            backend.close()
-            return
-        self._use(backend, fresh=True)
-
-    def _use(self, backend: Backend, fresh: bool = False) -> None:
+    def use(self, backend: Backend, fresh: bool = False) -> None:
         self.backend = backend
         backend.exchange = self
         backend.fresh = fresh
@@ -438,7 +419,7 @@ class Exchange:
             if backend.fresh:
                 self.targets.pop(0)  # a fresh connection died: that instance is going away
             self.force_new = True  # a pooled one the instance closed while idle: a new connection
-            self._attach()
+            self.attach()
             self.client.flush()
             return
         self._answer(502, f"procrun router: {backend.target.name} failed before answering")
@@ -464,12 +445,32 @@ class Exchange:
         """The client went away: drop the backend connection (it may be mid-message)."""
         self.done = True
         self.deadline = NEVER
-        if self._connecting is not None:
-            self._connecting.cancel()
+        if self.connecting is not None:
+            self.connecting.cancel()
         if self.backend is not None:
             self.backend.exchange = None
             self.backend.close()
             self.backend = None
+
+
+async def connect(exchange: Exchange, target: Target) -> None:
+    """A new connection to ``target`` for ``exchange``; the next instance if it fails."""
+    router = exchange.router
+    try:
+        _, backend = await asyncio.wait_for(
+            router.loop.create_connection(lambda: Backend(router, target), "127.0.0.1", target.port), CONNECT_TIMEOUT)
+    except (OSError, asyncio.TimeoutError):
+        exchange.connecting = None
+        if not exchange.done:
+            exchange.targets.pop(0)  # that instance is gone: the next one
+            exchange.attach()
+            exchange.client.flush()
+        return
+    exchange.connecting = None
+    if exchange.done:
+        backend.close()
+        return
+    exchange.use(backend, fresh=True)
 
 
 class Backend(asyncio.Protocol):

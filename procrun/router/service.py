@@ -10,24 +10,21 @@ TCP mode balances per connection. The parsing and framing rules live in
 from __future__ import annotations
 
 import asyncio
-import errno
 import resource
 import socket
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.project.plan import fd_budget
-from procrun.supervise.machine import State
 from procrun.router import http
 from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
+    from procrun.router.listen import Listener
     from procrun.router.proxy import Backend, Client, Exchange
     from procrun.supervise.session import Session
 
 POOL_SIZE = 64  # idle connections kept per instance
-REFUSALS = 16  # over the cap: this many are told 503 at once; more are closed unanswered
 CLIENT_CEILING = 10_000
 NEVER = float("inf")
 
@@ -55,22 +52,23 @@ class Router(Service):
         self.pools: dict[Target, list[Backend]] = {}
         self._counter = 0
         self._server: asyncio.base_events.Server | None = None
-        self._sock: socket.socket | None = None
-        self._resume_accepting: asyncio.TimerHandle | None = None
+        self._listener: Listener | None = None
         self._ready: list[Target] = []
         self._ready_at = -1  # the session generation _ready was read at
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_at = NEVER
         self.connections = 0  # client connections accepted and not yet closed
         self.refusing = 0  # of those, the ones being told 503 (over the cap)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, session: Session) -> None:
         self.session = session
         self.loop = asyncio.get_running_loop()
         try:
             if self.mode == "http":
-                self._listen()
+                from procrun.router.listen import Listener
+
+                self._listener = Listener(self)
             else:
                 self._server = await asyncio.start_server(self._tcp, self.host, self.port, reuse_address=True)
         except OSError as exc:
@@ -81,64 +79,11 @@ class Router(Service):
         session.say(f"listening on {'http' if http_mode else 'tcp'}://{self.host}:{self.port} for "
                     f"{self.type_name}.N ({'per request' if http_mode else 'per connection'}, never sticky)", "router")
 
-    def _listen(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(1024)
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
-        self._sock = sock
-        self.loop.add_reader(sock.fileno(), self._accept)
-
-    def _accept(self) -> None:
-        """Accept one by one: over the cap a client gets its 503 and is closed at once, so
-        a crowd of connections never takes the descriptors the processes and the control
-        socket need; out of descriptors, accepting pauses briefly and the backlog waits."""
-        from procrun.router.proxy import Client, Refusal
-
-        for _ in range(32):
-            try:
-                conn, _ = self._sock.accept()
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    self.loop.remove_reader(self._sock.fileno())
-                    self._resume_accepting = self.loop.call_later(0.05, self._listen_again)
-                return
-            conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # asyncio skips sockets of proto 0
-            if self.connections >= self.client_cap():
-                if self.refusing >= REFUSALS:
-                    conn.close()
-                    continue
-                protocol: Callable[[], asyncio.Protocol] = lambda: Refusal(self)  # noqa: E731
-            else:
-                protocol = lambda: Client(self)  # noqa: E731
-            self.connections += 1
-            task = self.loop.create_task(self.loop.connect_accepted_socket(protocol, conn))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    def _listen_again(self) -> None:
-        self._resume_accepting = None
-        if self._sock is not None:
-            self.loop.add_reader(self._sock.fileno(), self._accept)
-
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._sock is not None:
-            self.loop.remove_reader(self._sock.fileno())
-            if self._resume_accepting is not None:
-                self._resume_accepting.cancel()
-            self._sock.close()
-            self._sock = None
+        if self._listener is not None:
+            self._listener.close()
         if self._server is not None:
             self._server.close()
         for client in list(self.clients):
@@ -147,10 +92,10 @@ class Router(Service):
             for backend in pool:
                 backend.close()
         self.pools.clear()
-        for task in list(self._tasks):
+        for task in list(self.tasks):
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
 
     # -- the pool of instances
     def ready(self) -> list[Target]:
@@ -159,9 +104,8 @@ class Router(Service):
         assert self.session is not None
         if self._ready_at != self.session.generation:
             self._ready_at = self.session.generation
-            self._ready = [Target(p.name, p.instance.port, p.pid) for p in self.session.machine.procs.values()
-                           if p.instance.type == self.type_name and p.state is State.RUNNING and not p.paused
-                           and p.pid is not None and p.instance.port is not None]
+            self._ready = [Target(p.name, p.instance.port, p.pid)  # type: ignore[arg-type]
+                           for p in self.session.machine.ready(self.type_name)]
             self._prune(set(self._ready))
         return self._ready
 
@@ -228,8 +172,7 @@ class Router(Service):
 
     def unavailable(self) -> str:
         assert self.session is not None
-        states = [(p.name, "paused" if p.paused else str(p.state)) for p in self.session.machine.procs.values()
-                  if p.instance.type == self.type_name]
+        states = [(p.name, str(p.state)) for p in self.session.machine.of_type(self.type_name)]
         return http.describe_pool(states, self.type_name)
 
     def client_cap(self) -> int:
@@ -239,7 +182,7 @@ class Router(Service):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft == resource.RLIM_INFINITY:
             return CLIENT_CEILING
-        spare = soft - fd_budget(len(self.session.machine.procs)) - 16
+        spare = soft - fd_budget(len(self.session.machine.all())) - 16
         return max(4, min(CLIENT_CEILING, spare // 2))
 
     def answered(self, exchange: Exchange, status: int) -> None:
@@ -249,8 +192,8 @@ class Router(Service):
     async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         try:
             for target in self.order():
                 try:

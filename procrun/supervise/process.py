@@ -174,15 +174,3 @@ def kill_all(pids: list[int], sig: int) -> None:
         except ProcessLookupError:
             pass
 
-
-async def accepts(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:port (the ready probe)."""
-    import asyncio
-
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    writer.close()
-    await writer.wait_closed()
-    return True

@@ -24,6 +24,8 @@ from procrun.supervise import process
 from procrun.supervise.guardian import MARKER_VAR, Guardian
 from procrun.supervise.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
 from procrun.supervise.output import SYSTEM, Prefixer, colour_for, render
+from procrun.supervise.probe import Probes
+from procrun.supervise.reaper import Stragglers
 from procrun.supervise.relay import Relay, Relays, Writer, call_soon
 
 if TYPE_CHECKING:
@@ -69,12 +71,13 @@ class Session:
         self.generation = 0  # counts apply() calls: readers cache what they derive from the Machine
         self.guardian: Guardian | None = None
         self.fresh: FreshDirs | None = None
-        self.relays: Relays = None  # type: ignore[assignment]  # made with the loop
+        # made with the loop, in _open()
+        self.relays: Relays = None  # type: ignore[assignment]
         self._timer: asyncio.TimerHandle | None = None
-        self._finishing = False
         self._done: asyncio.Future[int] = None  # type: ignore[assignment]
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self._probes: set[asyncio.Task[None]] = set()
+        self.probes: Probes = None  # type: ignore[assignment]  # made with the loop
+        self.stragglers: Stragglers = None  # type: ignore[assignment]
         self._changed = asyncio.Event()
 
     # -- lifecycle
@@ -96,6 +99,9 @@ class Session:
         self._loop = loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         self.relays = Relays(loop, self.writer, self.emit)
+        self.probes = Probes(loop, lambda pid: pid in self.children, self._ready)
+        self.stragglers = Stragglers(loop, self.machine, lambda: {c.pid for c in self.children.values()},
+                                     lambda: self.guardian.pid if self.guardian else -1, self.clock)
         self.guardian = Guardian(self.marker, self.workdirs is not None and self.workdirs.keep)
         if self.workdirs is not None:
             from procrun.chaos.inspect import FreshDirs
@@ -109,8 +115,7 @@ class Session:
             self._on_output_failed(self.writer.error)
 
     def _close(self) -> None:
-        for task in list(self._probes):
-            task.cancel()
+        self.probes.close()
         for sig in HANDLED:
             self._loop.remove_signal_handler(sig)
         if self._timer:
@@ -131,30 +136,19 @@ class Session:
             elif isinstance(action, Kill):
                 process.signal_group(action.pid, action.sig)
             elif isinstance(action, Sweep):
-                process.kill_all(self._stragglers(), action.sig)
+                self.stragglers.signal(action.sig)
             elif isinstance(action, Say):
                 self.say(action.text, action.source)
             elif isinstance(action, Finish):
                 self.code = action.code
-                self._begin_finish()
+                self.stragglers.finish(self._finished)
         self._arm_timer()
         self.generation += 1
         self._changed.set()  # wakes Session.until() waiters (rolling restarts)
 
     async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait, without polling, until the process table satisfies ``predicate``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            self._changed.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                return predicate()
-        return True
+        return await wait_until(self._changed, predicate, timeout)
 
     def say(self, text: str, source: str = SYSTEM) -> None:
         if source != SYSTEM:
@@ -186,27 +180,13 @@ class Session:
         probing = inst.type in self.probe_types and inst.port is not None
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
         if probing:
-            task = self._loop.create_task(self._probe(inst.name, child.pid, inst.port))  # type: ignore[arg-type]
-            self._probes.add(task)
-            task.add_done_callback(self._probes.discard)
+            self.probes.start(inst.name, child.pid, inst.port)  # type: ignore[arg-type]
 
-    async def _probe(self, name: str, pid: int, port: int) -> None:
-        """Ready when the port accepts a TCP connection; backs off to 0.5 s between tries."""
-        delay = 0.01
-        while pid in self.children:
-            if await process.accepts(port):
-                self.apply(self.machine.ready(name, pid, self.clock()))
-                proc = self.machine.procs.get(name)
-                if proc is not None and proc.pid == pid and proc.ready_after is not None:
-                    self.report.record("ready", proc.instance.type, proc.ready_after)
-                return
-            await asyncio.sleep(delay)
-            delay = min(0.5, delay * 2)
-
-    def _stragglers(self) -> list[int]:
-        groups = {c.pid for c in self.children.values()}
-        keeper = self.guardian.pid if self.guardian else -1
-        return [pid for pid, pgrp in process.descendants(os.getpid()) if pgrp not in groups and pid != keeper]
+    def _ready(self, name: str, pid: int) -> None:
+        self.apply(self.machine.became_ready(name, pid, self.clock()))
+        proc = self.machine.get(name)
+        if proc is not None and proc.pid == pid and proc.ready_after is not None:
+            self.report.record("ready", proc.type, proc.ready_after)
 
     # -- callbacks
     def _on_signal(self, sig: int) -> None:
@@ -239,10 +219,11 @@ class Session:
             self.relays.pump_fd(child.fd)  # print what it wrote before saying it stopped
             if self.fresh is not None:
                 self.fresh.stopped(pid)  # report before a successor starts
-            name = self.machine.by_pid.get(pid)
-            stopping = name is not None and self.machine.procs[name].stop_requested is not None
+            name = self.machine.name_of(pid)
+            proc = self.machine.get(name) if name is not None else None
+            stopping = proc is not None and proc.stop_requested is not None
             self.apply(self.machine.exited(pid, returncode, self.clock()))
-            proc = self.machine.procs.get(name) if name is not None else None
+            proc = self.machine.get(name) if name is not None else None
             if stopping and proc is not None and proc.stop_after is not None:
                 self.report.record("stopped", proc.instance.type, proc.stop_after)
 
@@ -258,22 +239,9 @@ class Session:
         self._timer = None
         self.apply(self.machine.tick(self.clock()))
 
-    # -- finishing: wait for daemonised stragglers, bounded by the deadline
-    def _begin_finish(self) -> None:
-        if not self._finishing:
-            self._finishing = True
-            self._loop.call_soon(self._finish_step)
-
-    def _finish_step(self) -> None:
-        stragglers = self._stragglers()
-        if not stragglers:
-            if not self._done.done():
-                self._done.set_result(self.code if self.code is not None else 0)
-            return
-        deadline = self.machine.deadline
-        late = self.machine.killed or (deadline is not None and self.clock() >= deadline)
-        process.kill_all(stragglers, signal.SIGKILL if late else signal.SIGTERM)
-        self._loop.call_later(0.02, self._finish_step)
+    def _finished(self) -> None:
+        if not self._done.done():
+            self._done.set_result(self.code if self.code is not None else 0)
 
 
 def _quiet_wakeup_fd() -> None:
@@ -282,3 +250,19 @@ def _quiet_wakeup_fd() -> None:
     fd = signal.set_wakeup_fd(-1)
     if fd != -1:
         signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+
+
+async def wait_until(changed: asyncio.Event, predicate: Callable[[], bool], timeout: float) -> bool:
+    """Wait until ``predicate`` holds, checking it each time ``changed`` is set; False at the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        changed.clear()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(changed.wait(), remaining)
+        except asyncio.TimeoutError:
+            return predicate()
+    return True

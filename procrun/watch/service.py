@@ -20,7 +20,7 @@ import watchfiles
 from procrun.chaos import slug
 from procrun.errors import ConfigError
 from procrun.project.plan import Instance, with_port
-from procrun.supervise.machine import State
+from procrun.supervise.machine import AfterStop, State
 from procrun.project.procfile import Procfile
 from procrun.project.settings import TypeSettings
 from procrun.supervise.session import Service
@@ -181,7 +181,7 @@ class WatchService(Service):
         for type_name in removed:
             session.say(f"Procfile: {type_name} removed; stopping it", "watch")
             session.apply(session.machine.scale(type_name, 0, now))
-            session.machine.wanted.pop(type_name, None)
+            session.machine.forget_type(type_name)
         for type_name in added:
             session.say(f"Procfile: {type_name} added; starting it", "watch")
             self.live.add_type(type_name)
@@ -195,7 +195,8 @@ class WatchService(Service):
     def _redefine(self, name: str) -> None:
         """Next start of ``name`` uses the current command and environment, on its port."""
         machine = self.session.machine  # type: ignore[union-attr]
-        proc = machine.procs[name]
+        proc = machine.get(name)
+        assert proc is not None
         fresh = self.live.make_instance(proc.instance.type, proc.instance.index)
         if proc.instance.port is not None:
             fresh = with_port(fresh, proc.instance.port)
@@ -205,13 +206,13 @@ class WatchService(Service):
         session = self.session
         assert session is not None
         machine = session.machine
-        names = sorted((p.name for p in machine.procs.values() if p.instance.type == type_name
-                        and p.after_stop != "remove"), key=lambda n: machine.procs[n].instance.index)
+        names = [p.name for p in sorted(machine.of_type(type_name), key=lambda p: p.instance.index)
+                 if p.after_stop is not AfterStop.REMOVE]
         if not names:
             return
         for name in names:
             self._redefine(name)
-        running = [n for n in names if machine.procs[n].pid is not None]
+        running = [n for n in names if machine.get(n).pid is not None]  # type: ignore[union-attr]
         if type_name not in self.rolling or not running:
             session.say(f"restarting {', '.join(names)}", "watch")
             session.apply(machine.restart_procs(names, session.clock()))
@@ -222,10 +223,9 @@ class WatchService(Service):
         session = self.session
         assert session is not None
         machine = session.machine
-        count = machine.wanted.get(type_name, len(names))
+        count = machine.formation().get(type_name, len(names))
         session.apply(machine.scale(type_name, count + 1, session.clock()))
-        surge = max((p for p in machine.procs.values() if p.instance.type == type_name),
-                    key=lambda p: p.instance.index).name
+        surge = max(machine.of_type(type_name), key=lambda p: p.instance.index).name
         session.say(f"rolling restart of {type_name}: {surge} first, then {', '.join(names)} one by one", "watch")
         if not await session.until(lambda: self._ready(surge) or self._failed(surge), READY_TIMEOUT) \
                 or self._failed(surge):
@@ -236,19 +236,20 @@ class WatchService(Service):
         for name in names:
             if machine.ending is not None:
                 return
-            old = machine.procs[name].pid if name in machine.procs else None
+            proc = machine.get(name)
+            old = proc.pid if proc is not None else None
             session.apply(machine.restart_procs([name], session.clock()))
-            await session.until(lambda: name not in machine.procs or (
-                self._ready(name) and machine.procs[name].pid != old), READY_TIMEOUT)
+            await session.until(lambda: machine.get(name) is None or (
+                self._ready(name) and machine.get(name).pid != old), READY_TIMEOUT)  # type: ignore[union-attr]
         session.apply(machine.scale(type_name, count, session.clock()))
 
     def _failed(self, name: str) -> bool:
         """The surge instance exited before it was ready: the new code does not start."""
-        proc = self.session.machine.procs.get(name)  # type: ignore[union-attr]
+        proc = self.session.machine.get(name)  # type: ignore[union-attr]
         return proc is None or proc.restarts > 0 or proc.state in (State.BACKOFF, State.EXITED)
 
     def _ready(self, name: str) -> bool:
-        proc = self.session.machine.procs.get(name)  # type: ignore[union-attr]
+        proc = self.session.machine.get(name)  # type: ignore[union-attr]
         return proc is not None and proc.state is State.RUNNING and proc.pid is not None
 
 

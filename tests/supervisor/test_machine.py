@@ -32,7 +32,7 @@ def of(kind, actions):
 
 
 def pid_of(machine, name):
-    return machine.procs[name].pid
+    return machine.get(name).pid
 
 
 def test_default_policy_first_exit_ends_session_with_its_code():
@@ -79,16 +79,16 @@ def test_on_failure_restarts_with_backoff_and_resets_after_uptime():
     now = 0.0
     for _ in range(6):
         m.exited(pid_of(m, "web.1"), 1, now)
-        assert m.procs["web.1"].state is State.BACKOFF
+        assert m.get("web.1").state is State.BACKOFF
         delays.append(round(m.next_deadline() - now, 3))
         now = m.next_deadline()
         respond(m, m.tick(now), now, pids)
-        assert m.procs["web.1"].state is State.RUNNING
+        assert m.get("web.1").state is State.RUNNING
     assert delays == [0.0, 0.1, 0.2, 0.4, 0.8, 1.0]
     now += 11  # stayed up long enough: next failure retries at once again
     m.exited(pid_of(m, "web.1"), 1, now)
     assert m.next_deadline() == now
-    assert m.procs["web.1"].restarts == 7
+    assert m.get("web.1").restarts == 7
 
 
 def test_crash_loop_is_reported_in_plain_words():
@@ -108,7 +108,7 @@ def test_on_failure_clean_exits_end_session_with_zero():
     m = Machine([inst("web"), inst("worker")], restart="on-failure")
     boot(m)
     assert of(Finish, m.exited(100, 0, 1.0)) == []
-    assert m.procs["web.1"].state is State.EXITED
+    assert m.get("web.1").state is State.EXITED
     assert m.exited(101, 0, 2.0)[-1] == Finish(0)
 
 
@@ -118,10 +118,10 @@ def test_stop_by_control_never_ends_session_and_restart_respawns():
     acts = m.restart_procs(["web.1"], now=1.0)
     assert acts == [Kill("web.1", 100, signal.SIGTERM)]
     acts = respond(m, m.exited(100, -15, now=1.2), 1.2, pids)
-    assert of(Spawn, acts) and m.procs["web.1"].restarts == 1 and m.ending is None
+    assert of(Spawn, acts) and m.get("web.1").restarts == 1 and m.ending is None
     m.stop(["worker.1"], now=2.0)
     acts = m.exited(101, -15, now=2.1)
-    assert m.ending is None and m.procs["worker.1"].state is State.EXITED and not of(Finish, acts)
+    assert m.ending is None and m.get("worker.1").state is State.EXITED and not of(Finish, acts)
 
 
 def test_individual_stop_escalates_after_timeout():
@@ -141,7 +141,7 @@ def test_scale_up_uses_next_numbers_and_down_removes_highest():
     assert {a.name for a in of(Kill, acts)} == {"web.2", "web.3"}
     for a in of(Kill, acts):
         m.exited(a.pid, -15, now=2.1)
-    assert list(m.procs) == ["web.1"] and m.ending is None
+    assert m.names() == ["web.1"] and m.ending is None
 
 
 def test_spawn_failure_counts_as_exit_127():
@@ -155,7 +155,7 @@ def test_shutdown_cancels_pending_backoff(policy):
     m = Machine([inst()], restart=policy)
     boot(m)
     m.exited(100, 1, 1.0)
-    assert m.procs["web.1"].state is State.BACKOFF
+    assert m.get("web.1").state is State.BACKOFF
     assert m.shutdown(130, 1.0)[-1] == Finish(130)
 
 
@@ -193,13 +193,13 @@ def test_scale_after_stop_runs_exactly_the_asked_count():
     _, pids = boot(m)
     for a in of(Kill, m.stop(["web.1", "web.2"], now=1.0)):
         m.exited(a.pid, -15, now=1.1)
-    assert all(p.state is State.EXITED for p in m.procs.values())
+    assert all(p.state is State.EXITED for p in m.all())
     acts = respond(m, m.scale("web", 1, now=2.0), 2.0, pids)
     assert [a.instance.name for a in of(Spawn, acts)] == ["web.1"]
-    assert [n for n, p in m.procs.items() if p.pid is not None] == ["web.1"] and list(m.procs) == ["web.1"]
+    assert [p.name for p in m.all() if p.pid is not None] == ["web.1"] and m.names() == ["web.1"]
     acts = respond(m, m.scale("web", 3, now=3.0), 3.0, pids)
     assert [a.instance.name for a in of(Spawn, acts)] == ["web.2", "web.3"]
-    assert sum(p.pid is not None for p in m.procs.values()) == 3
+    assert sum(p.pid is not None for p in m.all()) == 3
 
 
 def test_refused_scale_changes_nothing():
@@ -213,12 +213,12 @@ def test_refused_scale_changes_nothing():
 
     m = Machine([inst("worker", 1)], make_instance=make, restart="on-failure", cap=10)
     boot(m)
-    before = dict(m.procs), m.formation()
+    before = m.names(), m.formation()
     with pytest.raises(ValueError, match="above 65535"):
         m.scale("worker", 5, now=1.0)
     with pytest.raises(ValueError, match="more than 10 instances"):
         m.scale("worker", 11, now=1.0)
-    assert (dict(m.procs), m.formation()) == before
+    assert (m.names(), m.formation()) == before
 
 
 def test_scale_refuses_a_port_clash_with_another_type():
@@ -227,4 +227,4 @@ def test_scale_refuses_a_port_clash_with_another_type():
     boot(m)
     with pytest.raises(ValueError, match="clock.1 and worker.101 would both get port 5100"):
         m.scale("worker", 101, now=1.0)
-    assert list(m.procs) == ["clock.1"]
+    assert m.names() == ["clock.1"]

@@ -1,0 +1,45 @@
+"""The end of a session: daemonised descendants outside every tracked process group
+(reparented to us, the subreaper) are signalled until none is left, SIGKILL once the
+Machine's deadline has passed; then the session's exit code is delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+
+from procrun.supervise import process
+from procrun.supervise.machine import Machine
+
+
+class Stragglers:
+    def __init__(self, loop: asyncio.AbstractEventLoop, machine: Machine, groups: Callable[[], set[int]],
+                 keeper: Callable[[], int], clock: Callable[[], float]) -> None:
+        self.loop, self.machine, self.clock = loop, machine, clock
+        self.groups = groups  # the process groups of the children we track
+        self.keeper = keeper  # the guardian's pid: never a straggler
+        self._finishing = False
+
+    def find(self) -> list[int]:
+        groups, keeper = self.groups(), self.keeper()
+        return [pid for pid, pgrp in process.descendants(os.getpid()) if pgrp not in groups and pid != keeper]
+
+    def signal(self, sig: int) -> None:
+        process.kill_all(self.find(), sig)
+
+    def finish(self, done: Callable[[], None]) -> None:
+        """Call ``done`` once no straggler is left (bounded by the Machine's deadline)."""
+        if not self._finishing:
+            self._finishing = True
+            self.loop.call_soon(self._step, done)
+
+    def _step(self, done: Callable[[], None]) -> None:
+        stragglers = self.find()
+        if not stragglers:
+            done()
+            return
+        deadline = self.machine.deadline
+        late = self.machine.killed or (deadline is not None and self.clock() >= deadline)
+        process.kill_all(stragglers, signal.SIGKILL if late else signal.SIGTERM)
+        self.loop.call_later(0.02, self._step, done)

@@ -1,0 +1,139 @@
+"""The supervisor's vocabulary, pure: process states and their groups, restart policies,
+what a stop leads to, the actions the Machine returns, and one process's record."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from procrun.project.plan import Instance
+
+
+class State(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"  # SIGSTOP by chaos; resumes to RUNNING
+    STOPPING = "stopping"
+    BACKOFF = "backoff"
+    EXITED = "exited"
+
+
+LIVE_STATES = frozenset({State.STARTING, State.RUNNING, State.PAUSED})  # a process exists and is wanted
+DISRUPTABLE_STATES = frozenset({State.STARTING, State.RUNNING})  # chaos may pick it
+
+
+class Policy(StrEnum):
+    NEVER = "never"
+    ON_FAILURE = "on-failure"
+    ALWAYS = "always"
+
+
+POLICIES = tuple(p.value for p in Policy)
+
+
+class AfterStop(Enum):
+    """What a stop requested by procrun (restart, chaos, scale, watch) leads to."""
+
+    NOTHING = "nothing"
+    RESTART = "restart"
+    RELOCATE = "relocate"  # start again in a fresh directory
+    REMOVE = "remove"  # scaled away
+
+
+# --- actions -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Spawn:
+    instance: Instance
+    fresh: bool = False  # in a fresh working directory (relocate)
+
+
+@dataclass(frozen=True)
+class Kill:
+    name: str
+    pid: int
+    sig: int
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Signal descendants outside every tracked group (daemonised grandchildren)."""
+
+    sig: int
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    source: str = "system"
+
+
+@dataclass(frozen=True)
+class Finish:
+    code: int
+
+
+Action = Spawn | Kill | Sweep | Say | Finish
+
+
+# --- policy ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Backoff:
+    """Restart delays: immediate first retry, then doubling up to a cap.
+
+    A process that stayed up for ``reset_after`` seconds starts over at the
+    first delay; ``loop_after`` quick failures in a row are a crash loop.
+    """
+
+    base: float = 0.1
+    cap: float = 10.0
+    reset_after: float = 10.0
+    loop_after: int = 3
+
+    def delay(self, failures: int) -> float:
+        if failures <= 1:
+            return 0.0
+        return min(self.cap, self.base * 2 ** (failures - 2))
+
+
+def exit_code(returncode: int) -> int:
+    """Shell convention: a death by signal N is 128 + N."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        return f"signal {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+# --- state -------------------------------------------------------------------
+
+@dataclass
+class Proc:
+    instance: Instance
+    state: State = State.EXITED
+    pid: int | None = None
+    started: float | None = None
+    restarts: int = 0
+    failures: int = 0
+    due: float | None = None  # a restart, a resume or an escalation is due then
+    after_stop: AfterStop = AfterStop.NOTHING
+    last_rc: int | None = None
+    ready_after: float | None = None  # seconds from spawn to ready (disposability)
+    stop_after: float | None = None  # seconds from stop request to exit
+    stop_requested: float | None = None
+    resume_to: State = State.RUNNING  # the state a paused process returns to
+
+    @property
+    def name(self) -> str:
+        return self.instance.name
+
+    @property
+    def type(self) -> str:
+        return self.instance.type
