@@ -6,7 +6,7 @@ import ctypes
 import os
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from procrun.errors import UsageError
@@ -44,6 +44,10 @@ class Child:
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    def exited(self, returncode: int) -> None:
+        """Reaped by us (waitpid): Popen must not wait for it again."""
+        self.popen.returncode = returncode
 
 
 def spawn(command: str, env: Mapping[str, str], cwd: str) -> Child:
@@ -165,6 +169,21 @@ def ensure_open_files(instances: int) -> None:
         if soft < need:
             raise UsageError(f"{instances} instances need about {need} open files, but the limit is {soft} "
                              "(ulimit -n); run fewer instances or raise the limit")
+
+
+@dataclass(frozen=True)
+class Effects:
+    """The process effects a Session uses; tests pass fakes (no real processes)."""
+
+    spawn: Callable[[str, Mapping[str, str], str], Child]
+    reap: Callable[[], list[tuple[int, int]]]
+    signal_group: Callable[[int, int], None]
+    descendants: Callable[[int], list[tuple[int, int]]]
+    guardian: bool = True  # start the SIGKILL guardian (a real /bin/sh)
+
+
+def real_effects() -> Effects:
+    return Effects(spawn, reap, signal_group, descendants)
 
 
 def kill_all(pids: list[int], sig: int) -> None:

@@ -15,15 +15,17 @@ from procrun.supervise.machine import Machine
 
 class Stragglers:
     def __init__(self, loop: asyncio.AbstractEventLoop, machine: Machine, groups: Callable[[], set[int]],
-                 keeper: Callable[[], int], clock: Callable[[], float]) -> None:
+                 keeper: Callable[[], int], clock: Callable[[], float],
+                 descendants: Callable[[int], list[tuple[int, int]]] = process.descendants) -> None:
         self.loop, self.machine, self.clock = loop, machine, clock
         self.groups = groups  # the process groups of the children we track
         self.keeper = keeper  # the guardian's pid: never a straggler
+        self.descendants = descendants
         self._finishing = False
 
     def find(self) -> list[int]:
         groups, keeper = self.groups(), self.keeper()
-        return [pid for pid, pgrp in process.descendants(os.getpid()) if pgrp not in groups and pid != keeper]
+        return [pid for pid, pgrp in self.descendants(os.getpid()) if pgrp not in groups and pid != keeper]
 
     def signal(self, sig: int) -> None:
         process.kill_all(self.find(), sig)

@@ -56,10 +56,12 @@ class Session:
     def __init__(self, machine: Machine, prefixer: Prefixer, writer: Writer, cwd: str,
                  quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic,
                  probe_types: frozenset[str] = frozenset({"web"}), workdirs: Workdirs | None = None,
-                 fresh_all: bool = False, report: Report | None = None) -> None:
+                 fresh_all: bool = False, report: Report | None = None,
+                 effects: process.Effects | None = None) -> None:
         self.machine, self.prefixer, self.writer, self.cwd = machine, prefixer, writer, cwd
         self.quiet, self.clock, self.probe_types = quiet, clock, probe_types
         self.workdirs, self.fresh_all = workdirs, fresh_all
+        self.effects = effects or process.real_effects()
         self.report = report if report is not None else Report()
         self.services: list[Service] = []
         self.chaos: ChaosService | None = None  # set by the composition root
@@ -101,8 +103,10 @@ class Session:
         self.relays = Relays(loop, self.writer, self.emit)
         self.probes = Probes(loop, lambda pid: pid in self.children, self._ready)
         self.stragglers = Stragglers(loop, self.machine, lambda: {c.pid for c in self.children.values()},
-                                     lambda: self.guardian.pid if self.guardian else -1, self.clock)
-        self.guardian = Guardian(self.marker, self.workdirs is not None and self.workdirs.keep)
+                                     lambda: self.guardian.pid if self.guardian else -1, self.clock,
+                                     self.effects.descendants)
+        if self.effects.guardian:
+            self.guardian = Guardian(self.marker, self.workdirs is not None and self.workdirs.keep)
         if self.workdirs is not None:
             from procrun.chaos.inspect import FreshDirs
 
@@ -134,7 +138,7 @@ class Session:
             if isinstance(action, Spawn):
                 self._spawn(action.instance, action.fresh)
             elif isinstance(action, Kill):
-                process.signal_group(action.pid, action.sig)
+                self.effects.signal_group(action.pid, action.sig)
             elif isinstance(action, Sweep):
                 self.stragglers.signal(action.sig)
             elif isinstance(action, Say):
@@ -166,7 +170,7 @@ class Session:
             if (fresh or self.fresh_all) and self.fresh is not None:
                 workdir = self.fresh.make(inst.name)
                 env["TMPDIR"] = workdir.tmp
-            child = process.spawn(inst.command, env, workdir.path if workdir else self.cwd)
+            child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd)
         except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             if workdir is not None and self.fresh is not None:
                 self.fresh.discard(workdir)
@@ -191,7 +195,7 @@ class Session:
     # -- callbacks
     def _on_signal(self, sig: int) -> None:
         if sig == signal.SIGCHLD:
-            self._on_child_exit()
+            self.children_exited()
         elif self.machine.ending is None:
             self.apply(self.machine.shutdown(SIGNAL_CODES[sig], self.clock(), f"{signal.Signals(sig).name} received"))
         else:
@@ -210,12 +214,13 @@ class Session:
             code = 128 + signal.SIGPIPE if exc.errno == errno.EPIPE else 1
             self.apply(self.machine.shutdown(code, self.clock(), f"output failed: {exc.strerror}"))
 
-    def _on_child_exit(self) -> None:
-        for pid, returncode in process.reap():
+    def children_exited(self) -> None:
+        """SIGCHLD: reap every exited child, relay its last output, tell the Machine."""
+        for pid, returncode in self.effects.reap():
             child = self.children.pop(pid, None)
             if child is None:
                 continue  # a reparented orphan
-            child.popen.returncode = returncode
+            child.exited(returncode)
             self.relays.pump_fd(child.fd)  # print what it wrote before saying it stopped
             if self.fresh is not None:
                 self.fresh.stopped(pid)  # report before a successor starts

@@ -1,0 +1,134 @@
+"""The Session on a real asyncio loop with fake processes: pipes instead of children, a
+fake reaper and signals that make the fake exit. No process is started."""
+
+import asyncio
+import os
+import signal
+import threading
+
+from procrun.project.plan import Instance
+from procrun.supervise.machine import Machine
+from procrun.supervise.output import Prefixer, Style
+from procrun.supervise.process import Effects
+from procrun.supervise.relay import Writer
+from procrun.supervise.session import Session
+
+
+class FakeChild:
+    def __init__(self, pid, fd):
+        self.pid, self.fd, self.returncode = pid, fd, None
+
+    def exited(self, returncode):
+        self.returncode = returncode
+
+
+class FakeProcesses:
+    """spawn() gives a pipe that says one line; a stop signal makes the fake exit."""
+
+    def __init__(self):
+        self.next_pid = 40_000
+        self.writers, self.pending, self.spawned, self.signals = {}, [], [], []
+        self.session = None
+
+    def effects(self):
+        return Effects(self.spawn, self.reap, self.signal_group, lambda pid: [], guardian=False)
+
+    def spawn(self, command, env, cwd):
+        self.next_pid += 1
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        os.write(write_fd, f"{env['PS']} says {command}\n".encode())
+        self.writers[self.next_pid] = write_fd
+        self.spawned.append((env["PS"], self.next_pid))
+        return FakeChild(self.next_pid, read_fd)
+
+    def exit(self, pid, returncode):
+        os.close(self.writers.pop(pid))
+        self.pending.append((pid, returncode))
+        asyncio.get_running_loop().call_soon(self.session.children_exited)
+
+    def signal_group(self, pid, sig):
+        self.signals.append((pid, sig))
+        if sig in (signal.SIGTERM, signal.SIGKILL) and pid in self.writers:
+            self.exit(pid, -sig)
+
+    def reap(self):
+        done, self.pending = self.pending, []
+        return done
+
+
+def make(instances, **machine_args):
+    fake = FakeProcesses()
+    read_fd, write_fd = os.pipe()
+    out = []
+    reader = threading.Thread(target=lambda: out.append(os.read(read_fd, 1 << 20)) or
+                              [out.append(c) for c in iter(lambda: os.read(read_fd, 1 << 20), b"")], daemon=True)
+    reader.start()
+    machine = Machine(instances, **machine_args)
+    writer = Writer(write_fd)
+    session = Session(machine, Prefixer(Style(colour=False)), writer, "/", probe_types=frozenset(),
+                      effects=fake.effects())
+    fake.session = session
+
+    def text():
+        writer.close()
+        os.close(write_fd)
+        reader.join(5)
+        os.close(read_fd)
+        return b"".join(out).decode()
+    return fake, session, text
+
+
+def inst(type_name, index=1):
+    return Instance(type_name, index, f"run-{type_name}", None, {"PS": f"{type_name}.{index}"})
+
+
+def test_first_exit_ends_the_session_with_its_code_and_stops_the_rest():
+    fake, session, text = make([inst("web"), inst("worker")])
+
+    async def main():
+        task = asyncio.ensure_future(session.run())
+        while len(fake.spawned) < 2:
+            await asyncio.sleep(0)
+        fake.exit(fake.spawned[1][1], 3)
+        return await asyncio.wait_for(task, 5)
+
+    assert asyncio.run(main()) == 3
+    out = text()
+    assert "web.1    | web.1 says run-web" in out and "worker.1 | worker.1 says run-worker" in out
+    assert "worker.1 stopped (rc=3)" in out and "sending SIGTERM to web.1" in out
+    assert (fake.spawned[0][1], signal.SIGTERM) in fake.signals
+
+
+def test_a_crash_under_on_failure_is_restarted_and_quit_ends_cleanly():
+    fake, session, text = make([inst("web")], restart="on-failure")
+
+    async def main():
+        task = asyncio.ensure_future(session.run())
+        while len(fake.spawned) < 1:
+            await asyncio.sleep(0)
+        fake.exit(fake.spawned[0][1], 1)
+        while len(fake.spawned) < 2:  # restarted at once (first retry without delay)
+            await asyncio.sleep(0.001)
+        session.apply(session.machine.shutdown(0, session.clock(), "quit requested"))
+        return await asyncio.wait_for(task, 5)
+
+    assert asyncio.run(main()) == 0
+    out = text()
+    assert "web.1 exited with exit code 1; restarting in 0.0s" in out
+    assert [name for name, _ in fake.spawned] == ["web.1", "web.1"]
+    assert session.machine.get("web.1").restarts == 1
+
+
+def test_output_that_fails_stops_the_session_with_141():
+    fake, session, text = make([inst("web")], restart="on-failure")
+    r, w = os.pipe()
+    os.close(r)
+    session.writer = Writer(w)
+
+    async def main():
+        return await asyncio.wait_for(session.run(), 5)
+
+    assert asyncio.run(main()) == 141
+    os.close(w)
+    text()
