@@ -6,7 +6,9 @@ import json
 import os
 import socket
 import time
-from typing import Any
+TYPE_CHECKING = False  # importing typing would cost every CLI client ~4 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 from procrun import statedir
 from procrun.control.protocol import MAX_LINE, decode_reply, encode
