@@ -106,7 +106,8 @@ def _session(app: App, plan: Plan, live: Live) -> Session:
     workdirs = Workdirs(app.root, ignore=s.fresh_ignore, keep=s.keep_dirs, linked=s.fresh_link)
     sys.stdout.flush()
     return Session(_machine(app, plan, live), Prefixer(style), Writer(1), app.root, quiet=s.quiet,
-                   workdirs=workdirs, fresh_all=s.fresh, probe_types=frozenset(probe))
+                   workdirs=workdirs, fresh_all=s.fresh, probe_types=frozenset(probe),
+                   boot_timeouts={t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout})
 
 
 def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool) -> None:
@@ -121,12 +122,32 @@ def _attach_services(session: Session, app: App, live: Live, state_dir: str, rou
     if routed:
         from procrun.router.service import Router
 
-        session.services.append(Router(s.router_host, s.port, s.router_mode, s.router_timeout, ROUTED_TYPE))
+        router = Router(s.router_host, s.port, s.router_mode, s.router_timeout, ROUTED_TYPE)
+        if s.router_record and s.router_mode == "http":
+            from procrun.diagnose.recorder import Recorder
+
+            router.recorder = Recorder(lambda finding: _found(session, finding))
+            session.report.requests_seen = True
+        session.services.append(router)
     if s.watch:
         from procrun.watch.service import WatchService, type_globs
 
         session.services.append(WatchService(live, s.watch_paths, s.watch_ignore, s.watch_debounce,
                                              type_globs(s.type_settings), rolling=(ROUTED_TYPE,) if routed else ()))
+
+
+def _found(session: Session, finding: Any) -> None:
+    """A memory finding, new or newly confirmed: said at once, kept in the report."""
+    from procrun.chaos.report import StateFinding
+    from procrun.diagnose.memory import as_report, join_disk
+
+    written: dict[str, set[str]] = {}
+    for files in session.report.findings:
+        written.setdefault(files.instance, set()).update(files.created + files.changed)
+    join_disk([finding], written)
+    entry = StateFinding(**as_report(finding))  # type: ignore[arg-type]
+    session.report.state[f"{entry.kind} {entry.type} {entry.request}"] = entry
+    session.say(f"{entry.line} [{entry.status}]", "finding")
 
 
 def _finish(session: Session, app: App, state_dir: str) -> None:

@@ -50,7 +50,7 @@ def _add_settings(parser: argparse.ArgumentParser, command: str, top: bool = Fal
             continue
         kw: dict[str, Any] = {"dest": setting.name, "help": setting.help,
                               "default": None if top else argparse.SUPPRESS}
-        if setting.name == "router":
+        if setting.negatable:
             kw["action"] = argparse.BooleanOptionalAction
         elif setting.switch:
             kw["action"] = "store_true"

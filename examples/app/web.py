@@ -1,9 +1,11 @@
 """A deliberately stateful web app: it breaks the twelve-factor rule on purpose.
 
-- sessions live in process memory (lost on restart, not shared between web.N);
+- sessions live in process memory (lost on restart, not shared between web.N):
+  /me answers 401 to a session this process does not know, as real apps do;
 - uploads are written next to the code (lost when the instance is relocated).
 
 procrun's chaos mode, fresh directories and router exist to expose exactly this.
+Its stateless twin is examples/stateless/web.py.
 """
 
 import http.server
@@ -18,14 +20,17 @@ UPLOADS = "uploads"  # hidden local state #2: local disk next to the code
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def reply(self, status: int, text: str, sid: str = "") -> None:
+    def reply(self, status: int, text: str, cookie: str = "") -> None:
         body = f"{NAME}: {text}\n".encode()
         self.send_response(status)
-        if sid:
-            self.send_header("Set-Cookie", f"sid={sid}")
+        if cookie:
+            self.send_header("Set-Cookie", f"sid={cookie}; Path=/; HttpOnly")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def session(self) -> str:
+        return self.headers.get("Cookie", "").partition("sid=")[2].split(";")[0]
 
     def do_GET(self) -> None:
         if self.path.startswith("/uploads/"):
@@ -35,12 +40,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return self.reply(200, f"upload {name} says {f.read()!r}")
             except FileNotFoundError:
                 return self.reply(404, f"upload {name} is gone")
-        sid = self.headers.get("Cookie", "").partition("sid=")[2].split(";")[0] or uuid.uuid4().hex[:8]
-        SESSIONS[sid] = SESSIONS.get(sid, 0) + 1
-        self.reply(200, f"session {sid} has {SESSIONS[sid]} visit(s)", sid)
+        if self.path == "/me":
+            sid = self.session()
+            if sid not in SESSIONS:
+                return self.reply(401, "who are you? this process knows no such session; log in again")
+            SESSIONS[sid] += 1
+            return self.reply(200, f"session {sid} has {SESSIONS[sid]} visit(s)")
+        self.reply(200, "hello")
 
     def do_POST(self) -> None:
         data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/login":
+            sid = uuid.uuid4().hex[:8]
+            SESSIONS[sid] = 0
+            return self.reply(200, f"logged in as session {sid}", cookie=sid)
         os.makedirs(UPLOADS, exist_ok=True)
         name = uuid.uuid4().hex[:8] + ".txt"
         with open(os.path.join(UPLOADS, name), "wb") as f:

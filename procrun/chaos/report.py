@@ -17,6 +17,23 @@ class Finding:
     deleted: tuple[str, ...]
 
 
+@dataclass
+class StateFinding:
+    """Hidden state seen in requests (memory, secret key, local disk): the evidence never holds a value."""
+
+    kind: str
+    type: str
+    status: str  # suspected | confirmed
+    request: str  # "GET /me"
+    line: str
+    rule: str
+    fix: str
+    evidence: list[list[Any]] = field(default_factory=list)  # [time, instance, status]
+
+
+SCHEMA = 1  # `procrun report --json`: bump when a field changes meaning
+
+
 @dataclass(frozen=True)
 class Event:
     at: float
@@ -34,6 +51,8 @@ class Report:
     scratch: dict[str, int] = field(default_factory=dict)  # type -> files left in TMPDIR
     ready: dict[str, list[float]] = field(default_factory=dict)  # type -> seconds from spawn to ready
     stopped: dict[str, list[float]] = field(default_factory=dict)  # type -> seconds from stop request to exit
+    state: dict[str, StateFinding] = field(default_factory=dict)  # "kind type request" -> finding
+    requests_seen: bool = False  # the router recorded requests (memory could be diagnosed)
 
     def record(self, kind: str, type_name: str, seconds: float) -> None:
         """Disposability (twelve-factor IX): how fast instances start and stop."""
@@ -62,22 +81,48 @@ class Report:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "scheduled": self.scheduled, "inspected": self.inspected, "events": [asdict(e) for e in self.events],
-                "findings": [asdict(f) for f in self.findings], "by_type": self.by_type(),
-                "scratch": self.scratch, "ready": self.ready, "stopped": self.stopped,
-                "disposability": self.disposability()}
+        return {"schema": SCHEMA, "seed": self.seed, "scheduled": self.scheduled, "inspected": self.inspected,
+                "events": [asdict(e) for e in self.events], "findings": [asdict(f) for f in self.findings],
+                "by_type": self.by_type(), "state": [asdict(f) for f in self.state.values()],
+                "requests_seen": self.requests_seen, "kinds": self.kinds(), "scratch": self.scratch,
+                "ready": self.ready, "stopped": self.stopped, "disposability": self.disposability()}
+
+    def kinds(self) -> dict[str, str]:
+        """Every kind found, with its strongest status: files written are seen, hence confirmed."""
+        out: dict[str, str] = {"files": "confirmed"} if self.findings else {}
+        for finding in self.state.values():
+            if out.get(finding.kind) != "confirmed":
+                out[finding.kind] = finding.status
+        return out
+
+    def failing(self, level: str) -> bool:
+        """For `procrun report --fail-on`: any finding at least this sure."""
+        return any(level == "suspected" or status == "confirmed" for status in self.kinds().values())
 
     def summary(self, limit: int = 5) -> list[str]:
         """A one-screen summary for the end of a session."""
+        lines = self._chaos_lines() + self._disposability_lines()
+        kinds = self.kinds()
+        if not kinds:
+            lines += self._clean_lines()
+            return lines
+        lines.append("hidden local state: " + ", ".join(f"{kind} ({status})" for kind, status in kinds.items()))
+        for finding in self.state.values():
+            lines.append(f"  {finding.type}: {finding.line} [{finding.status}]; fix: {finding.fix}")
+        lines += self._file_lines(limit)
+        return lines
+
+    def _chaos_lines(self) -> list[str]:
+        if not self.events:
+            return []
+        counts: dict[str, int] = {}
+        for e in self.events:
+            counts[e.action] = counts.get(e.action, 0) + 1
+        return [f"chaos: {len(self.events)} disruptions (" + ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+                + ")" + (f"; replay with --chaos-seed {self.seed}" if self.scheduled and self.seed is not None else "")]
+
+    def _disposability_lines(self) -> list[str]:
         lines = []
-        if self.events:
-            counts: dict[str, int] = {}
-            for e in self.events:
-                counts[e.action] = counts.get(e.action, 0) + 1
-            lines.append(f"chaos: {len(self.events)} disruptions ("
-                         + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) + ")"
-                         + (f"; replay with --chaos-seed {self.seed}" if self.scheduled and self.seed is not None
-                            else ""))
         for type_name, d in self.disposability().items():
             parts = []
             if "ready_median" in d:
@@ -85,16 +130,26 @@ class Report:
             if "stopped_median" in d:
                 parts.append(f"stops in {d['stopped_median']:.2f}s (max {d['stopped_max']:.2f}s)")
             lines.append(f"disposability: {type_name} {', '.join(parts)}")
+        return lines
+
+    def _clean_lines(self) -> list[str]:
+        checked = []
+        if self.inspected:
+            checked.append(f"{self.inspected} fresh director" + ("y" if self.inspected == 1 else "ies"))
+        if self.requests_seen:
+            checked.append("the requests through the router")
+        if checked:
+            return [f"hidden local state: none found in {' and '.join(checked)}"]
+        if self.events:
+            return ["hidden local state: not checked: no instance stopped after running in a fresh "
+                    "directory (use --fresh, or chaos with relocate)"]
+        return []
+
+    def _file_lines(self, limit: int) -> list[str]:
+        lines = []
         groups = self.by_type()
-        if not groups:
-            if self.inspected:
-                lines.append(f"hidden local state: none found in {self.inspected} fresh director"
-                             + ("y" if self.inspected == 1 else "ies"))
-            elif self.events:
-                lines.append("hidden local state: not checked: no instance stopped after running in a fresh "
-                             "directory (use --fresh, or chaos with relocate)")
-            return lines
-        lines.append(f"hidden local state: {len(self.findings)} instance stop(s) left files behind")
+        if groups:
+            lines.append(f"  files: {len(self.findings)} instance stop(s) left files behind")
         for type_name, entry in groups.items():
             files = sorted(entry["files"].items(), key=lambda kv: -kv[1])
             shown = ", ".join(f"{k} (x{n})" for k, n in files[:limit])
@@ -113,4 +168,6 @@ def from_json(data: dict[str, Any]) -> Report:
     report.scratch = dict(data.get("scratch", {}))
     report.ready = {k: list(v) for k, v in data.get("ready", {}).items()}
     report.stopped = {k: list(v) for k, v in data.get("stopped", {}).items()}
+    report.state = {f"{f['kind']} {f['type']} {f['request']}": StateFinding(**f) for f in data.get("state", [])}
+    report.requests_seen = bool(data.get("requests_seen"))
     return report

@@ -42,8 +42,10 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p.add_argument("op", choices=("on", "off", "now", "status"))
     p.add_argument("name", nargs="?", help="with now: the instance to disrupt (default: a random one)")
     p.add_argument("--action", choices=CHAOS_ACTIONS, help="with now: what to do")
-    verb("report", "hidden-local-state findings of the running or last session").add_argument(
-        "--json", action="store_true", help="machine-readable output")
+    p = verb("report", "hidden-local-state findings of the running or last session")
+    p.add_argument("--json", action="store_true", help="machine-readable output (versioned: see \"schema\")")
+    p.add_argument("--fail-on", choices=("suspected", "confirmed"),
+                   help="exit 1 when there are findings at least this sure (for CI)")
 
 
 def _checked(reply: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +132,7 @@ def _report(root: str, ns: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print("\n".join(report.summary(limit=20) or ["no disruptions and no findings yet"]))
-    return 0
+    return 1 if ns.fail_on and report.failing(ns.fail_on) else 0
 
 
 VERBS: dict[str, Callable[[str, argparse.Namespace], int]] = {

@@ -178,6 +178,7 @@ def _types(r: _Reader, node: yaml.Node) -> dict[str, TypeSettings]:
                          "port"),
         "stop_signal": lambda n: _signal(r, n),
         "grace": checked("grace", BY_NAME["timeout"].parse, "10"),
+        "boot_timeout": checked("boot_timeout", BY_NAME["chaos_interval"].parse, "60"),
     }
     out = {}
     for name, body in r.mapping(node, "types").items():

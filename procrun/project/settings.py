@@ -122,6 +122,7 @@ class Setting:
     switch: bool = False  # a flag without a value: --chaos
     example: str = ""  # for the fix in a procrun.yaml error
     choices: tuple[str, ...] = ()  # argparse lists them in its own error
+    negatable: bool = False  # --fresh and --no-fresh
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -152,20 +153,24 @@ SETTINGS: tuple[Setting, ...] = (
             "spare instances younger than this", "SECONDS", example="5"),
     Setting("chaos_seed", _integer(ranges.seed, "an integer seed"), None, ("--chaos-seed",), "chaos.seed", START,
             "replay a run: same seed, same disruptions", "N", example="42"),
-    Setting("fresh", _flag, False, ("--fresh",), "fresh.enabled", START,
-            "start every instance in a fresh copy of the app (ephemeral disk)", switch=True, example="true"),
+    Setting("fresh", _flag, None, ("--fresh",), "fresh.enabled", START,
+            "start every instance in a fresh copy of the app, as a platform does (default: on with --chaos)",
+            switch=True, example="true", negatable=True),
     Setting("fresh_ignore", _words, (), (), "fresh.ignore", example="[logs/]"),
     Setting("fresh_link", _words, LINKED, (), "fresh.link", example="[.venv, node_modules]"),
     Setting("keep_dirs", _flag, False, ("--keep-dirs",), "fresh.keep_dirs", START,
             "keep fresh directories after exit, for inspection", switch=True, example="true"),
     Setting("router", _flag, None, ("--router",), "router.enabled", START,
             "listen on the base port and spread requests over ready web.N, never sticky (default: on with --chaos)",
-            switch=True, example="true"),
+            switch=True, example="true", negatable=True),
     Setting("router_host", _text, "127.0.0.1", ("--router-host",), "router.host", START,
             "address the router listens on (default: 127.0.0.1)", "HOST", example="127.0.0.1"),
     Setting("router_mode", _choice("http", "tcp"), "http", ("--router-mode",), "router.mode", START,
             "balance per HTTP request (default) or per TCP connection", "MODE", example="http",
             choices=("http", "tcp")),
+    Setting("router_record", _flag, True, ("--router-record",), "router.record", START,
+            "record each request (no values) to diagnose state kept in memory (default: on)", switch=True,
+            example="true", negatable=True),
     Setting("router_timeout", _number(ranges.interval), 30.0, ("--router-timeout",), "router.timeout", START,
             "answer 504 when an instance has not started its response by then (default: 30)", "SECONDS",
             example="30"),
@@ -189,6 +194,7 @@ class TypeSettings:
     ready: str | None = None  # "port" or "spawn"
     stop_signal: int | None = None
     grace: float | None = None
+    boot_timeout: float | None = None  # warn when a web instance binds nothing by then (default 60 s)
     line: int = 0
 
 
@@ -216,6 +222,7 @@ class Settings:
     keep_dirs: bool = False
     router: bool = False
     router_explicit: bool = False  # asked for with --router / router.enabled, not implied by --chaos
+    router_record: bool = True
     router_host: str = "127.0.0.1"
     router_mode: str = "http"
     router_timeout: float = 30.0
@@ -249,6 +256,8 @@ def resolve(flags: Mapping[str, Any], file: Mapping[str, Any], dotenv: Mapping[s
     values["router_explicit"] = bool(values["router"])
     if values["router"] is None:
         values["router"] = values["chaos"]
+    if values["fresh"] is None:  # chaos means a platform's file system: every start from the slug
+        values["fresh"] = values["chaos"]
     if values["chaos_seed"] is None:
         values["chaos_seed"] = seed()
     return Settings(**values, **edge)

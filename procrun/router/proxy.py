@@ -270,7 +270,7 @@ class Exchange:
 
     __slots__ = ("client", "router", "request", "head", "backend", "targets", "pending", "pending_size",
                  "tunnel_pending", "complete", "response_started", "framing", "chunked_out", "keep", "attempts",
-                 "done", "fresh_only", "force_new", "deadline", "connecting")
+                 "done", "fresh_only", "force_new", "deadline", "connecting", "started")
 
     def __init__(self, client: Client, request: Request) -> None:
         self.client = client
@@ -292,6 +292,7 @@ class Exchange:
         self.fresh_only = not request.retryable
         self.force_new = request.upgrade is not None  # tunnels get a connection of their own
         self.deadline = NEVER  # for the response to start
+        self.started = time.monotonic()
         self.connecting: asyncio.Task[None] | None = None
 
     # -- request side
@@ -361,7 +362,7 @@ class Exchange:
         self.chunked_out = framing == "chunked" or (framing == "eof" and request.version == "1.1")
         self.keep = request.keep_alive and request.upgrade is None and (framing != "eof" or self.chunked_out)
         self.client.write(http.response_head(response, instance, self.keep, self.chunked_out))
-        self.router.answered(self, status)
+        self.router.answered(self, status, response)
 
     def response_body(self, data: bytes) -> None:
         self.client.write(http.chunk(data) if self.chunked_out else data)
@@ -438,7 +439,7 @@ class Exchange:
     def _answer(self, status: int, text: str) -> None:
         self.done = True
         self.deadline = NEVER
-        self.router.answered(self, status)
+        self.router.answered(self, status, None)
         self.client.refuse(status, text)
 
     def abort(self) -> None:

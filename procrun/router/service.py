@@ -21,6 +21,8 @@ from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
     from procrun.router.listen import Listener
+    from procrun.diagnose.recorder import Recorder
+    from procrun.router.http import Response
     from procrun.router.proxy import Backend, Client, Exchange
     from procrun.supervise.session import Session
 
@@ -46,6 +48,7 @@ class Router(Service):
                  type_name: str = "web") -> None:
         self.host, self.port, self.mode, self.timeout = host, port, mode, timeout
         self.type_name = type_name
+        self.recorder: Recorder | None = None  # set by the composition root when requests are recorded
         self.session: Session | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.clients: set[Client] = set()
@@ -185,8 +188,13 @@ class Router(Service):
         spare = soft - fd_budget(len(self.session.machine.all())) - 16
         return max(4, min(CLIENT_CEILING, spare // 2))
 
-    def answered(self, exchange: Exchange, status: int) -> None:
-        """Every answer, the router's own included (the hidden-state diagnosis listens here)."""
+    def answered(self, exchange: Exchange, status: int, response: Response | None) -> None:
+        """Every answer, the router's own included (``response`` None): the memory diagnosis listens."""
+        if self.recorder is not None:
+            backend = exchange.backend
+            target = backend.target if backend is not None else (exchange.targets[0] if exchange.targets else None)
+            self.recorder.record(exchange.request, exchange.started, status, target.name if target else "router",
+                                 target.pid if target else 0, response)
 
     # -- TCP mode: per connection
     async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

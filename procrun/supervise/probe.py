@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from procrun.chaos.report import Report
+
+
+LOOK_AFTER = 1.0  # seconds without an answer on $PORT before looking at what the instance listens on
+LOOK_EVERY = 2.0
 
 
 class Probes:
-    """One task per starting instance; each backs off to 0.5 s between tries and ends with the process."""
+    """One task per starting instance; each backs off to 0.5 s between tries and ends with the process.
+
+    An instance that does not answer on $PORT but listens elsewhere is named (port binding);
+    one that binds nothing within its boot timeout gets a warning instead of staying
+    'starting' silently."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, alive: Callable[[int], bool],
-                 ready: Callable[[str, int], None]) -> None:
+                 ready: Callable[[str, int], None], say: Callable[[str, str], None], report: Report,
+                 boot_timeout: Callable[[str], float], listening: Callable[[int], set[int]]) -> None:
         self.loop = loop
         self.alive = alive  # is this pid still the instance's process?
         self.ready = ready
+        self.say, self.report, self.boot_timeout, self.listening = say, report, boot_timeout, listening
         self.tasks: set[asyncio.Task[None]] = set()
 
     def start(self, name: str, pid: int, port: int) -> None:
@@ -22,17 +36,41 @@ class Probes:
         task.add_done_callback(self.tasks.discard)
 
     async def _probe(self, name: str, pid: int, port: int) -> None:
-        delay = 0.01
+        delay, started, looked, told, warned = 0.01, self.loop.time(), 0.0, False, False
+        timeout = self.boot_timeout(name)
         while self.alive(pid):
             if await accepts(port):
                 self.ready(name, pid)
                 return
+            waited = self.loop.time() - started
+            if not told and waited >= LOOK_AFTER and (not looked or waited - looked >= LOOK_EVERY):
+                looked = waited
+                ports = self.listening(pid)
+                if ports and port not in ports:
+                    self.elsewhere(name, port, ports)
+                    told = True
+            if not warned and not told and waited >= timeout:
+                self.silent(name, timeout)
+                warned = True
             await asyncio.sleep(delay)
             delay = min(0.5, delay * 2)
 
     def close(self) -> None:
         for task in list(self.tasks):
             task.cancel()
+
+
+    def elsewhere(self, name: str, port: int, ports: set[int]) -> None:
+        from procrun.chaos.report import StateFinding
+        from procrun.diagnose.ports import elsewhere
+
+        entry = StateFinding(**elsewhere(name, port, ports))  # type: ignore[arg-type]
+        self.report.state[f"{entry.kind} {name}"] = entry
+        self.say(f"{entry.line} [{entry.status}]", "finding")
+
+    def silent(self, name: str, timeout: float) -> None:
+        self.say(f"{name} has bound no port {timeout:g}s after it started; it stays 'starting' until it "
+                 "listens on $PORT (boot_timeout in procrun.yaml types.TYPE)", "warning")
 
 
 async def accepts(port: int) -> bool:

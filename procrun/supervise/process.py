@@ -179,11 +179,12 @@ class Effects:
     reap: Callable[[], list[tuple[int, int]]]
     signal_group: Callable[[int, int], None]
     descendants: Callable[[int], list[tuple[int, int]]]
+    listening: Callable[[int], set[int]]  # the TCP ports a process group listens on
     guardian: bool = True  # start the SIGKILL guardian (a real /bin/sh)
 
 
 def real_effects() -> Effects:
-    return Effects(spawn, reap, signal_group, descendants)
+    return Effects(spawn, reap, signal_group, descendants, listening_ports)
 
 
 def kill_all(pids: list[int], sig: int) -> None:
@@ -193,3 +194,47 @@ def kill_all(pids: list[int], sig: int) -> None:
         except ProcessLookupError:
             pass
 
+
+
+LISTEN = "0A"
+
+
+def listening_ports(group: int) -> set[int]:
+    """TCP ports (IPv4 and IPv6, loopback included) on which any process of the group listens."""
+    inodes: set[str] = set()
+    for pid, pgrp in _group_members(group):
+        try:
+            links = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in links:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    if not inodes:
+        return set()
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                ports |= {port for port, inode in parse_listeners(f.read()) if inode in inodes}
+        except OSError:
+            continue
+    return ports
+
+
+def parse_listeners(text: str) -> list[tuple[int, str]]:
+    """(port, socket inode) of each LISTEN row of /proc/net/tcp or tcp6."""
+    out = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == LISTEN:
+            out.append((int(fields[1].rsplit(":", 1)[1], 16), fields[9]))
+    return out
+
+
+def _group_members(group: int) -> list[tuple[int, int]]:
+    return [(pid, int(fields[2])) for pid, fields in _processes() if int(fields[2]) == group]

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from procrun.chaos.report import Report
@@ -57,11 +57,12 @@ class Session:
                  quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic,
                  probe_types: frozenset[str] = frozenset({"web"}), workdirs: Workdirs | None = None,
                  fresh_all: bool = False, report: Report | None = None,
-                 effects: process.Effects | None = None) -> None:
+                 effects: process.Effects | None = None, boot_timeouts: Mapping[str, float] | None = None) -> None:
         self.machine, self.prefixer, self.writer, self.cwd = machine, prefixer, writer, cwd
         self.quiet, self.clock, self.probe_types = quiet, clock, probe_types
         self.workdirs, self.fresh_all = workdirs, fresh_all
         self.effects = effects or process.real_effects()
+        self.boot_timeouts = dict(boot_timeouts or {})
         self.report = report if report is not None else Report()
         self.services: list[Service] = []
         self.chaos: ChaosService | None = None  # set by the composition root
@@ -101,7 +102,9 @@ class Session:
         self._loop = loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         self.relays = Relays(loop, self.writer, self.emit)
-        self.probes = Probes(loop, lambda pid: pid in self.children, self._ready)
+        self.probes = Probes(loop, lambda pid: pid in self.children, self._ready, self.say, self.report,
+                             lambda name: self.boot_timeouts.get(name.rsplit(".", 1)[0], 60.0),
+                             self.effects.listening)
         self.stragglers = Stragglers(loop, self.machine, lambda: {c.pid for c in self.children.values()},
                                      lambda: self.guardian.pid if self.guardian else -1, self.clock,
                                      self.effects.descendants)

@@ -31,7 +31,7 @@ class FakeProcesses:
         self.session = None
 
     def effects(self):
-        return Effects(self.spawn, self.reap, self.signal_group, lambda pid: [], guardian=False)
+        return Effects(self.spawn, self.reap, self.signal_group, lambda pid: [], lambda pid: set(), guardian=False)
 
     def spawn(self, command, env, cwd):
         self.next_pid += 1

@@ -67,8 +67,8 @@ def test_every_key():
     assert (c.fresh, c.fresh_ignore, c.fresh_link, c.keep_dirs) == (True, ("logs/", "*.tmp"), ("vendor",), True)
     assert (c.router, c.router_host, c.router_mode, c.router_timeout) == (True, "0.0.0.0", "tcp", 9.0)
     assert (c.watch, c.watch_paths, c.watch_ignore, c.watch_debounce) == (True, ("src",), ("media",), 0.2)
-    assert c.types["web"] == TypeConfig("on-failure", False, ("*.py", "templates/"), "port", signal.SIGINT, 12.0, 23)
-    assert c.types["worker"] == TypeConfig(None, None, None, "spawn", signal.SIGQUIT, None, 30)
+    assert c.types["web"] == TypeConfig("on-failure", False, ("*.py", "templates/"), "port", signal.SIGINT, 12.0, line=23)
+    assert c.types["worker"] == TypeConfig(None, None, None, "spawn", signal.SIGQUIT, None, line=30)
 
 
 def test_shorthands_and_empty():
