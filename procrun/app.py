@@ -105,9 +105,11 @@ def _session(app: App, plan: Plan, live: Live) -> Session:
              if (per_type[t].ready if t in per_type and per_type[t].ready else default_ready.get(t)) == "port"}
     workdirs = Workdirs(app.root, ignore=s.fresh_ignore, keep=s.keep_dirs, linked=s.fresh_link)
     sys.stdout.flush()
+    from procrun.supervise.probe import Checks
+
+    checks = Checks(frozenset(probe), {t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout}, s.allow)
     return Session(_machine(app, plan, live), Prefixer(style), Writer(1), app.root, quiet=s.quiet,
-                   workdirs=workdirs, fresh_all=s.fresh, probe_types=frozenset(probe),
-                   boot_timeouts={t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout})
+                   workdirs=workdirs, fresh_all=s.fresh, checks=checks)
 
 
 def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool) -> None:
@@ -138,13 +140,15 @@ def _attach_services(session: Session, app: App, live: Live, state_dir: str, rou
 
 def _found(session: Session, finding: Any) -> None:
     """A memory finding, new or newly confirmed: said at once, kept in the report."""
-    from procrun.chaos.report import StateFinding
+    from procrun.chaos.report import StateFinding, allowed
     from procrun.diagnose.memory import as_report, join_disk
 
     written: dict[str, set[str]] = {}
     for files in session.report.findings:
         written.setdefault(files.instance, set()).update(files.created + files.changed)
     join_disk([finding], written)
+    if allowed(session.checks.allow, finding.kind, f"{finding.method} {finding.path}", finding.path):
+        return
     entry = StateFinding(**as_report(finding))  # type: ignore[arg-type]
     session.report.state[f"{entry.kind} {entry.type} {entry.request}"] = entry
     session.say(f"{entry.line} [{entry.status}]", "finding")

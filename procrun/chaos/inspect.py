@@ -6,19 +6,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from procrun.chaos.report import Finding, Report
-from procrun.chaos.slug import describe
+from procrun.chaos.report import Finding, Report, allowed
+from procrun.chaos.slug import Diff, describe
 from procrun.chaos.workdir import Workdir, Workdirs
 
 
 class FreshDirs:
     def __init__(self, workdirs: Workdirs, report: Report, say: Callable[[str, str], None],
-                 clock: Callable[[], float], new_root: Callable[[str], None]) -> None:
+                 clock: Callable[[], float], new_root: Callable[[str], None], allow: tuple[str, ...] = ()) -> None:
         self.workdirs = workdirs
         self.report = report
         self.say = say
         self.clock = clock
         self.new_root = new_root  # told the temporary root when it is made (the guardian removes it)
+        self.allow = allow
         self.running: dict[int, tuple[str, Workdir, float]] = {}  # pid -> name, fresh dir, start time
 
     def make(self, name: str) -> Workdir:
@@ -40,6 +41,9 @@ class FreshDirs:
             return
         name, workdir, started = self.running.pop(pid)
         found, scratch = self.workdirs.inspect(workdir)
+        if self.allow:
+            found = Diff(*(tuple(p for p in paths if not allowed(self.allow, "files", p))
+                           for paths in (found.created, found.changed, found.deleted)))
         self.report.inspected += 1
         type_name = name.rsplit(".", 1)[0]
         lifetime = self.clock() - started

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +35,17 @@ class StateFinding:
 
 
 SCHEMA = 1  # `procrun report --json`: bump when a field changes meaning
+_GENERATED = re.compile(r"[0-9a-f]{6,}|\d{3,}", re.IGNORECASE)
+
+
+def pattern(path: str) -> str:
+    """Paths an app generates, grouped: uploads/3f2a9c1e.txt and uploads/77ab01c2.txt are uploads/<id>.txt."""
+    return _GENERATED.sub("<id>", path)
+
+
+def allowed(patterns: Iterable[str], *subjects: str) -> bool:
+    """procrun.yaml ``allow``: a finding whose kind, request or path matches a pattern is accepted."""
+    return any(fnmatch.fnmatchcase(subject, p) for p in patterns for subject in subjects if subject)
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,7 @@ class Report:
             entry["instances"] += 1
             for verb, paths in (("created", f.created), ("changed", f.changed), ("deleted", f.deleted)):
                 for path in paths:
-                    key = f"{verb} {path}"
+                    key = f"{verb} {pattern(path)}"
                     entry["files"][key] = entry["files"].get(key, 0) + 1
             if len(entry["examples"]) < 3:
                 entry["examples"].append(f.instance)

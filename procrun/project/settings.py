@@ -140,6 +140,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("restart", _choice(*POLICIES), None, ("--restart",), "restart", RUNNING,
             "restart processes that exit: never (default: the session ends), on-failure, always", "POLICY",
             example="on-failure", choices=POLICIES),
+    Setting("allow", _words, (), (), "allow", example='["GET /health", "uploads/*", ports]'),
     Setting("max_instances", _integer(ranges.instances), ranges.MAX_INSTANCES, (), "max_instances", example="2000"),
     Setting("chaos", _flag, False, ("--chaos",), "chaos.enabled", CHAOS,
             "disrupt running instances at random (restart policy becomes on-failure)", switch=True, example="true"),
@@ -210,6 +211,7 @@ class Settings:
     timeout: float = 5.0
     restart: str = "never"
     max_instances: int = ranges.MAX_INSTANCES
+    allow: tuple[str, ...] = ()  # accepted findings: kinds, requests or paths (fnmatch)
     chaos: bool = False
     chaos_interval: float = 30.0
     chaos_actions: tuple[str, ...] = ACTIONS

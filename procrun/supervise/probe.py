@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from procrun.chaos.report import Report
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What a session checks its instances for: readiness by port (these types), a boot
+    timeout per type (default 60 s), and the findings procrun.yaml accepts (``allow``)."""
+
+    probe_types: frozenset[str] = frozenset({"web"})
+    boot_timeouts: Mapping[str, float] = field(default_factory=dict)
+    allow: tuple[str, ...] = ()
+
+    def boot_timeout(self, name: str) -> float:
+        return self.boot_timeouts.get(name.rsplit(".", 1)[0], 60.0)
 
 
 LOOK_AFTER = 1.0  # seconds without an answer on $PORT before looking at what the instance listens on
@@ -23,11 +37,11 @@ class Probes:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, alive: Callable[[int], bool],
                  ready: Callable[[str, int], None], say: Callable[[str, str], None], report: Report,
-                 boot_timeout: Callable[[str], float], listening: Callable[[int], set[int]]) -> None:
+                 checks: Checks, listening: Callable[[int], set[int]]) -> None:
         self.loop = loop
         self.alive = alive  # is this pid still the instance's process?
         self.ready = ready
-        self.say, self.report, self.boot_timeout, self.listening = say, report, boot_timeout, listening
+        self.say, self.report, self.checks, self.listening = say, report, checks, listening
         self.tasks: set[asyncio.Task[None]] = set()
 
     def start(self, name: str, pid: int, port: int) -> None:
@@ -37,7 +51,7 @@ class Probes:
 
     async def _probe(self, name: str, pid: int, port: int) -> None:
         delay, started, looked, told, warned = 0.01, self.loop.time(), 0.0, False, False
-        timeout = self.boot_timeout(name)
+        timeout = self.checks.boot_timeout(name)
         while self.alive(pid):
             if await accepts(port):
                 self.ready(name, pid)
@@ -61,10 +75,12 @@ class Probes:
 
 
     def elsewhere(self, name: str, port: int, ports: set[int]) -> None:
-        from procrun.chaos.report import StateFinding
+        from procrun.chaos.report import StateFinding, allowed
         from procrun.diagnose.ports import elsewhere
 
         entry = StateFinding(**elsewhere(name, port, ports))  # type: ignore[arg-type]
+        if allowed(self.checks.allow, "ports", name):
+            return
         self.report.state[f"{entry.kind} {name}"] = entry
         self.say(f"{entry.line} [{entry.status}]", "finding")
 

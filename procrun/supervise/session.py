@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from procrun.chaos.report import Report
@@ -24,7 +24,7 @@ from procrun.supervise import process
 from procrun.supervise.guardian import MARKER_VAR, Guardian
 from procrun.supervise.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
 from procrun.supervise.output import SYSTEM, Prefixer, colour_for, render
-from procrun.supervise.probe import Probes
+from procrun.supervise.probe import Checks, Probes
 from procrun.supervise.reaper import Stragglers
 from procrun.supervise.relay import Relay, Relays, Writer, call_soon
 
@@ -55,14 +55,12 @@ class Session:
 
     def __init__(self, machine: Machine, prefixer: Prefixer, writer: Writer, cwd: str,
                  quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic,
-                 probe_types: frozenset[str] = frozenset({"web"}), workdirs: Workdirs | None = None,
-                 fresh_all: bool = False, report: Report | None = None,
-                 effects: process.Effects | None = None, boot_timeouts: Mapping[str, float] | None = None) -> None:
+                 checks: Checks = Checks(), workdirs: Workdirs | None = None, fresh_all: bool = False,
+                 report: Report | None = None, effects: process.Effects | None = None) -> None:
         self.machine, self.prefixer, self.writer, self.cwd = machine, prefixer, writer, cwd
-        self.quiet, self.clock, self.probe_types = quiet, clock, probe_types
+        self.quiet, self.clock, self.checks = quiet, clock, checks
         self.workdirs, self.fresh_all = workdirs, fresh_all
         self.effects = effects or process.real_effects()
-        self.boot_timeouts = dict(boot_timeouts or {})
         self.report = report if report is not None else Report()
         self.services: list[Service] = []
         self.chaos: ChaosService | None = None  # set by the composition root
@@ -103,8 +101,7 @@ class Session:
         self._done = loop.create_future()
         self.relays = Relays(loop, self.writer, self.emit)
         self.probes = Probes(loop, lambda pid: pid in self.children, self._ready, self.say, self.report,
-                             lambda name: self.boot_timeouts.get(name.rsplit(".", 1)[0], 60.0),
-                             self.effects.listening)
+                             self.checks, self.effects.listening)
         self.stragglers = Stragglers(loop, self.machine, lambda: {c.pid for c in self.children.values()},
                                      lambda: self.guardian.pid if self.guardian else -1, self.clock,
                                      self.effects.descendants)
@@ -113,7 +110,9 @@ class Session:
         if self.workdirs is not None:
             from procrun.chaos.inspect import FreshDirs
 
-            self.fresh = FreshDirs(self.workdirs, self.report, self.say, self.clock, self.guardian.remove_on_death)
+            self.fresh = FreshDirs(self.workdirs, self.report, self.say, self.clock,
+                                   self.guardian.remove_on_death if self.guardian else lambda root: None,
+                                   self.checks.allow)
         for sig in HANDLED:
             loop.add_signal_handler(sig, self._on_signal, sig)
         _quiet_wakeup_fd()
@@ -184,7 +183,7 @@ class Session:
         self.children[child.pid] = child
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
         self.relays.add(Relay(inst.name, child.fd, colour, inst.type in self.quiet))
-        probing = inst.type in self.probe_types and inst.port is not None
+        probing = inst.type in self.checks.probe_types and inst.port is not None
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
         if probing:
             self.probes.start(inst.name, child.pid, inst.port)  # type: ignore[arg-type]

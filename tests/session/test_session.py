@@ -9,6 +9,7 @@ import threading
 from procrun.project.plan import Instance
 from procrun.supervise.machine import Machine
 from procrun.supervise.output import Prefixer, Style
+from procrun.supervise.probe import Checks
 from procrun.supervise.process import Effects
 from procrun.supervise.relay import Writer
 from procrun.supervise.session import Session
@@ -66,7 +67,7 @@ def make(instances, **machine_args):
     reader.start()
     machine = Machine(instances, **machine_args)
     writer = Writer(write_fd)
-    session = Session(machine, Prefixer(Style(colour=False)), writer, "/", probe_types=frozenset(),
+    session = Session(machine, Prefixer(Style(colour=False)), writer, "/", checks=Checks(probe_types=frozenset()),
                       effects=fake.effects())
     fake.session = session
 

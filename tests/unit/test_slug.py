@@ -57,3 +57,15 @@ def test_summary_claims_only_what_the_session_did():
     checked.events.append(Event(1.0, "web.1", "relocate"))
     assert checked.summary() == ["chaos: 1 disruptions (1 relocate); replay with --chaos-seed 7",
                                  "hidden local state: none found in 3 fresh directories"]
+
+
+def test_generated_paths_are_grouped_and_allow_patterns_match():
+    from procrun.chaos.report import Finding, Report, allowed, pattern
+    assert pattern("uploads/3f2a9c1e.txt") == pattern("uploads/77ab01c2.txt") == "uploads/<id>.txt"
+    assert pattern("logs/app.log") == "logs/app.log"
+    report = Report()
+    for name in ("3f2a9c1e", "77ab01c2", "0011aabb"):
+        report.findings.append(Finding("web.1", "web", 1.0, 1.0, (f"uploads/{name}.txt",), (), ()))
+    assert report.by_type()["web"]["files"] == {"created uploads/<id>.txt": 3}
+    assert allowed(["GET /health", "uploads/*"], "memory", "GET /health", "/health")
+    assert allowed(["ports"], "ports", "web.1") and not allowed(["uploads/*"], "files", "tmp/x")
