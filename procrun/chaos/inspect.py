@@ -3,12 +3,18 @@ when the instance stops (what it left behind is a warning line and a finding).""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from procrun.chaos.report import Finding, Report, allowed
 from procrun.chaos.slug import Diff, describe
 from procrun.chaos.workdir import Workdir, Workdirs
+from procrun.chaos.writes import Writes
+
+if TYPE_CHECKING:
+    from procrun.supervise.guardian import Guardian
 
 
 class FreshDirs:
@@ -20,7 +26,17 @@ class FreshDirs:
         self.clock = clock
         self.new_root = new_root  # told the temporary root when it is made (the guardian removes it)
         self.allow = allow
+        self.writes: Writes | None = None  # live notifications, when the platform has them
         self.running: dict[int, tuple[str, Workdir, float]] = {}  # pid -> name, fresh dir, start time
+
+    @classmethod
+    def watched(cls, loop: asyncio.AbstractEventLoop, workdirs: Workdirs, report: Report,
+                say: Callable[[str, str], None], clock: Callable[[], float], guardian: Guardian | None,
+                allow: tuple[str, ...], in_flight: Mapping[str, str]) -> FreshDirs:
+        """Fresh directories whose writes are named as they happen (the guardian removes their root)."""
+        fresh = cls(workdirs, report, say, clock, guardian.remove_on_death if guardian else lambda root: None, allow)
+        fresh.writes = Writes(loop, say, in_flight, (*workdirs.ignore, *allow))
+        return fresh
 
     def make(self, name: str) -> Workdir:
         first = self.workdirs.root is None
@@ -31,6 +47,8 @@ class FreshDirs:
 
     def started(self, pid: int, name: str, workdir: Workdir) -> None:
         self.running[pid] = (name, workdir, self.clock())
+        if self.writes is not None:
+            self.writes.watch(name, workdir.path)
 
     def discard(self, workdir: Workdir) -> None:
         self.workdirs.discard(workdir)
@@ -40,6 +58,8 @@ class FreshDirs:
         if pid not in self.running:
             return
         name, workdir, started = self.running.pop(pid)
+        if self.writes is not None:
+            self.writes.forget(name)
         found, scratch = self.workdirs.inspect(workdir)
         if self.allow:
             found = Diff(*(tuple(p for p in paths if not allowed(self.allow, "files", p))
@@ -56,4 +76,6 @@ class FreshDirs:
         self.workdirs.discard(workdir)
 
     def close(self) -> None:
+        if self.writes is not None:
+            self.writes.close()
         self.workdirs.close()

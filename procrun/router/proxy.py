@@ -326,6 +326,8 @@ class Exchange:
             backend.pause()
         self.deadline = time.monotonic() + self.router.timeout
         self.router.expect(self.deadline)
+        if self.router.recorder is not None:
+            self.router.serving(backend.target.name, self.request)
         backend.flush()
 
     def request_body(self, data: bytes) -> None:
@@ -377,6 +379,8 @@ class Exchange:
         backend, self.backend = self.backend, None
         if backend is not None:
             backend.exchange = None
+            if self.router.recorder is not None:
+                self.router.served(backend.target.name)
             if backend_keep and self.complete:
                 self.router.give_back(backend)
             else:

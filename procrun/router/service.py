@@ -22,7 +22,7 @@ from procrun.supervise.session import Service
 if TYPE_CHECKING:
     from procrun.router.listen import Listener
     from procrun.diagnose.recorder import Recorder
-    from procrun.router.http import Response
+    from procrun.router.http import Request, Response
     from procrun.router.proxy import Backend, Client, Exchange
     from procrun.supervise.session import Session
 
@@ -172,6 +172,15 @@ class Router(Service):
         soonest = min((client.check(now) for client in list(self.clients)), default=NEVER)
         if soonest != NEVER:
             self.expect(soonest)
+
+    def serving(self, name: str, request: Request) -> None:
+        """Which request an instance is serving: a file it writes meanwhile is attributed to it."""
+        assert self.session is not None
+        self.session.in_flight[name] = f"{request.method} {request.target.split(b'?', 1)[0].decode('latin-1')}"
+
+    def served(self, name: str) -> None:
+        assert self.session is not None
+        self.session.in_flight.pop(name, None)
 
     def unavailable(self) -> str:
         assert self.session is not None

@@ -70,6 +70,7 @@ class Session:
         self.code: int | None = None
         self.output_error: OSError | None = None
         self.generation = 0  # counts apply() calls: readers cache what they derive from the Machine
+        self.in_flight: dict[str, str] = {}  # instance -> the request it is serving ("POST /upload"), from the router
         self.guardian: Guardian | None = None
         self.fresh: FreshDirs | None = None
         # made with the loop, in _open()
@@ -110,9 +111,8 @@ class Session:
         if self.workdirs is not None:
             from procrun.chaos.inspect import FreshDirs
 
-            self.fresh = FreshDirs(self.workdirs, self.report, self.say, self.clock,
-                                   self.guardian.remove_on_death if self.guardian else lambda root: None,
-                                   self.checks.allow)
+            self.fresh = FreshDirs.watched(loop, self.workdirs, self.report, self.say, self.clock, self.guardian,
+                                           self.checks.allow, self.in_flight)
         for sig in HANDLED:
             loop.add_signal_handler(sig, self._on_signal, sig)
         _quiet_wakeup_fd()

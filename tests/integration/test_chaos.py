@@ -75,7 +75,7 @@ def test_relocation_reports_files_written_next_to_the_code(procrun, app):
 
     run.signal(signal.SIGINT)
     assert run.wait() == 130
-    assert "hidden local state: 2 instance stop(s) left files behind" in run.text()
+    assert "files: 2 instance stop(s) left files behind" in run.text()
     assert tree_hash(root) == before  # the app root is never written
     assert os.listdir(scratch) == []  # temporary roots removed
     saved = json.loads(ctl(root, "report", "--json").stdout)  # the last session's report

@@ -197,3 +197,45 @@ def test_an_instance_that_binds_nothing_gets_a_warning_at_its_boot_timeout(procr
     write_app(tmp_path, "web: exec sleep 600\n", procrun__yaml="types:\n  web: {boot_timeout: 1}\n")
     run = procrun("start", "-p", str(free_base()), "-t", "0.5")
     run.wait_for(r"warning +\| web\.1 has bound no port 1s after it started", timeout=10)
+
+
+WRITER = r'''
+import http.server, os, uuid
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        os.makedirs("uploads", exist_ok=True)
+        os.makedirs("__pycache__", exist_ok=True)
+        os.makedirs("logs", exist_ok=True)
+        open(f"uploads/{uuid.uuid4().hex[:8]}.txt", "w").write("x")
+        open("__pycache__/cache.pyc", "w").write("x")
+        open(os.path.join(os.environ["TMPDIR"], "scratch"), "w").write("x")
+        open("logs/app.log", "a").write("line\n")
+        self.send_response(201); self.send_header("Content-Length", "0"); self.end_headers()
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+'''
+
+
+def test_writes_are_named_as_they_happen_with_the_request_in_flight(procrun, tmp_path):
+    (tmp_path / "writer.py").write_text(WRITER)
+    write_app(tmp_path, f"web: exec {PY} writer.py\n")
+    port = free_base()
+    run = procrun("start", "--fresh", "--router", "-p", str(port), "-t", "0.5")
+    run.wait_for(r"web\.1 is ready on port")
+    user = User(port)
+    try:
+        for _ in range(3):
+            assert user.call("POST", "/upload", b"x")[0] == 201
+        run.wait_for(r"warning +\| web\.1 wrote uploads/[0-9a-f]{8}\.txt while serving POST /upload; the next "
+                     r"instance will not see it", timeout=5)
+        run.wait_for(r"warning +\| web\.1 wrote logs/app\.log while serving POST /upload; logs belong on stdout",
+                     timeout=5)
+    finally:
+        user.close()
+    ctl(tmp_path, "quit")
+    run.wait(timeout=20)
+    text = run.text()
+    assert "__pycache__" not in text and "scratch" not in text.split("report")[0]  # caches and TMPDIR are fine
+    assert len([l for l in text.splitlines() if "wrote uploads/" in l and "while serving" in l]) == 1  # grouped

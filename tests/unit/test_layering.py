@@ -15,7 +15,7 @@ LAYERS = {
     3: ["router/service", "router/proxy", "router/listen", "watch/service", "chaos/service", "control/service", "control/server",
         "control/commands", "control/cli", "control/client"],
     2: ["supervise/session", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "chaos/workdir",
-        "chaos/inspect", "statedir", "project/files", "export/stage"],
+        "chaos/inspect", "chaos/writes", "statedir", "project/files", "export/stage"],
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
         "supervise/machine", "supervise/states", "supervise/formation", "supervise/shutdown", "supervise/output", "chaos/schedule", "chaos/slug", "chaos/report", "router/http",
         "watch/plan", "diagnose/memory", "diagnose/ports", "diagnose/__init__", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",

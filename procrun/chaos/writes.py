@@ -1,0 +1,134 @@
+"""File writes in fresh directories, as they happen: inotify read from the event loop.
+
+Each fresh directory is watched (every folder in it, new ones as they appear) from
+the moment its instance starts; no timer, so an idle session stays idle. The first
+write to a path (grouped by pattern: ``uploads/<id>.txt``) is a ``warning`` line at
+once, naming the instance, the path and, behind the router, the request it was
+serving. The stop-time diff against the slug stays the complete record.
+Linux only: elsewhere ``Writes.available`` is False and only the stop-time diff runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import os
+import struct
+from collections.abc import Callable, Mapping
+
+from procrun.chaos.report import pattern
+from procrun.chaos.slug import ALWAYS_IGNORED, ignored
+
+IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x2, 0x8, 0x80, 0x100, 0x200
+IN_ISDIR, IN_Q_OVERFLOW, IN_IGNORED = 0x40000000, 0x4000, 0x8000
+IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
+MASK = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
+EVENT = struct.Struct("iIII")
+# Regenerated anywhere, never state: compiler and framework caches, pid files.
+CACHES = (*ALWAYS_IGNORED, "tmp/cache", "tmp/cache/*", "bootsnap*", ".next/cache", "tmp/pids", "*.pid",
+          ".pytest_cache", ".mypy_cache")
+LOGS = ("*.log", "log/*", "logs/*")  # logs belong on stdout: their own kind
+
+Say = Callable[[str, str], None]
+
+
+class Writes:
+    """One inotify descriptor for every fresh directory of the session."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, say: Say, in_flight: Mapping[str, str],
+                 ignore: tuple[str, ...] = ()) -> None:
+        self.loop, self.say, self.in_flight, self.ignore = loop, say, in_flight, (*CACHES, *ignore)
+        self.fd = -1
+        self._dirs: dict[int, tuple[str, str, str]] = {}  # wd -> (instance, its root, the folder's relative path)
+        self._seen: dict[str, set[str]] = {}  # type -> patterns already said
+        self.counts: dict[tuple[str, str, str], int] = {}  # (type, kind, pattern) -> writes
+        self._libc = _libc()
+        if self._libc is not None:
+            self.fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+            if self.fd >= 0:
+                loop.add_reader(self.fd, self._read)
+
+    @property
+    def available(self) -> bool:
+        return self.fd >= 0
+
+    def watch(self, instance: str, root: str) -> None:
+        """Watch a fresh directory (its every folder) for the instance that runs in it."""
+        if not self.available:
+            return
+        for folder, dirs, _ in os.walk(root):
+            rel = os.path.relpath(folder, root)
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+            self._add(instance, root, "" if rel == "." else rel)
+
+    def forget(self, instance: str) -> None:
+        for wd in [wd for wd, (name, _, _) in self._dirs.items() if name == instance]:
+            self._libc.inotify_rm_watch(self.fd, wd)  # type: ignore[union-attr]
+            self._dirs.pop(wd, None)
+
+    def _add(self, instance: str, root: str, rel: str) -> None:
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(os.path.join(root, rel)), MASK)  # type: ignore[union-attr]
+        if wd >= 0:
+            self._dirs[wd] = (instance, root, rel)
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self.fd, 64 * 1024)
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:
+                self.close()
+            return
+        offset = 0
+        while offset + EVENT.size <= len(data):
+            wd, mask, _, length = EVENT.unpack_from(data, offset)
+            name = data[offset + EVENT.size: offset + EVENT.size + length].rstrip(b"\0").decode(errors="replace")
+            offset += EVENT.size + length
+            self._event(wd, mask, name)
+
+    def _event(self, wd: int, mask: int, name: str) -> None:
+        if mask & IN_IGNORED:
+            self._dirs.pop(wd, None)
+            return
+        where = self._dirs.get(wd)
+        if where is None or not name:
+            return
+        instance, root, rel = where
+        path = f"{rel}/{name}" if rel else name
+        if mask & IN_ISDIR:
+            if mask & (IN_CREATE | IN_MOVED_TO):
+                self._add(instance, root, path)
+            return
+        if ignored(path, self.ignore):
+            return
+        self._wrote(instance, path, "deleted" if mask & IN_DELETE else "wrote")
+
+    def _wrote(self, instance: str, path: str, verb: str) -> None:
+        type_name = instance.rsplit(".", 1)[0]
+        kind = "logs" if ignored(path, LOGS) else "files"
+        shown = pattern(path)
+        key = (type_name, kind, shown)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if shown in self._seen.setdefault(type_name, set()):
+            return
+        self._seen[type_name].add(shown)
+        request = self.in_flight.get(instance)
+        during = f" while serving {request}" if request else ""
+        advice = ("logs belong on stdout, where procrun and the platform collect them" if kind == "logs" else
+                  "the next instance will not see it: keep it in a backing store")
+        self.say(f"{instance} {verb} {path}{during}; {advice}", "warning")
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            self.loop.remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.inotify_init1, libc.inotify_add_watch, libc.inotify_rm_watch  # noqa: B018
+        return libc
+    except (OSError, AttributeError):
+        return None
