@@ -193,9 +193,8 @@ class Live:
 
     def make_instance(self, type_name: str, index: int) -> Instance:
         inst = formation.instance(self.procfile, self.port_order, type_name, index, self.app.settings.port, self.env)
-        if self.routed and type_name == ROUTED_TYPE:  # the router owns the base port
-            from procrun.router.service import free_port
-            inst = formation.with_port(inst, free_port())
+        if self.routed and type_name == ROUTED_TYPE:  # the router owns the base port; the session picks one
+            inst = formation.with_port(inst, formation.AUTO_PORT)
         return inst
 
     def reload_procfile(self) -> procfile.Procfile:

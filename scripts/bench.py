@@ -306,15 +306,17 @@ def wrk(binary: str, port: int, connections: int, seconds: float) -> tuple[float
     return rate, p50, total
 
 
-def router(base: Path, binary: str, seconds: float) -> dict[str, tuple[float, float, int]]:
-    """wrk straight to web.1 and through the router (web=1: the same backend), 1 and 32 connections."""
+def router(base: Path, binary: str, seconds: float, record: bool = True) -> dict[str, tuple[float, float, int]]:
+    """wrk straight to web.1 and through the router (web=1: the same backend), 1 and 32 connections.
+    ``record``: the router records each request for the memory diagnosis (the default)."""
     app = make_app(base, "router", {"web": f"exec {sys.executable} backend.py"})
     (app / "backend.py").write_text(FAST_BACKEND)
     token = uuid.uuid4().hex
     port = _free_port()
     results: dict[str, tuple[float, float, int]] = {}
+    flags = ["--router", "-p", str(port)] + ([] if record else ["--no-router-record"])
     with open(base / "router.log", "wb") as out:
-        proc = launch(runners(app)["procrun"] + ["--router", "-p", str(port)], app, out, token)
+        proc = launch(runners(app)["procrun"] + flags, app, out, token)
         try:
             def ready() -> int | None:
                 text = (base / "router.log").read_text()
@@ -376,12 +378,12 @@ def pct(values: list[float], q: float) -> float:
 
 # -- idle -----------------------------------------------------------------------
 
-def idle(base: Path, who: str, n: int, seconds: float) -> tuple[float, float, int, float]:
+def idle(base: Path, who: str, n: int, seconds: float, extra: tuple[str, ...] = ()) -> tuple[float, float, int, float]:
     """CPU %, PSS MiB and process count of the supervisor, and its wakeups/s."""
-    app = make_app(base, f"idle{n}", {f"p{i}": "exec sleep 600" for i in range(n)})
+    app = make_app(base, f"idle{n}{len(extra)}", {f"p{i}": "exec sleep 600" for i in range(n)})
     token = uuid.uuid4().hex
     with open(os.devnull, "wb") as out:
-        proc = launch(runners(app)[who], app, out, token)
+        proc = launch(runners(app)[who] + list(extra), app, out, token)
         try:
             deadline = time.monotonic() + 30
             while len([p for p in marked(token) if _comm(p) == "sleep"]) < n:
@@ -462,7 +464,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--idle-seconds", type=float, default=5.0)
-    parser.add_argument("--wrk-seconds", type=float, default=5.0)
+    parser.add_argument("--wrk-seconds", type=float, default=8.0)
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     who_all = ["procrun", "honcho", "shell"]
@@ -546,6 +548,15 @@ def main() -> int:
                 rows.append((f"router, wrk, {c} keep-alive connection{'s' if c > 1 else ''} (web=1, same backend)",
                              {"procrun": f"routed {t[0]:,.0f} req/s, p50 {t[1] * 1e3:.3f} ms; direct {d[0]:,.0f} "
                                          f"req/s, p50 {d[1] * 1e3:.3f} ms", "honcho": "n/a", "shell": "n/a"}, verdict))
+            plain = router(base, binary, args.wrk_seconds, record=False)
+            cost = r["routed1"][1] - plain["routed1"][1]
+            print(f"router recording: p50 {r['routed1'][1] * 1e3:.3f} ms on, {plain['routed1'][1] * 1e3:.3f} ms off",
+                  flush=True)
+            rows.append(("router request recording (memory diagnosis), wrk 1 connection", {
+                "procrun": f"p50 {r['routed1'][1] * 1e3:.3f} ms recording, {plain['routed1'][1] * 1e3:.3f} ms not "
+                           f"({r['routed1'][0]:,.0f} vs {plain['routed1'][0]:,.0f} req/s)", "honcho": "n/a",
+                "shell": "n/a"}, f"≤ 0.05 ms added at p50: {'met' if cost <= 0.00005 else 'NOT met'} "
+                                 f"({cost * 1e3:+.3f} ms)"))
             rows.append((f"router memory over {served:,} requests", {
                 "procrun": f"RSS {before / 1024:.1f} → {after / 1024:.1f} MiB", "honcho": "n/a", "shell": "n/a"},
                 f"within 5 MiB after ≥ 100k requests: "
@@ -560,6 +571,11 @@ def main() -> int:
         ok = p_idle[0] < 25 and p_idle[1] <= 2 and p_idle[2] < 1
         rows.append(("idle with 20 processes (supervisor processes only)", idle_cells,
                      f"< 25 MiB PSS, ≤ 2 proc, < 1 wakeup/s: {'met' if ok else 'NOT met'}"))
+        cpu, pss, nsup, wake = idle(base, "procrun", 20, args.idle_seconds, ("--fresh",))
+        print(f"idle 20 fresh: {cpu:.2f}% CPU, {pss:.1f} MiB PSS, {nsup} proc, {wake:.1f} wakeups/s", flush=True)
+        rows.append(("idle with 20 processes in watched fresh directories (--fresh)", {
+            "procrun": f"{cpu:.2f}% CPU, {pss:.1f} MiB PSS, {nsup} proc, {wake:.1f} wakeups/s", "honcho": "n/a",
+            "shell": "n/a"}, f"< 1 wakeup/s: {'met' if wake < 1 else 'NOT met'}"))
     write_report(Path(args.output), rows, args)
     return 0
 

@@ -98,7 +98,7 @@ def port_clash(instances: Iterable[Instance], taken: Mapping[int, str] | None = 
     gets the first port of the next type."""
     owners = dict(taken or {})
     for inst in instances:
-        if inst.port is None:
+        if not inst.port:  # none, or AUTO_PORT: picked free at spawn
             continue
         other = owners.setdefault(inst.port, inst.name)
         if other != inst.name:
@@ -130,6 +130,9 @@ def instance(procfile: Procfile, types: tuple[str, ...], type_name: str, index: 
     for var in INSTANCE_NAME_VARS:
         full[var] = name
     return Instance(type_name, index, command, port, full)
+
+
+AUTO_PORT = 0  # a port the session picks when the instance first starts (web behind the router)
 
 
 def with_port(inst: Instance, port: int) -> Instance:

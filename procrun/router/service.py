@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import socket
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -35,12 +34,6 @@ class Target(NamedTuple):
     name: str
     port: int
     pid: int
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class Router(Service):

@@ -238,3 +238,12 @@ def parse_listeners(text: str) -> list[tuple[int, str]]:
 
 def _group_members(group: int) -> list[tuple[int, int]]:
     return [(pid, int(fields[2])) for pid, fields in _processes() if int(fields[2]) == group]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (for web instances behind the router)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

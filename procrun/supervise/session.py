@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from procrun.chaos.report import Report
-from procrun.project.plan import Instance
+from procrun.project.plan import AUTO_PORT, Instance, with_port
 from procrun.supervise import process
 from procrun.supervise.guardian import MARKER_VAR, Guardian
 from procrun.supervise.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
@@ -165,6 +165,7 @@ class Session:
         self.writer.write(render(self.prefixer.prefix(name, colour), lines), len(lines))
 
     def _spawn(self, inst: Instance, fresh: bool = False) -> None:
+        inst = _placed(self.machine, inst)
         env = {**inst.env, MARKER_VAR: self.marker}
         self.prefixer.style.widen([inst.name])
         now, workdir = self.clock(), None
@@ -249,6 +250,16 @@ class Session:
     def _finished(self) -> None:
         if not self._done.done():
             self._done.set_result(self.code if self.code is not None else 0)
+
+
+def _placed(machine: Machine, inst: Instance) -> Instance:
+    """An instance whose port the session picks gets a free one, kept across its restarts
+    (port allocation is I/O: the Machine only records the result)."""
+    if inst.port != AUTO_PORT:
+        return inst
+    inst = with_port(inst, process.free_port())
+    machine.redefine(inst.name, inst)
+    return inst
 
 
 def _quiet_wakeup_fd() -> None:
