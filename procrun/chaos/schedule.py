@@ -45,16 +45,6 @@ class Disruption:
     pause_for: float = 0.0
 
 
-def parse_actions(text: str) -> tuple[str, ...]:
-    actions = tuple(a.strip() for a in text.split(",") if a.strip())
-    for action in actions:
-        if action not in ACTIONS:
-            raise ValueError(f"unknown chaos action {action!r}; choose from {', '.join(ACTIONS)}")
-    if not actions:
-        raise ValueError(f"no chaos actions given; choose from {', '.join(ACTIONS)}")
-    return actions
-
-
 class Schedule:
     def __init__(self, config: ChaosConfig, rng: random.Random) -> None:
         self.config = config

@@ -16,7 +16,7 @@ from procrun.errors import ProcrunError, UsageError
 
 COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report")
 QUIT_WAIT = 120.0
-CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")
+CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS, restated: clients import nothing else
 
 
 class Refused(ProcrunError):

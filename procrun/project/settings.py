@@ -12,12 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from procrun.chaos.schedule import ACTIONS
+from procrun.chaos.slug import LINKED
 from procrun.errors import UsageError
 from procrun.project import ranges
-
-POLICIES = ("never", "on-failure", "always")
-ACTIONS = ("restart", "kill", "relocate", "pause")
-LINKED = (".venv", "venv", "node_modules")
+from procrun.supervise.states import POLICIES
 START = ("start",)
 RUNNING = ("start", "run", "check", "export")  # the commands that read the app's files
 CHAOS = ("start", "export")

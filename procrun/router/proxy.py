@@ -38,6 +38,14 @@ class HeadTooLarge(BadMessage):
     pass
 
 
+def _counted(size: int, more: int, what: str) -> int:
+    """A head's size so far; past MAX_HEAD it is refused (431 for a request, 502 for a response)."""
+    size += more
+    if size > http.MAX_HEAD:
+        raise HeadTooLarge(f"{what} head larger than {http.MAX_HEAD // 1024} KiB")
+    return size
+
+
 def _cause(error: Exception) -> Exception:
     """llhttp's own error, or ours raised from a callback (httptools wraps it)."""
     if isinstance(error, httptools.HttpParserCallbackError):
@@ -122,18 +130,11 @@ class Client(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count(len(url))
+        self._head_size = _counted(self._head_size, len(url), "request")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._head_size += len(name) + len(value) + 4
-        if self._head_size > http.MAX_HEAD:
-            self._count(0)
-
-    def _count(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > http.MAX_HEAD:
-            raise HeadTooLarge(f"request head larger than {http.MAX_HEAD // 1024} KiB")
+        self._head_size = _counted(self._head_size, len(name) + len(value) + 4, "request")
 
     def on_headers_complete(self) -> None:
         parser = self.parser
@@ -566,18 +567,11 @@ class Backend(asyncio.Protocol):
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
-        self._count(len(reason))
+        self._head_size = _counted(self._head_size, len(reason), "response")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._head_size += len(name) + len(value) + 4
-        if self._head_size > http.MAX_HEAD:
-            self._count(0)
-
-    def _count(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > http.MAX_HEAD:
-            raise HeadTooLarge(f"response head larger than {http.MAX_HEAD // 1024} KiB")
+        self._head_size = _counted(self._head_size, len(name) + len(value) + 4, "response")
 
     def on_headers_complete(self) -> None:
         exchange = self.exchange

@@ -3,7 +3,8 @@ import statistics
 
 import pytest
 
-from procrun.chaos.schedule import ACTIONS, Candidate, ChaosConfig, Schedule, parse_actions
+from procrun.chaos.schedule import ACTIONS, Candidate, ChaosConfig, Schedule
+from procrun.project.settings import BY_NAME, from_text
 
 FORMATION = [Candidate("web.1", "web", 100), Candidate("web.2", "web", 100),
              Candidate("worker.1", "worker", 100), Candidate("clock.1", "clock", 1)]
@@ -53,6 +54,8 @@ def test_explicit_victim_and_action():
 
 
 def test_parse_actions():
-    assert parse_actions("kill, pause") == ("kill", "pause")
+    actions = BY_NAME["chaos_actions"]
+    assert from_text(actions, "kill, pause") == ("kill", "pause")
     with pytest.raises(ValueError, match="unknown chaos action 'explode'"):
-        parse_actions("kill,explode")
+        from_text(actions, "kill,explode")
+
