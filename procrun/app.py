@@ -144,8 +144,11 @@ def _found(session: Session, finding: Any) -> None:
     from procrun.diagnose.memory import as_report, join_disk
 
     written: dict[str, set[str]] = {}
-    for files in session.report.findings:
+    for files in session.report.findings:  # what stopped instances left, and what running ones wrote so far
         written.setdefault(files.instance, set()).update(files.created + files.changed)
+    if session.fresh is not None and session.fresh.writes is not None:
+        for instance, paths in session.fresh.writes.written.items():
+            written.setdefault(instance, set()).update(paths)
     join_disk([finding], written)
     if allowed(session.checks.allow, finding.kind, f"{finding.method} {finding.path}", finding.path):
         return

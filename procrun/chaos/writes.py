@@ -25,6 +25,7 @@ IN_ISDIR, IN_Q_OVERFLOW, IN_IGNORED = 0x40000000, 0x4000, 0x8000
 IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 MASK = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
 EVENT = struct.Struct("iIII")
+LINKED = ""  # the owner of a linked folder's watches: not one instance
 # Regenerated anywhere, never state: compiler and framework caches, pid files.
 CACHES = (*ALWAYS_IGNORED, "tmp/cache", "tmp/cache/*", "bootsnap*", ".next/cache", "tmp/pids", "*.pid",
           ".pytest_cache", ".mypy_cache")
@@ -42,6 +43,8 @@ class Writes:
         self.fd = -1
         self._dirs: dict[int, tuple[str, str, str]] = {}  # wd -> (instance, its root, the folder's relative path)
         self._seen: dict[str, set[str]] = {}  # type -> patterns already said
+        self._linked: set[str] = set()  # linked folder names watched (once per session)
+        self.written: dict[str, set[str]] = {}  # instance -> paths it wrote (joined with the memory findings)
         self.counts: dict[tuple[str, str, str], int] = {}  # (type, kind, pattern) -> writes
         self._libc = _libc()
         if self._libc is not None:
@@ -54,15 +57,29 @@ class Writes:
         return self.fd >= 0
 
     def watch(self, instance: str, root: str) -> None:
-        """Watch a fresh directory (its every folder) for the instance that runs in it."""
+        """Watch a fresh directory (its every folder) for the instance that runs in it, and once
+        per session the linked dependency folders (.venv, node_modules: the app root's own)."""
         if not self.available:
             return
         for folder, dirs, _ in os.walk(root):
             rel = os.path.relpath(folder, root)
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
             self._add(instance, root, "" if rel == "." else rel)
+        for name in os.listdir(root):
+            path = os.path.join(root, name)
+            if os.path.islink(path) and os.path.isdir(path) and name not in self._linked:
+                self._linked.add(name)
+                self._watch_linked(os.path.realpath(path), name)
 
-    def forget(self, instance: str) -> None:
+    def _watch_linked(self, target: str, name: str) -> None:
+        """The folder itself and its caches (node_modules/.cache): what tools write at run time."""
+        parent = os.path.dirname(target)
+        self._add(LINKED, parent, name)
+        cache = os.path.join(target, ".cache")
+        for folder, _, _ in os.walk(cache) if os.path.isdir(cache) else ():
+            self._add(LINKED, parent, os.path.join(name, os.path.relpath(folder, target)))
+
+    def forget(self, instance: str) -> None:  # linked folders stay watched: other instances share them
         for wd in [wd for wd, (name, _, _) in self._dirs.items() if name == instance]:
             self._libc.inotify_rm_watch(self.fd, wd)  # type: ignore[union-attr]
             self._dirs.pop(wd, None)
@@ -99,11 +116,17 @@ class Writes:
             if mask & (IN_CREATE | IN_MOVED_TO):
                 self._add(instance, root, path)
             return
+        if instance == LINKED:
+            if not ignored(path, ALWAYS_IGNORED):  # compiled bytecode in .venv is normal
+                self._through_link(path)
+            return
         if ignored(path, self.ignore):
             return
         self._wrote(instance, path, "deleted" if mask & IN_DELETE else "wrote")
 
     def _wrote(self, instance: str, path: str, verb: str) -> None:
+        if verb == "wrote":
+            self.written.setdefault(instance, set()).add(path)
         type_name = instance.rsplit(".", 1)[0]
         kind = "logs" if ignored(path, LOGS) else "files"
         shown = pattern(path)
@@ -117,6 +140,17 @@ class Writes:
         advice = ("logs belong on stdout, where procrun and the platform collect them" if kind == "logs" else
                   "the next instance will not see it: keep it in a backing store")
         self.say(f"{instance} {verb} {path}{during}; {advice}", "warning")
+
+    def _through_link(self, path: str) -> None:
+        """A write into a linked folder reaches the user's repository, whichever instance made it."""
+        shown = pattern(path)
+        self.counts[("", "linked", shown)] = self.counts.get(("", "linked", shown), 0) + 1
+        if shown in self._seen.setdefault("", set()):
+            return
+        self._seen[""].add(shown)
+        folder = path.split("/", 1)[0]
+        self.say(f"an instance wrote {path} through the linked {folder}/, which is your app root's own and "
+                 "shared by every instance; point caches at TMPDIR", "warning")
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -239,3 +239,11 @@ def test_writes_are_named_as_they_happen_with_the_request_in_flight(procrun, tmp
     text = run.text()
     assert "__pycache__" not in text and "scratch" not in text.split("report")[0]  # caches and TMPDIR are fine
     assert len([l for l in text.splitlines() if "wrote uploads/" in l and "while serving" in l]) == 1  # grouped
+
+
+def test_writes_through_a_linked_folder_are_their_own_kind(procrun, tmp_path):
+    (tmp_path / "node_modules" / ".cache").mkdir(parents=True)
+    write_app(tmp_path, "web: sleep 0.3; echo x > node_modules/.cache/build-1234abcd.json; exec sleep 600\n")
+    run = procrun("start", "--fresh", "-t", "0.5")
+    run.wait_for(r"warning +\| an instance wrote node_modules/\.cache/build-1234abcd\.json through the linked "
+                 r"node_modules/, which is your app root's own", timeout=10)
