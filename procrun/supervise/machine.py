@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from procrun.project.plan import Instance
 from procrun.project.ranges import MAX_INSTANCES
 from procrun.supervise.formation import FormationMixin
+from procrun.supervise.rollout import Rollout, RolloutMixin
 from procrun.supervise.shutdown import ShutdownMixin
 from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-exported for callers)
     DISRUPTABLE_STATES, LIVE_STATES, POLICIES, Action, AfterStop, Backoff, Finish, Kill, Policy, Proc, Say, Spawn,
@@ -24,7 +25,7 @@ from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-export
 
 
 @dataclass
-class Machine(FormationMixin, ShutdownMixin):
+class Machine(FormationMixin, ShutdownMixin, RolloutMixin):
     instances: Iterable[Instance]
     timeout: float = 5.0
     restart: str = "never"
@@ -45,6 +46,7 @@ class Machine(FormationMixin, ShutdownMixin):
             for proc in self._procs.values():
                 self._wanted[proc.type] += 1
         self._by_pid: dict[int, str] = {}
+        self._rollouts: dict[str, Rollout] = {}  # type -> its rolling restart under way
         self.ending: int | None = None
         self.deadline: float | None = None
         self.killed = False
@@ -87,7 +89,7 @@ class Machine(FormationMixin, ShutdownMixin):
         return [p for p in self._procs.values() if p.pid is not None]
 
     def next_deadline(self) -> float | None:
-        times = [p.due for p in self._procs.values() if p.due is not None]
+        times = [p.due for p in self._procs.values() if p.due is not None] + self._roll_deadlines()
         if self.deadline is not None and not self.killed:
             times.append(self.deadline)
         return min(times, default=None)
@@ -126,7 +128,8 @@ class Machine(FormationMixin, ShutdownMixin):
         else:
             proc.state = State.RUNNING
         proc.ready_after = now - (proc.started or now)
-        return [Say(f"{name} is ready on port {proc.instance.port} after {proc.ready_after:.2f}s")]
+        return [Say(f"{name} is ready on port {proc.instance.port} after {proc.ready_after:.2f}s"),
+                *self._roll_on_ready(name, now)]
 
     def spawn_failed(self, name: str, error: str, now: float) -> list[Action]:
         proc = self._procs[name]
@@ -147,7 +150,7 @@ class Machine(FormationMixin, ShutdownMixin):
             return actions + self._maybe_finish()
         if proc.state is State.STOPPING:
             return actions + self._stopped_by_us(proc, now)
-        return actions + self._exited_by_itself(proc, returncode, now)
+        return actions + self._exited_by_itself(proc, returncode, now) + self._roll_on_failure(name, now)
 
     def tick(self, now: float) -> list[Action]:
         actions: list[Action] = []
@@ -157,7 +160,7 @@ class Machine(FormationMixin, ShutdownMixin):
             if proc.due is not None and proc.due <= now:
                 proc.due = None
                 actions += self._due(proc, now)
-        return actions
+        return actions + self._roll_tick(now)
 
     def _due(self, proc: Proc, now: float) -> list[Action]:
         if proc.state is State.PAUSED and proc.pid is not None:

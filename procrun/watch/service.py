@@ -20,7 +20,7 @@ import watchfiles
 from procrun.chaos import slug
 from procrun.errors import ConfigError
 from procrun.project.plan import Instance, with_port
-from procrun.supervise.machine import AfterStop, State
+from procrun.supervise.machine import AfterStop
 from procrun.project.procfile import Procfile
 from procrun.project.settings import TypeSettings
 from procrun.supervise.session import Service
@@ -29,7 +29,6 @@ from procrun.watch.plan import RestartGuard, classify, procfile_diff
 if TYPE_CHECKING:
     from procrun.supervise.session import Session
 
-READY_TIMEOUT = 60.0
 
 
 class Live(Protocol):
@@ -213,44 +212,11 @@ class WatchService(Service):
         for name in names:
             self._redefine(name)
         running = [n for n in names if machine.get(n).pid is not None]  # type: ignore[union-attr]
-        if type_name not in self.rolling or not running:
+        if type_name not in self.rolling or not running or machine.rolling(type_name):
             session.say(f"restarting {', '.join(names)}", "watch")
             session.apply(machine.restart_procs(names, session.clock()))
             return
-        await self._rolling(type_name, names)
-
-    async def _rolling(self, type_name: str, names: list[str]) -> None:
-        session = self.session
-        assert session is not None
-        machine = session.machine
-        count = machine.formation().get(type_name, len(names))
-        session.apply(machine.scale(type_name, count + 1, session.clock()))
-        surge = max(machine.of_type(type_name), key=lambda p: p.instance.index).name
-        session.say(f"rolling restart of {type_name}: {surge} first, then {', '.join(names)} one by one", "watch")
-        if not await session.until(lambda: self._ready(surge) or self._failed(surge), READY_TIMEOUT) \
-                or self._failed(surge):
-            session.say(f"{surge} did not become ready; restarting {type_name} in place", "watch")
-            session.apply(machine.scale(type_name, count, session.clock()))
-            session.apply(machine.restart_procs(names, session.clock()))
-            return
-        for name in names:
-            if machine.ending is not None:
-                return
-            proc = machine.get(name)
-            old = proc.pid if proc is not None else None
-            session.apply(machine.restart_procs([name], session.clock()))
-            await session.until(lambda: machine.get(name) is None or (
-                self._ready(name) and machine.get(name).pid != old), READY_TIMEOUT)  # type: ignore[union-attr]
-        session.apply(machine.scale(type_name, count, session.clock()))
-
-    def _failed(self, name: str) -> bool:
-        """The surge instance exited before it was ready: the new code does not start."""
-        proc = self.session.machine.get(name)  # type: ignore[union-attr]
-        return proc is None or proc.restarts > 0 or proc.state in (State.BACKOFF, State.EXITED)
-
-    def _ready(self, name: str) -> bool:
-        proc = self.session.machine.get(name)  # type: ignore[union-attr]
-        return proc is not None and proc.state is State.RUNNING and proc.pid is not None
+        session.apply(machine.roll(type_name, names, session.clock()))
 
 
 def type_globs(types: Mapping[str, TypeSettings]) -> dict[str, tuple[str, ...]]:

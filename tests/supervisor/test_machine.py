@@ -228,3 +228,55 @@ def test_scale_refuses_a_port_clash_with_another_type():
     with pytest.raises(ValueError, match="clock.1 and worker.101 would both get port 5100"):
         m.scale("worker", 101, now=1.0)
     assert m.names() == ["clock.1"]
+
+
+def probed(machine, actions, now, pids):
+    """Like respond(), for instances that are ready only once their port answers (web)."""
+    out = []
+    for action in actions:
+        out.append(action)
+        if isinstance(action, Spawn):
+            out += probed(machine, machine.spawned(action.instance.name, next(pids), now, probing=True), now, pids)
+    return out
+
+
+def test_rolling_restart_is_driven_by_the_machines_own_events():
+    m = Machine([inst("web", 1), inst("web", 2)], make_instance=lambda t, i: inst(t, i), restart="on-failure")
+    pids = iter(range(100, 10_000))
+    probed(m, m.start(0.0), 0.0, pids)
+    for name in ("web.1", "web.2"):
+        m.became_ready(name, pid_of(m, name), 0.5)
+    acts = probed(m, m.roll("web", ["web.1", "web.2"], now=1.0), 1.0, pids)
+    assert Say("rolling restart of web: web.3 first, then web.1, web.2 one by one", "watch") in acts
+    assert [a.instance.name for a in of(Spawn, acts)] == ["web.3"]
+    acts = m.became_ready("web.3", pid_of(m, "web.3"), 1.5)  # the surge is ready: web.1 restarts
+    assert [k.name for k in of(Kill, acts)] == ["web.1"]
+    old = pid_of(m, "web.1")
+    probed(m, m.exited(old, -15, 1.6), 1.6, pids)
+    acts = m.became_ready("web.1", pid_of(m, "web.1"), 1.7)  # web.1 is back: web.2 restarts
+    assert [k.name for k in of(Kill, acts)] == ["web.2"]
+    probed(m, m.exited(acts[-1].pid, -15, 1.8), 1.8, pids)
+    acts = m.became_ready("web.2", pid_of(m, "web.2"), 1.9)  # web.2 is back: the surge goes
+    assert [k.name for k in of(Kill, acts)] == ["web.3"]
+    m.exited(acts[-1].pid, -15, 2.0)
+    assert m.names() == ["web.1", "web.2"] and not m.rolling("web") and m.formation() == {"web": 2}
+
+
+def test_a_surge_that_fails_restarts_the_type_in_place():
+    m = Machine([inst("web", 1)], make_instance=lambda t, i: inst(t, i), restart="on-failure")
+    pids = iter(range(100, 10_000))
+    probed(m, m.start(0.0), 0.0, pids)
+    probed(m, m.roll("web", ["web.1"], now=1.0), 1.0, pids)
+    acts = m.exited(pid_of(m, "web.2"), 1, 1.2)  # the new code does not start
+    assert Say("web.2 did not become ready; restarting web in place", "watch") in acts
+    assert [k.name for k in of(Kill, acts)] == ["web.1"] and "web.2" not in m.names()
+
+
+def test_a_surge_never_ready_is_given_up_at_the_deadline():
+    m = Machine([inst("web", 1)], make_instance=lambda t, i: inst(t, i), restart="on-failure")
+    pids = iter(range(100, 10_000))
+    probed(m, m.start(0.0), 0.0, pids)
+    probed(m, m.roll("web", ["web.1"], now=1.0), 1.0, pids)
+    assert m.next_deadline() == 61.0
+    acts = m.tick(61.0)
+    assert Say("web.2 did not become ready; restarting web in place", "watch") in acts
