@@ -159,3 +159,14 @@ def test_any_text_gives_settings_or_a_located_config_error(text):
         parse(text, "procrun.yaml")
     except ConfigError as exc:
         assert str(exc).startswith("procrun.yaml")
+
+
+def test_the_readme_example_is_a_valid_procrun_yaml():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
+    c = parse(example)
+    assert c.allow == ("GET /health", "uploads/*", "ports") and c.router_record is True
+    assert c.types["web"].boot_timeout == 60.0 and c.max_instances == 1000
