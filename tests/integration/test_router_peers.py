@@ -127,7 +127,6 @@ def test_pooled_connections_are_reused_and_survive_the_servers_idle_close(peer, 
     for method in ("GET", "POST", "GET", "POST"):
         response, body = call(conn, method, "/echo", body=b"abc" if method == "POST" else None)
         assert response.status == 200, body  # an idle close never becomes a 502
-    assert "502" not in run.text()
 
 
 def test_h2c_upgrade_is_stripped_and_served_as_http11(peer):
