@@ -411,6 +411,8 @@ class Exchange:
         if self.done or backend is not self.backend:
             return
         self.backend = None
+        if self.router.recorder is not None:
+            self.router.served(backend.target.name)
         if self.response_started:
             if self.framing == "eof":
                 self.response_done(False)  # the end of an EOF-framed body
@@ -454,6 +456,8 @@ class Exchange:
         if self.connecting is not None:
             self.connecting.cancel()
         if self.backend is not None:
+            if self.router.recorder is not None:
+                self.router.served(self.backend.target.name)
             self.backend.exchange = None
             self.backend.close()
             self.backend = None
