@@ -111,10 +111,14 @@ class _Seen:
 
 
 class Memory:
-    """Feeds on request records; hands out findings that are new or newly confirmed."""
+    """Feeds on request records; hands out findings that are new or newly confirmed.
 
-    def __init__(self, window: int = 64) -> None:
+    Memory is bounded whatever the traffic (a crawler, a load test with unique URLs): at most
+    ``limit`` (client, path) histories and clients are kept, the oldest forgotten first."""
+
+    def __init__(self, window: int = 64, limit: int = 10_000) -> None:
         self.window = window
+        self.limit = limit
         self._seen: dict[tuple[str, str], _Seen] = {}
         self._recent: dict[str, list[Record]] = {}  # per key, the last few records (overlaps)
         self._issuer: dict[str, str] = {}  # key -> the instance whose answer set its cookie
@@ -135,7 +139,10 @@ class Memory:
             return []
         if record.set_cookie and record.key:
             self._issuer.setdefault(record.key, record.instance)
-        seen = self._seen.setdefault((record.key, record.path), _Seen())
+        seen = self._seen.get((record.key, record.path))
+        if seen is None:
+            seen = self._seen[(record.key, record.path)] = _Seen()
+            _bound(self._seen, self.limit)
         if record.success:
             return self._on_success(seen, record)
         if overlapping:
@@ -145,7 +152,10 @@ class Memory:
         return []
 
     def _note(self, record: Record) -> bool:
-        recent = self._recent.setdefault(record.key, [])
+        recent = self._recent.get(record.key)
+        if recent is None:
+            recent = self._recent[record.key] = []
+            _bound(self._recent, self.limit)
         overlapping = any(r.started < record.ended and record.started < r.ended for r in recent[-8:])
         recent.append(record)
         del recent[:-self.window]
@@ -211,6 +221,11 @@ class Memory:
                 self._confirmed_keys.add(record.key)
                 out.append(finding)
         return out
+
+
+def _bound(table: dict, limit: int) -> None:  # type: ignore[type-arg]
+    while len(table) > limit:
+        del table[next(iter(table))]  # the oldest entry (dicts keep insertion order)
 
 
 def join_disk(findings: Iterable[Finding], written: dict[str, set[str]]) -> None:

@@ -155,3 +155,10 @@ def test_listening_sockets_are_read_from_proc_net_tcp_rows():
            "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A "
            "00000000:00000000 00:00000000 00000000     0        0 789 1\n")
     assert parse_listeners(six) == [(8080, "789")]
+
+
+def test_memory_stays_bounded_with_unique_paths_and_clients():
+    memory = Memory(limit=100)
+    for i in range(5000):
+        memory.feed(Record(i, i + 0.01, f"k{i}", "GET", f"/items/{i}", 200, "web.1", 1))
+    assert len(memory._seen) <= 100 and len(memory._recent) <= 100
