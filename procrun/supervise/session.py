@@ -80,7 +80,6 @@ class Session:
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.probes: Probes = None  # type: ignore[assignment]  # made with the loop
         self.stragglers: Stragglers = None  # type: ignore[assignment]
-        self._changed = asyncio.Event()
 
     # -- lifecycle
     async def run(self) -> int:
@@ -150,11 +149,6 @@ class Session:
                 self.stragglers.finish(self._finished)
         self._arm_timer()
         self.generation += 1
-        self._changed.set()  # wakes Session.until() waiters (rolling restarts)
-
-    async def until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait, without polling, until the process table satisfies ``predicate``."""
-        return await wait_until(self._changed, predicate, timeout)
 
     def say(self, text: str, source: str = SYSTEM) -> None:
         if source != SYSTEM:
@@ -268,19 +262,3 @@ def _quiet_wakeup_fd() -> None:
     fd = signal.set_wakeup_fd(-1)
     if fd != -1:
         signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
-
-
-async def wait_until(changed: asyncio.Event, predicate: Callable[[], bool], timeout: float) -> bool:
-    """Wait until ``predicate`` holds, checking it each time ``changed`` is set; False at the timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        changed.clear()
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return False
-        try:
-            await asyncio.wait_for(changed.wait(), remaining)
-        except asyncio.TimeoutError:
-            return predicate()
-    return True
