@@ -20,7 +20,7 @@ from procrun.supervise.formation import FormationMixin
 from procrun.supervise.rollout import Rollout, RolloutMixin
 from procrun.supervise.shutdown import ShutdownMixin
 from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-exported for callers)
-    DISRUPTABLE_STATES, LIVE_STATES, POLICIES, Action, AfterStop, Backoff, Finish, Kill, Policy, Proc, Say, Spawn,
+    DISRUPTABLE_STATES, POLICIES, Action, AfterStop, Backoff, Finish, Kill, Policy, Proc, Say, Spawn,
     State, Sweep, describe_exit, exit_code)
 
 

@@ -19,7 +19,6 @@ class State(StrEnum):
     EXITED = "exited"
 
 
-LIVE_STATES = frozenset({State.STARTING, State.RUNNING, State.PAUSED})  # a process exists and is wanted
 DISRUPTABLE_STATES = frozenset({State.STARTING, State.RUNNING})  # chaos may pick it
 
 
