@@ -57,12 +57,30 @@ def _cause(error: Exception) -> Exception:
     return error
 
 
-class Client(asyncio.Protocol):
+class Gathered(asyncio.Protocol):
+    """A connection whose writes are gathered during a callback and sent in one write."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.out: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def flush(self) -> None:
+        out = self.out
+        if out:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+
+
+class Client(Gathered):
     """One client connection: requests parsed in order, one exchange in flight at a time."""
 
     def __init__(self, router: Router) -> None:
+        super().__init__()
         self.router = router
-        self.transport: asyncio.Transport | None = None
         self.client_ip = b"unknown"
         self.parser = httptools.HttpRequestParser(self)
         self.exchange: Exchange | None = None  # in flight
@@ -76,7 +94,6 @@ class Client(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
-        self._out: list[bytes] = []
 
     # -- connection
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -172,17 +189,6 @@ class Client(asyncio.Protocol):
         self.pause("upgrade")  # until the instance answers 101 (or does not)
 
     # -- towards the client
-    def write(self, data: bytes) -> None:
-        """Gathered, and sent in one write by ``flush()`` (head and body together)."""
-        self._out.append(data)
-
-    def flush(self) -> None:
-        out = self._out
-        if out:
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
-
     def refuse(self, status: int, text: str) -> None:
         """An answer of the router's own, then close (the connection may be mid-message)."""
         if self.exchange is None or not self.exchange.response_started:
@@ -483,21 +489,20 @@ async def connect(exchange: Exchange, target: Target) -> None:
     exchange.use(backend, fresh=True)
 
 
-class Backend(asyncio.Protocol):
+class Backend(Gathered):
     """One connection to an instance; pooled between exchanges while both sides keep it alive."""
 
     def __init__(self, router: Router, target: Target) -> None:
+        super().__init__()
         self.router = router
         self.target = target
         self.instance = target.name.encode()
-        self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: Exchange | None = None
         self.tunnel: Client | None = None
         self.fresh = True
         self.last_used = time.monotonic()
         self.got_response = False
-        self.out: list[bytes] = []
         self._reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
@@ -606,17 +611,6 @@ class Backend(asyncio.Protocol):
             exchange.response_done(self.parser.should_keep_alive() and exchange.framing != "eof")
 
     # -- effects
-    def write(self, data: bytes) -> None:
-        """Gathered, and sent in one write by ``flush()``."""
-        self.out.append(data)
-
-    def flush(self) -> None:
-        out = self.out
-        if out:
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
-
     def pause(self) -> None:
         if self.transport is not None and not self._closed:
             self.transport.pause_reading()
