@@ -37,13 +37,11 @@ class Recorder:
                response: Response | None) -> None:
         set_cookie, login = False, False
         if response is not None:
-            for name, value in response.headers:
-                lowered = name.lower()
-                if lowered == b"set-cookie":
-                    self._issued.add(value.split(b"=", 1)[0].strip())
-                    set_cookie = True
-                elif lowered == b"location" and 300 <= status < 400:
-                    login = any(word.encode() in value.lower() for word in LOGIN_WORDS)
+            self._issued.update(response.cookies)
+            set_cookie = bool(response.cookies)
+            if response.location is not None and 300 <= status < 400:
+                location = response.location.lower()
+                login = any(word.encode() in location for word in LOGIN_WORDS)
         key, signed = self._key(request)
         path = request.target.split(b"?", 1)[0].decode("latin-1")
         record = Record(started, self.clock(), key, request.method, path, status, instance, pid, set_cookie,
@@ -53,11 +51,10 @@ class Recorder:
 
     def _key(self, request: Request) -> tuple[str, bool]:
         parts, signed = [], False
-        for name, value in request.headers:
-            lowered = name.lower()
+        for lowered, value in request.credentials:
             if lowered == b"authorization":
                 parts.append(b"authorization=" + value)
-            elif lowered == b"cookie" and self._issued:
+            elif self._issued:
                 for pair in value.split(b";"):
                     cookie, _, cookie_value = pair.strip().partition(b"=")
                     if cookie in self._issued:

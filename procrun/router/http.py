@@ -31,7 +31,7 @@ class Request:
     """A request head as llhttp parsed it, its headers read once (this is the hot path)."""
 
     __slots__ = ("method", "target", "version", "headers", "keep_alive", "chunked", "has_body", "upgrade",
-                 "hosts", "passed", "forwarded_for", "forwarded_proto")
+                 "hosts", "passed", "forwarded_for", "forwarded_proto", "credentials")
 
     def __init__(self, method: str, target: bytes, version: str, headers: Headers, keep_alive: bool) -> None:
         self.method, self.target, self.version, self.headers = method, target, version, headers
@@ -40,6 +40,7 @@ class Request:
         self.hosts = 0
         self.forwarded_for: bytes | None = None
         self.forwarded_proto: bytes | None = None
+        self.credentials: list[tuple[bytes, bytes]] = []  # Cookie and Authorization (the memory diagnosis keys)
         upgrade, connection, passed = None, b"", []
         for name, value in headers:
             key = name.lower()
@@ -61,6 +62,8 @@ class Request:
                 self.hosts += 1
             elif key == b"content-length" and value.strip() != b"0":
                 self.has_body = True
+            elif key == b"cookie" or key == b"authorization":
+                self.credentials.append((key, value))
             passed.append(name + b": " + value)
         self.passed = passed
         wanted = upgrade is not None and b"upgrade" in (t.strip() for t in connection.split(b","))
@@ -101,12 +104,14 @@ def request_head(request: Request, client_ip: bytes, now: float) -> bytes:
 class Response:
     """A response head as llhttp parsed it, its headers read once."""
 
-    __slots__ = ("status", "reason", "headers", "chunked", "sized", "passed", "upgrade")
+    __slots__ = ("status", "reason", "headers", "chunked", "sized", "passed", "upgrade", "cookies", "location")
 
     def __init__(self, status: int, reason: bytes, headers: Headers) -> None:
         self.status, self.reason, self.headers = status, reason, headers
         self.chunked = self.sized = False
         self.upgrade: bytes | None = None
+        self.cookies: list[bytes] = []  # names of the cookies it sets
+        self.location: bytes | None = None
         passed = []
         for name, value in headers:
             key = name.lower()
@@ -118,6 +123,10 @@ class Response:
                 continue
             if key == b"content-length":
                 self.sized = True
+            elif key == b"set-cookie":
+                self.cookies.append(value.split(b"=", 1)[0].strip())
+            elif key == b"location":
+                self.location = value
             passed.append(name + b": " + value)
         self.passed = passed
 
