@@ -123,9 +123,9 @@ class WatchService(Service):
         async for batch in watchfiles.awatch(*self.paths, watch_filter=self.filter, debounce=int(self.debounce * 1000),
                                              step=50, stop_event=self._stop, rust_timeout=5000):
             paths = {os.path.relpath(p, self.live.root) for _, p in batch}
-            await self.apply(paths)
+            self.apply(paths)
 
-    async def apply(self, paths: set[str]) -> None:
+    def apply(self, paths: set[str]) -> None:
         session = self.session
         assert session is not None
         if session.machine.ending is not None:
@@ -152,7 +152,7 @@ class WatchService(Service):
             session.workdirs.refresh()  # fresh directories get the new code
         ordered = [t for t in self.live.procfile.names if t in restart and self._allowed(t, changes.paths)]
         for type_name in sorted(ordered, key=lambda t: t in self.rolling):  # instant restarts first
-            await self.restart_type(type_name)
+            self.restart_type(type_name)
 
     def _allowed(self, type_name: str, paths: Iterable[str]) -> bool:
         assert self.session is not None
@@ -201,7 +201,7 @@ class WatchService(Service):
             fresh = with_port(fresh, proc.instance.port)
         machine.redefine(name, fresh)
 
-    async def restart_type(self, type_name: str) -> None:
+    def restart_type(self, type_name: str) -> None:
         session = self.session
         assert session is not None
         machine = session.machine
