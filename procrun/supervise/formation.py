@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from procrun.errors import ProcrunError
 from procrun.project.plan import Instance, port_clash
-from procrun.supervise.states import Action, AfterStop, Kill, Proc, State
-
-if TYPE_CHECKING:
-    from procrun.supervise.machine import Machine
-
-    _Base = Machine
-else:
-    _Base = object
+from procrun.supervise.states import MachineBase, Action, AfterStop, Kill, Proc, State
 
 
-class FormationMixin(_Base):
+class FormationMixin(MachineBase):
     _procs: dict[str, Proc]
     _wanted: dict[str, int]
     make_instance: Callable[[str, int], Instance] | None

@@ -6,16 +6,9 @@ Pure; mixed into ``Machine``, which owns the table."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from procrun.supervise.states import Action, Proc, Say
+from procrun.supervise.states import MachineBase, Action, Proc, Say
 
-if TYPE_CHECKING:
-    from procrun.supervise.machine import Machine
-
-    _Base = Machine
-else:
-    _Base = object
 
 READY_TIMEOUT = 60.0  # a surge not ready by then: the type restarts in place
 
@@ -33,7 +26,7 @@ class Rollout:
     done: list[str] = field(default_factory=list)
 
 
-class RolloutMixin(_Base):
+class RolloutMixin(MachineBase):
     _procs: dict[str, Proc]
     _rollouts: dict[str, Rollout]
 

@@ -4,19 +4,11 @@ of the session. Pure; mixed into ``Machine``, which owns the table."""
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING
 
-from procrun.supervise.states import Action, Finish, Kill, Proc, Say, State, Sweep
-
-if TYPE_CHECKING:
-    from procrun.supervise.machine import Machine
-
-    _Base = Machine
-else:
-    _Base = object
+from procrun.supervise.states import MachineBase, Action, Finish, Kill, Proc, Say, State, Sweep
 
 
-class ShutdownMixin(_Base):
+class ShutdownMixin(MachineBase):
     _procs: dict[str, Proc]
     ending: int | None
     deadline: float | None

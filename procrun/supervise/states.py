@@ -6,8 +6,14 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from typing import TYPE_CHECKING
 
 from procrun.project.plan import Instance
+
+if TYPE_CHECKING:  # the Machine's mixins are typed as the Machine they are mixed into
+    from procrun.supervise.machine import Machine as MachineBase
+else:
+    MachineBase = object
 
 
 class State(StrEnum):
