@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -177,13 +178,20 @@ def test_flask_sessions(procrun, tmp_path, mode, query, kind):
         user.close()
 
 
+def free_port(family, host):
+    """A port the OS just gave out (free_base() caps its answer and may return a busy port)."""
+    with socket.socket(getattr(socket, family)) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 LISTENER = ("import socket, time; s = socket.socket(socket.{family}); "
             "s.bind(('{host}', {port})); s.listen(); time.sleep(600)")
 
 
 @pytest.mark.parametrize("family, host", [("AF_INET", "127.0.0.1"), ("AF_INET6", "::1")])
 def test_an_instance_listening_elsewhere_than_port_is_named(procrun, tmp_path, family, host):
-    base, other = free_base(), free_base()
+    base, other = free_base(), free_port(family, host)
     code = LISTENER.format(family=family, host=host, port=other)
     write_app(tmp_path, f'web: exec {PY} -c "{code}"\n')
     run = procrun("start", "-p", str(base), "-t", "0.5")
