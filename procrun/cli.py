@@ -22,8 +22,23 @@ from procrun.errors import ProcrunError, SessionError, UsageError
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # argparse builds a formatter per add_argument, each asking the terminal for its width
+        width = _terminal_width()
+        kwargs.setdefault("formatter_class", lambda prog: argparse.HelpFormatter(prog, width=width))
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message}; see '{self.prog} --help'")
+
+
+def _terminal_width() -> int:
+    """What argparse would compute (shutil.get_terminal_size() - 2), without importing shutil."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        columns = 80
+    return columns - 2
 
 
 def _checked(setting: Any) -> Callable[[str], object]:
@@ -111,7 +126,7 @@ VERBS = {"start": "run the formation in the foreground", "run": "run one command
 
 
 def build_parser(only: str | None = None) -> Parser:
-    """The whole command line; with ``only``, the other verbs are listed but not built (start-up time)."""
+    """The whole command line; with ``only``, that verb alone (argparse is slow to build: start-up time)."""
     parser = Parser(prog="procrun", description="Run a Procfile app as a twelve-factor platform would.")
     parser.add_argument("-v", "--version", action="version", version=f"procrun {__version__}")
     _add_settings(parser, "run", top=True)  # the options every command that reads the app takes
@@ -121,9 +136,8 @@ def build_parser(only: str | None = None) -> Parser:
     for verb, help in VERBS.items():
         if only is None or only == verb:
             BUILDERS[verb](_running(sub, verb, help))
-        else:
-            sub.add_parser(verb, help=help)
-    control.add_parsers(sub, Parser)
+    if only is None:
+        control.add_parsers(sub, Parser)
     return parser
 
 
