@@ -68,12 +68,13 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     try:
         state_dir = os.path.dirname(lock.path)
         _attach_services(session, app, live, state_dir, routed)
+        journal_dir = _journal(session, app, plan, state_dir)
         process.reset_ignored_signals()
         process.become_subreaper()
         import asyncio
 
         code = asyncio.run(session.run())
-        _finish(session, app, state_dir)
+        _finish(session, app, state_dir, journal_dir, code)
         return code
     finally:
         lock.release()
@@ -153,17 +154,49 @@ def _found(session: Session, finding: Any) -> None:
     if allowed(session.checks.allow, finding.kind, f"{finding.method} {finding.path}", finding.path):
         return
     entry = StateFinding(**as_report(finding))  # type: ignore[arg-type]
-    session.report.state[f"{entry.kind} {entry.type} {entry.request}"] = entry
+    session.report.add_state(f"{entry.kind} {entry.type} {entry.request}", entry)
     session.say(f"{entry.line} [{entry.status}]", "finding")
 
 
-def _finish(session: Session, app: App, state_dir: str) -> None:
-    """The exit summary (chaos and fresh sessions; plain runs end like honcho's) and the saved report."""
+def _journal(session: Session, app: App, plan: Plan, state_dir: str) -> str | None:
+    """The session's journal under sessions/<id>/, with what replays it; None with --no-journal."""
+    from procrun.journal.store import Journal, new_session
+
+    s = app.settings
+    if not s.journal:
+        return None
+    argv = ["procrun", *sys.argv[1:]]
+    replay = argv + ([] if any(a.startswith("--chaos-seed") for a in argv) else ["--chaos-seed", str(s.chaos_seed)])
+    meta = {"pid": os.getpid(), "root": app.root, "argv": argv, "replay": shlex.join(replay) if s.chaos else None,
+            "seed": s.chaos_seed, "chaos": s.chaos, "started": time.time(), "names": [i.name for i in plan.instances]}
+    try:
+        directory = new_session(state_dir, s.journal_keep, meta, time.time())
+    except OSError as exc:
+        session.say(f"no journal for this session: {exc.strerror or exc}", "warning")
+        return None
+    session.journal = Journal(directory, int(s.journal_max_mb * 1_000_000),
+                              on_error=lambda exc: session.say(f"journal stopped: {exc.strerror or exc}", "warning"))
+    session.report.listener = session.journal.event
+    return directory
+
+
+def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None, code: int) -> None:
+    """The exit summary (chaos and fresh sessions; plain runs end like honcho's), the saved
+    report and, under chaos, the session's page."""
     s = app.settings
     if session.report.events or s.chaos or session.report.findings or s.fresh:
         for line in session.report.summary():
             session.say(line, "report")
     statedir.save_json(state_dir, statedir.REPORT, session.report.to_json())
+    if journal_dir is not None:
+        statedir.save_json(journal_dir, statedir.REPORT, session.report.to_json())
+        if s.chaos:
+            from procrun.journal.page import write_page
+
+            page = write_page(journal_dir, session.report.to_json())
+            session.say(f"timeline: file://{page}", "report")
+        session.journal.event("end", {"code": code})
+        session.journal.close()
     session.writer.close()
     _say_output_error(session.output_error)
 

@@ -69,8 +69,8 @@ class FreshDirs:
         lifetime = self.clock() - started
         if found:
             self.say(describe(name, lifetime, found), "warning")
-            self.report.findings.append(Finding(name, type_name, round(lifetime, 3), time.time(),
-                                                found.created, found.changed, found.deleted))
+            self.report.add_files(Finding(name, type_name, round(lifetime, 3), time.time(),
+                                          found.created, found.changed, found.deleted))
         if scratch:
             self.report.scratch[type_name] = self.report.scratch.get(type_name, 0) + scratch
         self.workdirs.discard(workdir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,6 +53,7 @@ class Event:
     at: float
     victim: str
     action: str
+    seconds: float = 0.0  # how long a pause lasts
 
 
 @dataclass
@@ -67,6 +68,27 @@ class Report:
     stopped: dict[str, list[float]] = field(default_factory=dict)  # type -> seconds from stop request to exit
     state: dict[str, StateFinding] = field(default_factory=dict)  # "kind type request" -> finding
     requests_seen: bool = False  # the router recorded requests (memory could be diagnosed)
+    listener: Callable[[str, dict[str, Any]], None] | None = field(default=None, repr=False, compare=False)
+
+    def add_event(self, event: Event) -> None:
+        self.events.append(event)
+        self._tell("chaos", {"n": event.victim, "action": event.action, "seconds": event.seconds})
+
+    def add_files(self, finding: Finding) -> None:
+        self.findings.append(finding)
+        self._tell("finding", {"n": finding.instance, "kind": "files", "status": "confirmed", **asdict(finding)})
+
+    def add_state(self, key: str, finding: StateFinding, instance: str | None = None) -> None:
+        """A hidden-state finding, new or stronger than before (same key)."""
+        self.state[key] = finding
+        latest = finding.evidence[-1] if finding.evidence else None
+        instance = instance or (str(latest[1]) if latest and len(latest) > 1 else None)
+        where = {"n": instance} if instance else {}
+        self._tell("finding", {**where, **{k: v for k, v in asdict(finding).items() if k != "evidence"}})
+
+    def _tell(self, kind: str, fields: dict[str, Any]) -> None:
+        if self.listener is not None:
+            self.listener(kind, fields)
 
     def record(self, kind: str, type_name: str, seconds: float) -> None:
         """Disposability (twelve-factor IX): how fast instances start and stop."""

@@ -99,5 +99,6 @@ class ChaosService(Service):
         assert self.session is not None
         extra = f" for {d.pause_for:.1f}s" if d.action == "pause" else ""
         self.session.say(f"{d.action} {d.victim}{extra} ({DESCRIPTIONS[d.action]})", "chaos")
-        self.session.report.events.append(Event(round(time.time(), 3), d.victim, d.action))
+        self.session.report.add_event(Event(round(time.time(), 3), d.victim, d.action,
+                                            round(d.pause_for, 3) if d.action == "pause" else 0.0))
         self.session.apply(self.session.machine.disrupt(d.victim, d.action, self.session.clock(), d.pause_for))

@@ -1,4 +1,4 @@
-"""The client commands: ps, scale, restart, stop, quit, chaos, report. One function per verb;
+"""The client commands: ps, scale, restart, stop, quit, chaos, report, logs. One function per verb;
 each sends one request and prints the reply. Imports nothing of the session (start-up time)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 from procrun.control.client import Connection, request
 from procrun.errors import ProcrunError, UsageError
 
-COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report")
+COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report", "logs")
 QUIT_WAIT = 120.0
 CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS, restated: clients import nothing else
 
@@ -46,6 +46,16 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (versioned: see \"schema\")")
     p.add_argument("--fail-on", choices=("suspected", "confirmed"),
                    help="exit 1 when there are findings at least this sure (for CI)")
+    p.add_argument("--html", nargs="?", const="", metavar="FILE",
+                   help="write the session's timeline page (default: into .procrun/sessions/ID/report.html)")
+    p.add_argument("--session", metavar="ID", help="an earlier session (see .procrun/sessions/)")
+    p = verb("logs", "the output of the running or last session, from its journal")
+    p.add_argument("names", nargs="*", metavar="NAME|TYPE", help="only these instances or types")
+    p.add_argument("-f", "--follow", action="store_true", help="go on printing lines as they come, until the session ends")
+    p.add_argument("--since", metavar="DURATION", help="only lines from the last 30s, 10m, 2h...")
+    p.add_argument("--grep", metavar="RE", help="only lines matching this regular expression")
+    p.add_argument("--json", action="store_true", help="the journal's records as JSON lines (events too)")
+    p.add_argument("--session", metavar="ID", help="an earlier session (see .procrun/sessions/)")
 
 
 def _checked(reply: dict[str, Any]) -> dict[str, Any]:
@@ -116,17 +126,19 @@ def _quit(root: str, ns: argparse.Namespace) -> int:
 
 
 def _report(root: str, ns: argparse.Namespace) -> int:
-    from procrun import statedir
     from procrun.chaos.report import from_json
-    from procrun.errors import SessionError
 
-    try:
-        data = _ask(root, {"cmd": "report"})["report"]
-    except SessionError:
-        data = statedir.load_json(root, statedir.REPORT)
-        if not isinstance(data, dict):
-            raise SessionError(f"no running session and no saved report in {root}; "
-                               "run 'procrun start --chaos' or '--fresh' first") from None
+    if ns.html is not None:
+        from procrun.errors import SessionError
+        from procrun.journal.page import page_for
+
+        try:
+            data = _report_data(root, ns.session)
+        except SessionError:  # a session killed before it saved its report: the journal alone
+            data = {}
+        print(f"wrote file://{page_for(root, ns.session, data, ns.html or None)}")
+        return 0
+    data = _report_data(root, ns.session)
     report = from_json(data)
     if ns.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -135,6 +147,31 @@ def _report(root: str, ns: argparse.Namespace) -> int:
     return 1 if ns.fail_on and report.failing(ns.fail_on) else 0
 
 
+def _report_data(root: str, session: str | None) -> dict[str, Any]:
+    """The running session's report, else the saved one (of the last or the named session)."""
+    from procrun import statedir
+    from procrun.errors import SessionError
+
+    if session is not None:
+        from procrun.journal.read import saved_report
+
+        return saved_report(root, session)
+    try:
+        return _ask(root, {"cmd": "report"})["report"]  # type: ignore[no-any-return]
+    except SessionError:
+        data = statedir.load_json(root, statedir.REPORT)
+        if not isinstance(data, dict):
+            raise SessionError(f"no running session and no saved report in {root}; "
+                               "run 'procrun start --chaos' or '--fresh' first") from None
+        return data
+
+
+def _logs(root: str, ns: argparse.Namespace) -> int:
+    from procrun.journal import logs
+
+    return logs.run(root, ns.names, ns.follow, ns.since, ns.grep, ns.json, ns.session)
+
+
 VERBS: dict[str, Callable[[str, argparse.Namespace], int]] = {
     "ps": _ps, "scale": _scale, "restart": _restart_or_stop, "stop": _restart_or_stop, "quit": _quit,
-    "chaos": _chaos, "report": _report}
+    "chaos": _chaos, "report": _report, "logs": _logs}

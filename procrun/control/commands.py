@@ -61,6 +61,7 @@ class Controller:
     def restart(self, request: Request) -> Reply:
         names = self.session.machine.resolve(request.targets)
         self.session.say(f"restart requested for {', '.join(names) or 'nothing'}")
+        self.session.journal.event("restart", {"names": names})
         self.session.apply(self.session.machine.restart_procs(names, self.session.clock()))
         for service in self.session.services:
             service.restarted(names)
@@ -69,6 +70,7 @@ class Controller:
     def stop(self, request: Request) -> Reply:
         names = self.session.machine.resolve(request.targets)
         self.session.say(f"stop requested for {', '.join(names) or 'nothing'}")
+        self.session.journal.event("stop", {"names": names})
         self.session.apply(self.session.machine.stop(names, self.session.clock()))
         return ok(names=names)
 
@@ -109,6 +111,7 @@ class Controller:
                 raise ValueError(f"no process type {name!r}; the Procfile defines {', '.join(known)}")
         process.ensure_open_files(sum({**machine.formation(), **formation}.values()))
         self.session.say("scale " + " ".join(f"{t}={n}" for t, n in formation.items()) + " requested")
+        self.session.journal.event("scale", {"formation": dict(formation)})
         for name, count in formation.items():
             self.session.apply(machine.scale(name, count, self.session.clock()))
         return ok(formation=machine.formation())

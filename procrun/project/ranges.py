@@ -49,6 +49,20 @@ def instances(value: int) -> int:
     return value
 
 
+def sessions(value: int) -> int:
+    """Sessions whose journal is kept (journal.keep)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise ValueError("must be an integer from 1 to 1000")
+    return value
+
+
+def megabytes(value: float) -> float:
+    """A journal's size cap (journal.max_mb): at least 1 MB, at most 1 TB."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 1_000_000:
+        raise ValueError("must be a number of megabytes from 1 to 1000000")
+    return float(value)
+
+
 def parse_seconds(text: str, check=seconds) -> float:  # type: ignore[no-untyped-def]
     """A flag's text as seconds; ``inf`` and ``nan`` parse as floats and are refused by the check."""
     try:

@@ -174,6 +174,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("router_timeout", _number(ranges.interval), 30.0, ("--router-timeout",), "router.timeout", START,
             "answer 504 when an instance has not started its response by then (default: 30)", "SECONDS",
             example="30"),
+    Setting("journal", _flag, True, ("--journal",), "journal.enabled", START,
+            "keep the session's output and events under .procrun/sessions/ for logs and report "
+            "(default: on)", switch=True, example="true", negatable=True),
+    Setting("journal_keep", _integer(ranges.sessions), 10, (), "journal.keep", example="10"),
+    Setting("journal_max_mb", _number(ranges.megabytes), 50.0, (), "journal.max_mb", example="50"),
     Setting("watch", _flag, False, (), "watch.enabled", example="true"),
     Setting("watch_paths", _words, (), (), "watch.paths", example="[src]"),
     Setting("watch_ignore", _words, (), (), "watch.ignore", example="[media/]"),
@@ -181,7 +186,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 BY_YAML = {s.yaml: s for s in SETTINGS if s.yaml}
-SECTIONS = ("chaos", "fresh", "router", "watch")
+SECTIONS = ("chaos", "fresh", "router", "journal", "watch")
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,9 @@ class Settings:
     router_host: str = "127.0.0.1"
     router_mode: str = "http"
     router_timeout: float = 30.0
+    journal: bool = True
+    journal_keep: int = 10
+    journal_max_mb: float = 50.0
     watch: bool = False
     watch_paths: tuple[str, ...] = ()
     watch_ignore: tuple[str, ...] = ()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.project.plan import fd_budget
 from procrun.router import http
+from procrun.router.tally import Tally
 from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class Router(Service):
         self.connections = 0  # client connections accepted and not yet closed
         self.refusing = 0  # of those, the ones being told 503 (over the cap)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.tally = Tally()  # per instance per second, for the journal
+        self._tally_timer: asyncio.TimerHandle | None = None
 
     async def start(self, session: Session) -> None:
         self.session = session
@@ -78,6 +81,9 @@ class Router(Service):
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._tally_timer is not None:
+            self._tally_timer.cancel()
+        self._journal_tally(None)
         if self._listener is not None:
             self._listener.close()
         if self._server is not None:
@@ -192,11 +198,23 @@ class Router(Service):
 
     def answered(self, exchange: Exchange, status: int, response: Response | None) -> None:
         """Every answer, the router's own included (``response`` None): the memory diagnosis listens."""
+        name = exchange.backend.target.name if exchange.backend is not None else "router"
+        self.tally.add(int(time.time()), name, status, response is None, time.monotonic() - exchange.started)
+        if self._tally_timer is None:
+            self._tally_timer = self.loop.call_later(1.0, self._journal_tally, int(time.time()))
         if self.recorder is not None:
             backend = exchange.backend
             target = backend.target if backend is not None else (exchange.targets[0] if exchange.targets else None)
             self.recorder.record(exchange.request, exchange.started, status, target.name if target else "router",
                                  target.pid if target else 0, response)
+
+    def _journal_tally(self, before: int | None) -> None:
+        """Once a second while requests come (no timer when idle): the finished seconds."""
+        self._tally_timer = None
+        for record in self.tally.drain(before if before is None else before + 1):
+            self.session.journal.event("req", record)  # type: ignore[union-attr]  # records: started
+        if self.tally and before is not None:
+            self._tally_timer = self.loop.call_later(1.0, self._journal_tally, int(time.time()))
 
     # -- TCP mode: per connection
     async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

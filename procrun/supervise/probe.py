@@ -81,7 +81,7 @@ class Probes:
         entry = StateFinding(**elsewhere(name, port, ports))  # type: ignore[arg-type]
         if allowed(self.checks.allow, "ports", name):
             return
-        self.report.state[f"{entry.kind} {name}"] = entry
+        self.report.add_state(f"{entry.kind} {name}", entry, name)
         self.say(f"{entry.line} [{entry.status}]", "finding")
 
     def silent(self, name: str, timeout: float) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from procrun.chaos.report import Report
+from procrun.journal.store import OFF, Journal
 from procrun.project.plan import AUTO_PORT, Instance, with_port
 from procrun.supervise import process
 from procrun.supervise.guardian import MARKER_VAR, Guardian
@@ -72,6 +73,7 @@ class Session:
         self.generation = 0  # counts apply() calls: readers cache what they derive from the Machine
         self.in_flight: dict[str, str] = {}  # instance -> the request it is serving ("POST /upload"), from the router
         self.guardian: Guardian | None = None
+        self.journal: Journal = OFF  # set by the composition root
         self.fresh: FreshDirs | None = None
         # made with the loop, in _open()
         self.relays: Relays = None  # type: ignore[assignment]
@@ -157,6 +159,7 @@ class Session:
 
     def emit(self, name: str, colour: str | None, lines: list[bytes]) -> None:
         self.writer.write(render(self.prefixer.prefix(name, colour), lines), len(lines))
+        self.journal.output(name, lines)
 
     def _spawn(self, inst: Instance, fresh: bool = False) -> None:
         inst = _placed(self.machine, inst)
@@ -179,6 +182,7 @@ class Session:
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
         self.relays.add(Relay(inst.name, child.fd, colour, inst.type in self.quiet))
         probing = inst.type in self.checks.probe_types and inst.port is not None
+        self.journal.event("start", {"n": inst.name, "pid": child.pid, "fresh": workdir is not None})
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
         if probing:
             self.probes.start(inst.name, child.pid, inst.port)  # type: ignore[arg-type]
@@ -188,6 +192,7 @@ class Session:
         proc = self.machine.get(name)
         if proc is not None and proc.pid == pid and proc.ready_after is not None:
             self.report.record("ready", proc.type, proc.ready_after)
+            self.journal.event("ready", {"n": name, "after": round(proc.ready_after, 4)})
 
     # -- callbacks
     def _on_signal(self, sig: int) -> None:
@@ -199,11 +204,8 @@ class Session:
             self.apply(self.machine.hurry(self.clock()))
 
     def _on_output_failed(self, exc: OSError) -> None:
-        """procrun's output is gone (EPIPE, ENOSPC, EIO, EBADF): stop as SIGTERM would.
-
-        A closed pipe is the reader saying it has seen enough, as in a shell pipeline
-        (exit 141, quietly); anything else is said in one line on stderr (exit 1).
-        """
+        """procrun's output is gone: stop as SIGTERM would; a closed pipe quietly (exit 141, as in
+        a shell pipeline), anything else (ENOSPC, EIO, EBADF) with one line on stderr (exit 1)."""
         if self.output_error is not None:
             return
         self.output_error = exc
@@ -224,6 +226,7 @@ class Session:
             name = self.machine.name_of(pid)
             proc = self.machine.get(name) if name is not None else None
             stopping = proc is not None and proc.stop_requested is not None
+            self.journal.event("exit", {"n": name, "pid": pid, "code": returncode, "asked": stopping})
             self.apply(self.machine.exited(pid, returncode, self.clock()))
             proc = self.machine.get(name) if name is not None else None
             if stopping and proc is not None and proc.stop_after is not None:

@@ -121,9 +121,12 @@ def test_stateful_demo_is_diagnosed_memory_and_files_and_its_root_untouched(proc
     assert tree_hash(root) == before  # chaos means fresh directories: the app root is never written
     out = run.text()
     assert "hidden local state: " in out and "memory (confirmed)" in out
-    for value in user.cookies.values():  # cookie values never appear in output, report or files
+    kept = [p.read_text(errors="replace") for p in (root / ".procrun" / "sessions").rglob("*") if p.is_file()]
+    assert any("report.html" in p.name for p in (root / ".procrun" / "sessions").rglob("*"))
+    for value in user.cookies.values():  # cookie values never appear in output, report, journal or page
         assert value not in out
         assert value not in (root / ".procrun" / "report.json").read_text()
+        assert all(value not in text for text in kept)
 
 
 @pytest.mark.timeout(120)

@@ -1,0 +1,32 @@
+"""Writing a session's timeline page (``procrun report --html``, and at the end of a chaos session)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from procrun import statedir
+from procrun.journal.read import Reader, meta, session_dir
+from procrun.journal.timeline import render
+
+PAGE = "report.html"
+
+
+def write_page(directory: str, report: dict[str, Any], path: str | None = None) -> str:
+    """Render the session in ``directory``; write it atomically to ``path`` (default: beside the journal)."""
+    reader = Reader(directory)
+    records = list(reader.records())
+    reader.finish()
+    if reader.skipped:
+        print(f"procrun: skipped {reader.skipped} unreadable journal line(s) in {directory}", file=sys.stderr)
+    target = os.path.abspath(path or os.path.join(directory, PAGE))
+    tmp = f"{target}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(render(meta(directory), records, report))
+    os.replace(tmp, target)
+    return target
+
+
+def page_for(root: str, ident: str | None, report: dict[str, Any], path: str | None) -> str:
+    return write_page(session_dir(statedir.locate(root), ident), report, path)

@@ -1,0 +1,161 @@
+"""Reading the journal back: sessions, their records in order, tolerantly (a bad or
+truncated line is skipped and counted, never a traceback), and following a running one."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from procrun.errors import SessionError
+from procrun.statedir import LOCK
+from procrun.journal.store import META, SESSIONS, segment_number
+
+Record = dict[str, object]
+
+
+def session_dir(state_dir: str, ident: str | None) -> str:
+    """The named session, or the newest (the running or last one)."""
+    base = os.path.join(state_dir, SESSIONS)
+    try:
+        names = sorted(n for n in os.listdir(base) if os.path.isdir(os.path.join(base, n)))
+    except OSError:
+        names = []
+    if ident is not None:
+        if ident not in names:
+            known = ", ".join(names[-5:]) or "none"
+            raise SessionError(f"no session {ident!r} in {base}; recent sessions: {known}")
+        return os.path.join(base, ident)
+    if not names:
+        raise SessionError(f"no session journal in {base}; run 'procrun start' first")
+    return os.path.join(base, names[-1])
+
+
+def meta(directory: str) -> Record:
+    try:
+        with open(os.path.join(directory, META)) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def segments(directory: str) -> list[tuple[int, str]]:
+    found = []
+    for name in os.listdir(directory):
+        number = segment_number(name)
+        if number is not None:
+            found.append((number, os.path.join(directory, name)))
+    return sorted(found)
+
+
+def text_of(record: Record) -> str:
+    """An output record's lines as text (bytes that are not UTF-8 shown with replacement)."""
+    if "s" in record:
+        return str(record["s"])
+    try:
+        return base64.b64decode(str(record.get("b", ""))).decode(errors="replace")
+    except ValueError:
+        return ""
+
+
+class Reader:
+    """The records of one session, oldest first; ``skipped`` counts the unreadable lines."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.skipped = 0
+        self.rotated = False  # the oldest segments were dropped by the size cap
+        self._number = 0
+        self._offset = 0
+        self._partial = b""
+
+    def records(self) -> Iterator[Record]:
+        """Everything written so far; call again to get what came since."""
+        for number, path in segments(self.directory):
+            if number < self._number:
+                continue
+            if number > self._number:
+                if self._number == 0 and number > 1:
+                    self.rotated = True
+                if self._partial:  # a segment ended in a torn line: a SIGKILL or a full disk
+                    self.skipped += 1
+                self._number, self._offset, self._partial = number, 0, b""
+            yield from self._read(path)
+
+    def _read(self, path: str) -> Iterator[Record]:
+        try:
+            with open(path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except OSError:
+            return
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and isinstance(record.get("t"), (int, float)) and "k" in record:
+                yield record
+            else:
+                self.skipped += 1
+
+    def finish(self) -> None:
+        """At the end of reading: a last line without its newline was torn."""
+        if self._partial:
+            self.skipped += 1
+            self._partial = b""
+
+
+def running(state_dir: str, pid: object) -> bool:
+    """Is the session with this pid still holding the session lock?"""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(state_dir, LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = json.loads(os.read(fd, 4096) or b"{}")
+        except ValueError:
+            holder = {}
+        return isinstance(holder, dict) and holder.get("pid") == pid
+    finally:
+        os.close(fd)
+    return False
+
+
+def follow(reader: Reader, alive: Callable[[], bool], interval: float = 0.2) -> Iterator[Record]:
+    """Like ``tail -f``: the records as they are written, until the session ends."""
+    while True:
+        ended = not alive()  # asked before reading, so nothing written before the end is missed
+        for record in reader.records():
+            yield record
+            if record["k"] == "end":
+                return
+        if ended:
+            return
+        time.sleep(interval)
+
+
+def saved_report(root: str, ident: str) -> dict[str, object]:
+    """The report a finished session saved beside its journal."""
+    from procrun.statedir import REPORT, locate
+
+    directory = session_dir(locate(root), ident)
+    try:
+        with open(os.path.join(directory, REPORT)) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        raise SessionError(f"session {ident} saved no report (it is still running, or was killed)")
+    return data

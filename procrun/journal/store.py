@@ -1,0 +1,143 @@
+"""Writing the journal: one JSON line per relayed chunk or event, appended with one write(2).
+
+Written at once, not buffered: the page cache keeps what was relayed even when procrun is
+SIGKILLed. Segments rotate at a fifth of the size cap; past the cap the oldest segment is
+deleted (``logs`` then says from when on it has lines). The last ``keep`` sessions are kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable
+
+SESSIONS = "sessions"
+META = "meta.json"
+PREFIX, SUFFIX = "journal-", ".jsonl"
+SEGMENTS = 5  # segments per cap: rotation drops at most a fifth of the kept lines
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def segment_name(number: int) -> str:
+    return f"{PREFIX}{number:06d}{SUFFIX}"
+
+
+def segment_number(name: str) -> int | None:
+    if name.startswith(PREFIX) and name.endswith(SUFFIX):
+        digits = name[len(PREFIX):-len(SUFFIX)]
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def new_session(state_dir: str, keep: int, meta: dict[str, object], now: float) -> str:
+    """Make ``sessions/<id>/`` with its meta.json, removing the oldest beyond ``keep``."""
+    import shutil
+
+    base = os.path.join(state_dir, SESSIONS)
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    for old in sorted(os.listdir(base))[:max(0, len(os.listdir(base)) - (keep - 1))]:
+        shutil.rmtree(os.path.join(base, old), ignore_errors=True)
+    ident = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{os.getpid()}"
+    directory = os.path.join(base, ident)
+    os.makedirs(directory, mode=0o700)
+    with open(os.path.join(directory, META), "w") as f:
+        json.dump({"id": ident, **meta}, f, indent=1)
+    return directory
+
+
+class Journal:
+    """Appends records to the session's segments. A failed write (ENOSPC...) turns the journal
+    off and is reported once through ``on_error``; the session goes on."""
+
+    def __init__(self, directory: str, cap_bytes: int, clock: Callable[[], float] = time.time,
+                 on_error: Callable[[OSError], None] | None = None) -> None:
+        self.directory = directory
+        self.cap = cap_bytes
+        self.segment_cap = max(cap_bytes // SEGMENTS, 64 * 1024)
+        self.clock = clock
+        self.on_error = on_error
+        self.error: OSError | None = None
+        self._segments: list[tuple[int, int]] = []  # (number, bytes) of the kept segments, oldest first
+        self._fd = -1
+        self._size = 0
+        self._open(1)
+
+    def output(self, name: str, lines: list[bytes]) -> None:
+        """One relayed chunk: its whole lines, kept exactly (base64 when not UTF-8)."""
+        data = b"\n".join(lines)
+        try:
+            record = {"t": round(self.clock(), 3), "k": "out", "n": name, "s": data.decode()}
+        except UnicodeDecodeError:
+            record = {"t": round(self.clock(), 3), "k": "out", "n": name, "b": base64.b64encode(data).decode()}
+        self._append(record)
+
+    def event(self, kind: str, fields: dict[str, object]) -> None:
+        self._append({"t": round(self.clock(), 3), "k": kind, **fields})
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _append(self, record: dict[str, object]) -> None:
+        if self._fd < 0:
+            return
+        data = (_dumps(record) + "\n").encode()
+        try:
+            if self._size and self._size + len(data) > self.segment_cap:
+                self._rotate()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            self._failed(exc)
+            return
+        self._size += len(data)
+
+    def _open(self, number: int) -> None:
+        path = os.path.join(self.directory, segment_name(number))
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            self._failed(exc)
+            return
+        self._segments.append((number, 0))
+        self._size = 0
+
+    def _rotate(self) -> None:
+        number, _ = self._segments.pop()
+        self._segments.append((number, self._size))
+        os.close(self._fd)
+        self._fd = -1
+        while self._segments and sum(size for _, size in self._segments) + self.segment_cap > self.cap:
+            old, _ = self._segments.pop(0)
+            os.unlink(os.path.join(self.directory, segment_name(old)))
+        self._open(number + 1)
+
+    def _failed(self, exc: OSError) -> None:
+        self.close()
+        if self.error is None:
+            self.error = exc
+            if self.on_error is not None:
+                self.on_error(exc)
+
+
+class Off:
+    """No journal (--no-journal, or before the session has one): records go nowhere."""
+
+    error: OSError | None = None
+
+    def output(self, name: str, lines: list[bytes]) -> None:
+        pass
+
+    def event(self, kind: str, fields: dict[str, object]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+OFF: Journal = Off()  # type: ignore[assignment]
