@@ -91,7 +91,7 @@ def kill_all(proc: subprocess.Popen, token: str) -> None:
 
 # -- log relay ----------------------------------------------------------------
 
-def relay(base: Path, who: str, nproc: int, lines: int) -> tuple[float, int, int]:
+def relay(base: Path, who: str, nproc: int, lines: int, extra: tuple[str, ...] = ()) -> tuple[float, int, int]:
     """Lines/s, lines lost and lines split for nproc processes × lines lines."""
     data = base / "data"
     data.mkdir(exist_ok=True)
@@ -108,7 +108,7 @@ def relay(base: Path, who: str, nproc: int, lines: int) -> tuple[float, int, int
     out_path = base / f"out-{who}.txt"
     cmd = runners(app)[who]
     if who == "procrun":  # every process runs to completion, as under honcho and the shell
-        cmd = cmd + ["--restart", "on-failure"]
+        cmd = cmd + ["--restart", "on-failure", *extra]
     with open(out_path, "wb") as out:
         # The runner writes into a pipe read by cat, as it would into a terminal or `| tee`.
         sink = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=out)
@@ -491,6 +491,14 @@ def main() -> int:
             ok = verdict_ok and (nproc == 1 or (procrun_rate >= 1e6 and procrun_rate >= 15 * honcho_rate))
             rows.append((f"log relay, {nproc} × {args.lines:,} lines of {LINE_BYTES} B", cells,
                          f"{target}: {'met' if ok else 'NOT met'} ({procrun_rate / honcho_rate:.1f}× honcho)"))
+        bare = [relay(base, "procrun", 4, args.lines, ("--no-journal",)) for _ in range(args.runs)]
+        bare_rate = median([r[0] for r in bare])
+        rows.append((f"log relay, 4 × {args.lines:,} lines, procrun without its journal (`--no-journal`)",
+                     {"procrun": f"{bare_rate:,.0f} lines/s, lost {max(r[1] for r in bare)}", "honcho": "n/a",
+                      "shell": "n/a"},
+                     f"journal on (row above) ≥ 1M lines/s: {'met' if procrun_rate >= 1e6 else 'NOT met'} "
+                     f"(the journal costs {100 * (1 - procrun_rate / bare_rate):.0f}%)"))
+        print(f"relay 4x{args.lines} procrun --no-journal: {bare_rate:,.0f} lines/s", flush=True)
         start_cells, stop_cells = {}, {}
         for who in who_all:
             results = [start_stop(base, who, 50) for _ in range(args.runs)]
@@ -596,7 +604,8 @@ def write_report(path: Path, rows, args) -> None:
     lines += ["", "Lost: lines missing or out of order; split: lines cut or merged with another.",
               "Output goes through a pipe into `cat > file`, as it would into a terminal or `| tee`.",
               "procrun runs the relay with `--restart on-failure` so every process writes all its lines",
-              "(by default the first exit ends the session, as in honcho).",
+              "(by default the first exit ends the session, as in honcho), and with its journal on (the",
+              "default: every chunk relayed is also written to .procrun/sessions/<id>/) unless the row says not.",
               "Start: from the exec of the runner to the 50th `sleep` process existing, polled from outside",
               "every 10 ms; procrun's bytecode is compiled first, as an installed package's is.",
               "Router: wrk against a minimal asyncio backend (web=1), straight to web.1 and through the",
