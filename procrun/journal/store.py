@@ -18,6 +18,8 @@ META = "meta.json"
 PREFIX, SUFFIX = "journal-", ".jsonl"
 SEGMENTS = 5  # segments per cap: rotation drops at most a fifth of the kept lines
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Bytes a JSON string holds as they are: printable ASCII but " and \ (and the newlines, escaped below).
+_PLAIN = bytes(b for b in range(0x20, 0x80) if b not in b'"\\') + b"\n"
 
 
 def segment_name(number: int) -> str:
@@ -68,11 +70,15 @@ class Journal:
     def output(self, name: str, lines: list[bytes]) -> None:
         """One relayed chunk: its whole lines, kept exactly (base64 when not UTF-8)."""
         data = b"\n".join(lines)
+        head = {"t": round(self.clock(), 3), "k": "out", "n": name}
+        if not data.translate(None, _PLAIN):  # the common case, ~10x faster than the json module
+            self._write(_dumps(head)[:-1].encode() + b',"s":"', data.replace(b"\n", b"\\n"), b'"}\n')
+            return
         try:
-            record = {"t": round(self.clock(), 3), "k": "out", "n": name, "s": data.decode()}
+            head["s"] = data.decode()
         except UnicodeDecodeError:
-            record = {"t": round(self.clock(), 3), "k": "out", "n": name, "b": base64.b64encode(data).decode()}
-        self._append(record)
+            head["b"] = base64.b64encode(data).decode()
+        self._append(head)
 
     def event(self, kind: str, fields: dict[str, object]) -> None:
         self._append({"t": round(self.clock(), 3), "k": kind, **fields})
@@ -83,19 +89,25 @@ class Journal:
             self._fd = -1
 
     def _append(self, record: dict[str, object]) -> None:
+        self._write((_dumps(record) + "\n").encode())
+
+    def _write(self, *parts: bytes) -> None:
+        """One record, in one writev(2) (no copy of a large chunk to join its parts)."""
         if self._fd < 0:
             return
-        data = (_dumps(record) + "\n").encode()
+        size = sum(map(len, parts))
         try:
-            if self._size and self._size + len(data) > self.segment_cap:
+            if self._size and self._size + size > self.segment_cap:
                 self._rotate()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
+            written = os.writev(self._fd, parts)
+            if written < size:  # a short write (a signal, a nearly full disk): the rest, in order
+                rest = memoryview(b"".join(parts))[written:]
+                while rest:
+                    rest = rest[os.write(self._fd, rest):]
         except OSError as exc:
             self._failed(exc)
             return
-        self._size += len(data)
+        self._size += size
 
     def _open(self, number: int) -> None:
         path = os.path.join(self.directory, segment_name(number))

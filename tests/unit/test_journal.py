@@ -1,12 +1,15 @@
 """The journal's files (rotation, cap, torn and bad lines, a failing disk), `logs` filters on
 crafted journals, the request tally, and the timeline page's content and size."""
 
+import base64
 import json
 import os
 import re
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from procrun.errors import UsageError
 from procrun.journal import logs, timeline
@@ -155,3 +158,21 @@ def test_the_page_of_a_ten_minute_session_is_small_and_complete():
     assert "GET /me &lt;b&gt;forgot&lt;/b&gt;" in page and "<b>forgot" not in page
     assert 'href="#f0"' in page and "id=f0" in page  # marker and finding link each other
     assert "http://" not in page and "https://" not in page and "<script" not in page
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary().map(lambda b: b.replace(b"\n", b"")), min_size=1, max_size=5),
+       st.text(min_size=1, max_size=8))
+def test_any_output_is_kept_exactly(tmp_path_factory, lines, name):
+    """Plain ASCII takes a fast path past the json module; quotes, backslashes, control
+    bytes, UTF-8 and invalid UTF-8 take the slow one: both read back byte for byte."""
+    directory = str(tmp_path_factory.mktemp("j"))
+    journal = Journal(directory, cap_bytes=10**6)
+    journal.output(name, lines)
+    journal.output(name, [b"plain ascii", b"line two"])
+    journal.close()
+    records = list(Reader(directory).records())
+    assert [r["n"] for r in records] == [name, name]
+    data = base64.b64decode(records[0]["b"]) if "b" in records[0] else records[0]["s"].encode()
+    assert data == b"\n".join(lines)
+    assert records[1]["s"] == "plain ascii\nline two"
