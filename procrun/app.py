@@ -88,7 +88,9 @@ def _machine(app: App, plan: Plan, live: Live) -> Machine:
                    restart=s.restart, make_instance=live.make_instance, counts=plan.counts,
                    type_restart={t: c.restart for t, c in per_type.items() if c.restart},
                    stop_signals={t: c.stop_signal for t, c in per_type.items() if c.stop_signal},
-                   graces={t: c.grace for t, c in per_type.items() if c.grace is not None}, cap=s.max_instances)
+                   graces={t: c.grace for t, c in per_type.items() if c.grace is not None}, cap=s.max_instances,
+                   after={t: c.after for t, c in per_type.items() if c.after},
+                   boot_timeouts={t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout})
 
 
 def _session(app: App, plan: Plan, live: Live) -> Session:

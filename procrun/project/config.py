@@ -179,13 +179,50 @@ def _types(r: _Reader, node: yaml.Node) -> dict[str, TypeSettings]:
         "stop_signal": lambda n: _signal(r, n),
         "grace": checked("grace", BY_NAME["timeout"].parse, "10"),
         "boot_timeout": checked("boot_timeout", BY_NAME["chaos_interval"].parse, "60"),
+        "after": lambda n: _after(r, n),
+        "tty": checked("tty", BY_NAME["chaos"].parse, "true"),
     }
     out = {}
     for name, body in r.mapping(node, "types").items():
         empty = isinstance(body, yaml.ScalarNode) and body.value in ("", "~", "null")
         settings = {} if empty else {k: keys[k](v) for k, v in r.mapping(body, f"types.{name}", keys).items()}
+        if "after" in settings:
+            settings["after"], settings["after_at"] = settings["after"]
         out[name] = TypeSettings(**settings, line=body.start_mark.line + 1)
+    _no_cycle(r.path, out)
     return out
+
+
+def _after(r: _Reader, node: yaml.Node) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+    """``after: [web, db]`` (or ``after: web``): the names, and where each is written."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    names, places = [], []
+    for item in items:
+        value = r.scalar(item, "after")
+        if not isinstance(value, str) or not value:
+            raise r.fail(item, "after must name process types", "write after: [web, db]")
+        names.append(value)
+        places.append((item.start_mark.line + 1, item.start_mark.column + 1))
+    return tuple(names), tuple(places)
+
+
+def _no_cycle(path: str, types: dict[str, TypeSettings]) -> None:
+    """Start order must be a DAG: a cycle is reported at the name that closes it."""
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in done or name not in types:
+            return
+        for dep, (line, column) in zip(types[name].after, types[name].after_at):
+            if dep in trail or dep == name:
+                cycle = " -> ".join(trail[trail.index(dep):] + [name, dep]) if dep in trail else f"{name} -> {name}"
+                raise ConfigError(path, line, f"types.{name}.after: start order has a cycle ({cycle})",
+                                  "remove one of these names", column)
+            visit(dep, trail + [name])
+        done.add(name)
+
+    for name in types:
+        visit(name, [])
 
 
 def _bad(rule: str) -> Any:

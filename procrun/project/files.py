@@ -103,6 +103,10 @@ def load(flags: Mapping[str, Any], edge: Mapping[str, Any], with_procfile: bool 
             if pf.get(name) is None:
                 raise ConfigError(config_path, per_type.line, f"types: {name!r} is not a process type in {pf.path}",
                                   f"use one of {', '.join(pf.names)}")
+            for dep, (line, column) in zip(per_type.after, per_type.after_at):
+                if pf.get(dep) is None:
+                    raise ConfigError(config_path, line, f"types.{name}.after: {dep!r} is not a process type in "
+                                      f"{pf.path}", f"use one of {', '.join(pf.names)}", column)
     return App(root, pf, dotenv, settings, tuple(paths))
 
 

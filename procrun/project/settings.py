@@ -200,6 +200,9 @@ class TypeSettings:
     stop_signal: int | None = None
     grace: float | None = None
     boot_timeout: float | None = None  # warn when a web instance binds nothing by then (default 60 s)
+    after: tuple[str, ...] = ()  # types whose instances must be ready before this type's first start
+    after_at: tuple[tuple[int, int], ...] = ()  # (line, column) of each name in ``after``
+    tty: bool | None = None  # run on a pseudo-terminal (procrun attach, debuggers, colours)
     line: int = 0
 
 

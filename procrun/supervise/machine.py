@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from procrun.project.plan import Instance
 from procrun.project.ranges import MAX_INSTANCES
 from procrun.supervise.formation import FormationMixin
+from procrun.supervise.order import OrderMixin
 from procrun.supervise.rollout import Rollout, RolloutMixin
 from procrun.supervise.shutdown import ShutdownMixin
 from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-exported for callers)
@@ -25,7 +26,7 @@ from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-export
 
 
 @dataclass
-class Machine(FormationMixin, ShutdownMixin, RolloutMixin):
+class Machine(FormationMixin, ShutdownMixin, RolloutMixin, OrderMixin):
     instances: Iterable[Instance]
     timeout: float = 5.0
     restart: str = "never"
@@ -36,6 +37,8 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin):
     stop_signals: Mapping[str, int] = field(default_factory=dict)  # per type; default SIGTERM
     graces: Mapping[str, float] = field(default_factory=dict)  # per type; default timeout
     cap: int = MAX_INSTANCES  # instances per type
+    after: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # type -> the types it starts after
+    boot_timeouts: Mapping[str, float] = field(default_factory=dict)  # per type; how long start order waits
 
     def __post_init__(self) -> None:
         self._procs: dict[str, Proc] = {i.name: Proc(i) for i in self.instances}
@@ -47,6 +50,8 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin):
                 self._wanted[proc.type] += 1
         self._by_pid: dict[int, str] = {}
         self._rollouts: dict[str, Rollout] = {}  # type -> its rolling restart under way
+        self._held: dict[str, tuple[tuple[str, ...], float]] = {}  # start order: types still waiting
+        self._order_start = 0.0
         self.ending: int | None = None
         self.deadline: float | None = None
         self.killed = False
@@ -89,16 +94,21 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin):
         return [p for p in self._procs.values() if p.pid is not None]
 
     def next_deadline(self) -> float | None:
-        times = [p.due for p in self._procs.values() if p.due is not None] + self._roll_deadlines()
+        times = [p.due for p in self._procs.values() if p.due is not None] + self._roll_deadlines() \
+            + self._order_deadlines()
         if self.deadline is not None and not self.killed:
             times.append(self.deadline)
         return min(times, default=None)
 
     # -- inputs
     def start(self, now: float) -> list[Action]:
-        actions: list[Action] = []
+        self._order_start = now
+        actions = self._hold(now)
         for proc in self._procs.values():
-            actions += self._spawn(proc, now)
+            if proc.type in self._held:
+                proc.state = State.WAITING
+            else:
+                actions += self._spawn(proc, now)
         return actions + self._maybe_end(now)
 
     def spawned(self, name: str, pid: int, now: float, probing: bool = False) -> list[Action]:
@@ -112,7 +122,7 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin):
         if self.ending is not None:  # spawned while shutting down: stop it at once
             proc.state = State.STOPPING
             actions.append(Kill(name, pid, signal.SIGKILL if self.killed else signal.SIGTERM))
-        return actions
+        return actions + ([] if probing or not self._held else self._release(now))
 
     def redefine(self, name: str, instance: Instance) -> None:
         """Use a new definition (command, environment) from the next start on."""
@@ -129,7 +139,7 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin):
             proc.state = State.RUNNING
         proc.ready_after = now - (proc.started or now)
         return [Say(f"{name} is ready on port {proc.instance.port} after {proc.ready_after:.2f}s"),
-                *self._roll_on_ready(name, now)]
+                *self._roll_on_ready(name, now), *self._release(now)]
 
     def spawn_failed(self, name: str, error: str, now: float) -> list[Action]:
         proc = self._procs[name]
@@ -160,7 +170,7 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin):
             if proc.due is not None and proc.due <= now:
                 proc.due = None
                 actions += self._due(proc, now)
-        return actions + self._roll_tick(now)
+        return actions + self._roll_tick(now) + self._order_tick(now)
 
     def _due(self, proc: Proc, now: float) -> list[Action]:
         if proc.state is State.PAUSED and proc.pid is not None:

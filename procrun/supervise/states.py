@@ -17,6 +17,7 @@ else:
 
 
 class State(StrEnum):
+    WAITING = "waiting"  # its first start waits for the types it starts after
     STARTING = "starting"
     RUNNING = "running"
     PAUSED = "paused"  # SIGSTOP by chaos; resumes to RUNNING

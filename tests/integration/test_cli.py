@@ -77,6 +77,9 @@ def test_check_validates_procrun_yaml(tmp_path):
     (tmp_path / "procrun.yaml").write_text("types:\n  api: {restart: always}\n")
     result = procrun(tmp_path, "check")
     assert result.returncode == 2 and "procrun.yaml:2: types: 'api' is not a process type in Procfile" in result.stderr
+    (tmp_path / "procrun.yaml").write_text("types:\n  web: {after: [api]}\n")
+    result = procrun(tmp_path, "check")
+    assert result.returncode == 2 and "procrun.yaml:2:17: types.web.after: 'api' is not a process type" in result.stderr
 
 
 def test_port_precedence_flag_yaml_dotenv_environment(tmp_path):

@@ -117,6 +117,11 @@ def test_shorthands_and_empty():
     ("timeout: !!python/name:os.system 1\n", "1:10", "timeout has a tag procrun does not read"),
     ("x: " + "[" * 500 + "\n", "1:35", "nested more than 32 levels deep"),
     ("max_instances: 0\n", "1:16", "max_instances must be an integer from 1 to 100000"),
+    ("types:\n  worker: {after: [web]}\n  web: {after: [db]}\n  db:\n    after:\n      - worker\n", "6:9",
+     "types.db.after: start order has a cycle (worker -> web -> db -> worker)"),
+    ("types:\n  worker: {after: worker}\n", "2:19", "types.worker.after: start order has a cycle (worker -> worker)"),
+    ("types:\n  worker: {after: [{a: 1}]}\n", "2:20", "after must be a single value"),
+    ("types:\n  worker: {tty: maybe}\n", "2:17", "tty must be true or false"),
 ])
 def test_errors_name_line_and_column(text, where, words):
     with pytest.raises(ConfigError) as err:
@@ -170,3 +175,9 @@ def test_the_readme_example_is_a_valid_procrun_yaml():
     c = parse(example)
     assert c.allow == ("GET /health", "uploads/*", "ports") and c.router_record is True
     assert c.types["web"].boot_timeout == 60.0 and c.max_instances == 1000
+
+
+def test_after_and_tty_per_type():
+    _, types = parse_both("types:\n  worker: {after: [web, db], tty: true}\n  web: {after: db}\n")
+    assert types["worker"].after == ("web", "db") and types["worker"].after_at == ((2, 20), (2, 25))
+    assert types["worker"].tty is True and types["web"].after == ("db",) and types["web"].tty is None
