@@ -58,6 +58,10 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     from procrun.supervise import process
 
     plan = make_plan(app)
+    for name in s.tty:
+        if app.procfile.get(name) is None:
+            raise UsageError(f"--tty {name}: not a process type in {app.procfile.path}; use one of "
+                             f"{', '.join(app.procfile.names)}")
     process.ensure_open_files(len(plan.instances))
     routed = s.router and app.procfile.get(ROUTED_TYPE) is not None
     if s.router_explicit and not routed:
@@ -124,6 +128,7 @@ def _attach_services(session: Session, app: App, live: Live, state_dir: str, rou
                                            lambda: live.procfile.names, app.root))
     session.chaos = ChaosService(chaos_config(app), enabled=s.chaos)
     session.services.append(session.chaos)
+    session.ttys = frozenset(s.tty) | {t for t, c in s.type_settings.items() if c.tty}
     if routed:
         from procrun.router.service import Router
 

@@ -65,7 +65,7 @@ class ChaosService(Service):
         assert self.session is not None
         now = self.session.clock()
         return [Candidate(p.name, p.instance.type, now - (p.started or now))
-                for p in self.session.machine.disruptable()]
+                for p in self.session.machine.disruptable() if p.name not in self.session.taps]  # not attached
 
     def now(self, victim: str | None = None, action: str | None = None) -> Disruption | None:
         """Disrupt at once (``procrun chaos now``); returns what was done."""

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 from procrun.control.client import Connection, request
 from procrun.errors import ProcrunError, UsageError
 
-COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report", "logs")
+COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report", "logs", "attach", "top")
 QUIT_WAIT = 120.0
 CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS, restated: clients import nothing else
 
@@ -49,6 +49,9 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p.add_argument("--html", nargs="?", const="", metavar="FILE",
                    help="write the session's timeline page (default: into .procrun/sessions/ID/report.html)")
     p.add_argument("--session", metavar="ID", help="an earlier session (see .procrun/sessions/)")
+    verb("attach", "connect this terminal to an instance of a tty type (detach: Ctrl-])").add_argument(
+        "name", metavar="NAME", help="the instance, like console.1")
+    verb("top", "a live view of the running session, with keys to act on it")
     p = verb("logs", "the output of the running or last session, from its journal")
     p.add_argument("names", nargs="*", metavar="NAME|TYPE", help="only these instances or types")
     p.add_argument("-f", "--follow", action="store_true", help="go on printing lines as they come, until the session ends")
@@ -172,6 +175,19 @@ def _logs(root: str, ns: argparse.Namespace) -> int:
     return logs.run(root, ns.names, ns.follow, ns.since, ns.grep, ns.json, ns.session)
 
 
+def _attach(root: str, ns: argparse.Namespace) -> int:
+    from procrun.control import attach
+
+    return attach.run(root, ns.name)
+
+
+def _top(root: str, ns: argparse.Namespace) -> int:
+    from procrun.control import top
+
+    return top.run(root)
+
+
 VERBS: dict[str, Callable[[str, argparse.Namespace], int]] = {
     "ps": _ps, "scale": _scale, "restart": _restart_or_stop, "stop": _restart_or_stop, "quit": _quit,
-    "chaos": _chaos, "report": _report, "logs": _logs}
+    "chaos": _chaos, "report": _report, "logs": _logs, "attach": _attach,
+    "top": _top}

@@ -50,6 +50,13 @@ class Connection:
         except socket.timeout:
             raise SessionError(f"the session does not answer ({self._holder()}, stopped?)") from None
 
+    def stream(self) -> bytes:
+        """After an ok reply to a streaming request: the socket blocks from now on; returns the
+        stream's bytes already read past the reply."""
+        self.sock.settimeout(None)
+        leftover, self._buffer = self._buffer, b""
+        return leftover
+
     def _holder(self) -> str:
         try:
             with open(os.path.join(self.directory, statedir.LOCK)) as f:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from procrun.supervise.session import Session
 
 Reply = dict[str, Any]
-READ_ONLY = ("ping", "ps", "report")
+READ_ONLY = ("ping", "ps", "report", "subscribe")
 
 
 class Controller:
@@ -33,7 +33,8 @@ class Controller:
         self.started = wall()
         self.handlers: dict[str, Callable[[Request], Reply]] = {
             "ping": self.ping, "ps": self.ps, "report": self.report, "chaos": self.chaos, "scale": self.scale,
-            "restart": self.restart, "stop": self.stop, "quit": self.quit}
+            "restart": self.restart, "stop": self.stop, "quit": self.quit, "attach": self.attach,
+            "subscribe": self.subscribe}
 
     def handle(self, request: Request) -> Reply:
         if request.deadline is not None and self.wall() > request.deadline:
@@ -115,6 +116,32 @@ class Controller:
         for name, count in formation.items():
             self.session.apply(machine.scale(name, count, self.session.clock()))
         return ok(formation=machine.formation())
+
+    def attach(self, request: Request) -> Reply:
+        """Checked here; the stream itself is control/streams.py's."""
+        name, session = request.targets[0], self.session
+        proc = session.machine.get(name)
+        if proc is None:
+            return error(f"no process named {name!r}; running: {', '.join(session.machine.names())}")
+        if proc.type not in session.ttys:
+            return error(f"{name} has no terminal to attach to: set 'types: {{{proc.type}: {{tty: true}}}}' in "
+                         f"procrun.yaml (or start with --tty {proc.type})")
+        if proc.pid is None:
+            return error(f"{name} is not running ({proc.state})")
+        if name in session.taps:
+            return error(f"{name} already has a client attached")
+        return ok(name=name, pid=proc.pid)
+
+    def subscribe(self, request: Request) -> Reply:
+        return ok(pid=os.getpid())
+
+    def state(self) -> Reply:
+        """What ``procrun top`` shows: the processes, chaos, the last findings."""
+        chaos = self.session.chaos.status() if self.session.chaos is not None else None
+        findings = [f"{f.line} [{f.status}]" for f in self.session.report.state.values()]
+        findings += [f"{f.instance} left {len(f.created) + len(f.changed)} file(s)" for f in self.session.report.findings]
+        return {"processes": self.snapshot(), "formation": self.session.machine.formation(), "chaos": chaos,
+                "findings": findings[-5:], "rates": self.session.rates, "ending": self.session.machine.ending}
 
     def snapshot(self) -> list[Reply]:
         machine = self.session.machine

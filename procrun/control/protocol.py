@@ -8,7 +8,12 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_LINE = 64 * 1024
-COMMANDS = ("ping", "ps", "scale", "restart", "stop", "quit", "chaos", "report")
+COMMANDS = ("ping", "ps", "scale", "restart", "stop", "quit", "chaos", "report", "attach", "subscribe")
+# Streaming requests: after an ok reply the connection stays open as a stream. ``attach``: raw
+# bytes both ways (the client's keystrokes to the instance's terminal, its output back) until
+# either side closes. ``subscribe``: the session's state (as ``ps``, plus chaos and findings),
+# one JSON line each time it changes and at least once a second, until the client closes.
+STREAMS = ("attach", "subscribe")
 CHAOS_OPS = ("on", "off", "now", "status")
 
 
@@ -73,6 +78,8 @@ def parse_request(line: bytes) -> Request:
         raise ProtocolError("formation must map type names to counts of 0 or more")
     if cmd == "stop" and not targets:
         raise ProtocolError("stop needs at least one process or type name")
+    if cmd == "attach" and len(targets) != 1:
+        raise ProtocolError("attach needs one instance name, like web.1")
     op, action = data.get("op", ""), data.get("action")
     if cmd == "chaos" and op not in CHAOS_OPS:
         raise ProtocolError(f"chaos needs an op: {', '.join(CHAOS_OPS)}")

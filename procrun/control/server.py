@@ -6,12 +6,13 @@ import asyncio
 import os
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from procrun.control.protocol import MAX_LINE, ProtocolError, Request, encode, error, parse_request
+from procrun.control.protocol import MAX_LINE, STREAMS, ProtocolError, Request, encode, error, parse_request
 
 Handler = Callable[[Request], dict[str, Any]]
+Stream = Callable[[Request, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -23,9 +24,10 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 
 class ControlServer:
-    def __init__(self, path: str, handler: Handler) -> None:
+    def __init__(self, path: str, handler: Handler, streams: dict[str, Stream] | None = None) -> None:
         self.path = path
         self.handler = handler
+        self.streams = streams or {}  # attach, subscribe: the connection becomes a stream after "ok"
         self._server: asyncio.base_events.Server | None = None
         self._held: list[asyncio.StreamWriter] = []  # quit clients, told when the session is gone
         self.stale = False
@@ -74,8 +76,13 @@ class ControlServer:
                 except ProtocolError as exc:
                     writer.write(encode(error(str(exc))))
                     continue
-                writer.write(encode(self.handler(request)))
+                reply = self.handler(request)
+                writer.write(encode(reply))
                 await writer.drain()
+                if request.cmd in STREAMS:
+                    if reply.get("ok") and request.cmd in self.streams:
+                        await self.streams[request.cmd](request, reader, writer)
+                    return
                 if request.cmd == "quit":
                     self._held.append(writer)
                     return

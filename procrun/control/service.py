@@ -21,8 +21,13 @@ class ControlService(Service):
         self.server: ControlServer | None = None
 
     async def start(self, session: Session) -> None:
+        from functools import partial
+
+        from procrun.control import streams
+
         controller = Controller(session, self.known_types, self.root)
-        self.server = ControlServer(self.path, controller.handle)
+        self.server = ControlServer(self.path, controller.handle, {"attach": partial(streams.attach, session),
+                                                                   "subscribe": partial(streams.subscribe, controller)})
         await self.server.start()
         if self.server.stale:
             session.say("replaced a stale control socket left by a session that did not exit cleanly")

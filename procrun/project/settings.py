@@ -174,6 +174,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("router_timeout", _number(ranges.interval), 30.0, ("--router-timeout",), "router.timeout", START,
             "answer 504 when an instance has not started its response by then (default: 30)", "SECONDS",
             example="30"),
+    Setting("tty", _words, (), ("--tty",), None, START,
+            "run these types on a pseudo-terminal, for procrun attach (also: types.T.tty in procrun.yaml)",
+            "TYPE[,TYPE]", example="[console]"),
     Setting("journal", _flag, True, ("--journal",), "journal.enabled", START,
             "keep the session's output and events under .procrun/sessions/ for logs and report "
             "(default: on)", switch=True, example="true", negatable=True),
@@ -235,6 +238,7 @@ class Settings:
     router_host: str = "127.0.0.1"
     router_mode: str = "http"
     router_timeout: float = 30.0
+    tty: tuple[str, ...] = ()
     journal: bool = True
     journal_keep: int = 10
     journal_max_mb: float = 50.0

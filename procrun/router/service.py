@@ -213,6 +213,7 @@ class Router(Service):
         self._tally_timer = None
         for record in self.tally.drain(before if before is None else before + 1):
             self.session.journal.event("req", record)  # type: ignore[union-attr]  # records: started
+            self.session.rates[str(record["n"])] = record  # type: ignore[union-attr]
         if self.tally and before is not None:
             self._tally_timer = self.loop.call_later(1.0, self._journal_tally, int(time.time()))
 

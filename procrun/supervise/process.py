@@ -39,7 +39,8 @@ class Child:
     """A spawned ``sh -c`` group leader and the read end of its output pipe."""
 
     popen: subprocess.Popen[bytes]
-    fd: int
+    fd: int  # a pipe's read end, or a pseudo-terminal's master (read and write)
+    tty: bool = False
 
     @property
     def pid(self) -> int:
@@ -50,11 +51,14 @@ class Child:
         self.popen.returncode = returncode
 
 
-def spawn(command: str, env: Mapping[str, str], cwd: str) -> Child:
+def spawn(command: str, env: Mapping[str, str], cwd: str, tty: bool = False) -> Child:
     """Run ``/bin/sh -c command`` as the leader of a new session and group.
 
-    stdout and stderr share one non-blocking pipe; stdin is /dev/null.
+    stdout and stderr share one non-blocking pipe; stdin is /dev/null. With ``tty``, all three
+    are a new pseudo-terminal instead, the child's controlling terminal (debuggers, REPLs, colours).
     """
+    if tty:
+        return _spawn_tty(command, env, cwd)
     read_fd, write_fd = os.pipe()
     try:
         popen = subprocess.Popen(
@@ -67,6 +71,28 @@ def spawn(command: str, env: Mapping[str, str], cwd: str) -> Child:
         os.close(write_fd)
     os.set_blocking(read_fd, False)
     return Child(popen, read_fd)
+
+
+def _spawn_tty(command: str, env: Mapping[str, str], cwd: str) -> Child:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        popen = subprocess.Popen(
+            ["/bin/sh", "-c", command], stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=dict(env),
+            start_new_session=True, close_fds=True, restore_signals=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))  # after setsid: the session's terminal
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    os.set_blocking(master, False)
+    return Child(popen, master, tty=True)
 
 
 def signal_group(pid: int, sig: int) -> None:
@@ -175,7 +201,7 @@ def ensure_open_files(instances: int) -> None:
 class Effects:
     """The process effects a Session uses; tests pass fakes (no real processes)."""
 
-    spawn: Callable[[str, Mapping[str, str], str], Child]
+    spawn: Callable[..., Child]  # (command, env, cwd, tty=False)
     reap: Callable[[], list[tuple[int, int]]]
     signal_group: Callable[[int, int], None]
     descendants: Callable[[int], list[tuple[int, int]]]

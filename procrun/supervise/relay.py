@@ -142,6 +142,8 @@ class Relay:
     colour: str | None
     quiet: bool
     splitter: LineSplitter = field(default_factory=LineSplitter)
+    tty: bool = False  # a pseudo-terminal ends its lines with \r\n
+    tap: Callable[[bytes], None] | None = None  # an attached client: the raw bytes as they come
 
     def pump(self, emit: Emit) -> bool:
         """Read what is available; False at EOF (after flushing the last line)."""
@@ -157,7 +159,11 @@ class Relay:
                 if lines and not self.quiet:
                     emit(self.name, self.colour, lines)
                 return False
+            if self.tap is not None:
+                self.tap(chunk)
             lines = self.splitter.feed(chunk)
+            if self.tty:
+                lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
             if lines and not self.quiet:
                 emit(self.name, self.colour, lines)
             if len(chunk) < READ_SIZE:

@@ -74,9 +74,11 @@ class Session:
         self.in_flight: dict[str, str] = {}  # instance -> the request it is serving ("POST /upload"), from the router
         self.guardian: Guardian | None = None
         self.journal: Journal = OFF  # set by the composition root
+        self.ttys: frozenset[str] = frozenset()  # types run on a pseudo-terminal
+        self.taps: dict[str, Callable[[bytes], None]] = {}  # attached clients by instance (chaos spares them)
+        self.rates: dict[str, dict[str, object]] = {}  # the router's last second per instance (procrun top)
         self.fresh: FreshDirs | None = None
-        # made with the loop, in _open()
-        self.relays: Relays = None  # type: ignore[assignment]
+        self.relays: Relays = None  # type: ignore[assignment]  # this and the four below: made with the loop
         self._timer: asyncio.TimerHandle | None = None
         self._done: asyncio.Future[int] = None  # type: ignore[assignment]
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -170,7 +172,8 @@ class Session:
             if (fresh or self.fresh_all) and self.fresh is not None:
                 workdir = self.fresh.make(inst.name)
                 env["TMPDIR"] = workdir.tmp
-            child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd)
+            tty = {"tty": True} if inst.type in self.ttys else {}
+            child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, **tty)
         except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             if workdir is not None and self.fresh is not None:
                 self.fresh.discard(workdir)
@@ -180,7 +183,8 @@ class Session:
             self.fresh.started(child.pid, inst.name, workdir)
         self.children[child.pid] = child
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
-        self.relays.add(Relay(inst.name, child.fd, colour, inst.type in self.quiet))
+        self.relays.add(Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty,
+                              tap=self.taps.get(inst.name)))
         probing = inst.type in self.checks.probe_types and inst.port is not None
         self.journal.event("start", {"n": inst.name, "pid": child.pid, "fresh": workdir is not None})
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))

@@ -16,6 +16,8 @@ from procrun.supervise.session import Session
 
 
 class FakeChild:
+    tty = False
+
     def __init__(self, pid, fd):
         self.pid, self.fd, self.returncode = pid, fd, None
 

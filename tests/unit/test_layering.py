@@ -13,7 +13,7 @@ LAYERS = {
     5: ["cli", "__main__"],
     4: ["app"],
     3: ["router/service", "router/proxy", "router/listen", "watch/service", "chaos/service", "control/service", "control/server",
-        "control/commands", "control/cli", "control/client"],
+        "control/commands", "control/cli", "control/client", "control/streams", "control/attach", "control/top"],
     2: ["supervise/session", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "chaos/workdir",
         "chaos/inspect", "chaos/writes", "statedir", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "export/stage"],
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",

@@ -1,0 +1,85 @@
+"""The streaming requests of the control socket (protocol.STREAMS): ``attach`` and ``subscribe``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import TYPE_CHECKING
+
+from procrun.control.protocol import Request, encode
+
+if TYPE_CHECKING:
+    from procrun.control.commands import Controller
+    from procrun.supervise.session import Session
+
+PUSH_EVERY = 1.0  # a subscriber hears at least this often (uptime, CPU)
+LOOK_EVERY = 0.25  # how soon a change reaches a subscriber
+
+
+async def attach(session: Session, request: Request, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+    """The client's bytes to the instance's terminal, its output to the client, until either closes.
+    The instance and the session go on; a restarted instance keeps the client."""
+    name = request.targets[0]
+
+    def out(data: bytes) -> None:
+        if not writer.is_closing():
+            writer.write(data)
+
+    session.taps[name] = out
+    relay = _relay(session, name)
+    if relay is not None:
+        relay.tap = out
+    try:
+        while data := await reader.read(4096):
+            await _type(session, name, data)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        session.taps.pop(name, None)
+        relay = _relay(session, name)
+        if relay is not None:
+            relay.tap = None
+
+
+def _relay(session: Session, name: str):  # type: ignore[no-untyped-def]
+    proc = session.machine.get(name)
+    child = session.children.get(proc.pid) if proc is not None and proc.pid is not None else None
+    return session.relays.relays.get(child.fd) if child is not None and child.tty else None
+
+
+async def _type(session: Session, name: str, data: bytes) -> None:
+    """Write to the terminal the instance has now (none between a crash and its restart)."""
+    relay = _relay(session, name)
+    view = memoryview(data)
+    for _ in range(200):  # a program not reading its terminal: give up on the keystrokes after 2 s
+        if relay is None or not view:
+            return
+        try:
+            view = view[os.write(relay.fd, view):]
+        except BlockingIOError:
+            await asyncio.sleep(0.01)
+        except OSError:
+            return
+
+
+async def subscribe(controller: Controller, request: Request, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> None:
+    """The session's state as a JSON line when it changes (looked at every LOOK_EVERY seconds,
+    while someone subscribes) and at least every PUSH_EVERY seconds."""
+    session = controller.session
+    seen, sent = -1, 0.0
+    closed = asyncio.ensure_future(reader.read())  # the client closing ends the stream
+    try:
+        while not closed.done():
+            now = time.monotonic()
+            if session.generation != seen or now - sent >= PUSH_EVERY:
+                seen, sent = session.generation, now
+                writer.write(encode(controller.state()))
+                await writer.drain()
+            await asyncio.wait([closed], timeout=LOOK_EVERY)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        closed.cancel()

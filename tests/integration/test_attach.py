@@ -1,0 +1,78 @@
+"""procrun attach: a debugger in a tty type, driven through a real pseudo-terminal."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+from tests.integration.helpers import ctl, write_app
+
+PY = sys.executable
+CONSOLE = """import pdb, sys
+print("isatty", sys.stdin.isatty(), sys.stdout.isatty(), flush=True)
+pdb.set_trace()
+print("after")
+"""
+
+
+class Terminal:
+    """A command on its own pseudo-terminal, as a user's shell would run it."""
+
+    def __init__(self, args, cwd):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        self.seen = b""
+
+    def read_until(self, needle: bytes, timeout=10.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        while needle not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{needle!r} not seen within {timeout}s: {self.seen!r}"
+            if select.select([self.master], [], [], left)[0]:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:  # the command exited and closed its side
+                    assert needle in self.seen, self.seen
+        return self.seen
+
+    def type(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.master)
+
+
+def test_attach_to_a_debugger_type_and_detach(procrun, tmp_path):
+    write_app(tmp_path, f"console: {PY} console.py\nplain: sleep 100\n", console__py=CONSOLE,
+              procrun__yaml="types:\n  console: {tty: true}\n")
+    run = procrun("start", "--no-color")
+    run.wait_for(r"console\.1 +\| isatty True True$")  # its own terminal, line by line in the stream
+    run.wait_for(r"console\.1 +\| > .*console\.py\(4\)<module>\(\)$")  # pdb's prompt line follows (no newline)
+    pid = {p["name"]: p["pid"] for p in json.loads(ctl(tmp_path, "ps", "--json").stdout)}["console.1"]
+    term = Terminal([PY, "-m", "procrun", "attach", "console.1", "-d", str(tmp_path)], tmp_path)
+    try:
+        term.read_until(b"detach with Ctrl-]")
+        term.type(b"p 6 * 7\n")
+        term.read_until(b"42")
+        spared = ctl(tmp_path, "chaos", "now", "console.1", check=False)  # chaos spares an attached instance
+        assert spared.returncode != 0 and "not running and eligible" in spared.stderr
+        term.type(b"\x1d")  # Ctrl-]
+        term.read_until(b"detached")
+        assert term.proc.wait(timeout=10) == 0
+    finally:
+        term.close()
+    run.wait_for(r"console\.1 +\| 42$")  # what it answered reached the main stream too
+    after = {p["name"]: (p["pid"], p["state"]) for p in json.loads(ctl(tmp_path, "ps", "--json").stdout)}
+    assert after["console.1"] == (pid, "running")  # the instance goes on
+    refused = ctl(tmp_path, "attach", "plain.1", check=False)
+    assert refused.returncode == 2 and "plain.1 has no terminal to attach to" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    ctl(tmp_path, "quit")
+    run.wait()
