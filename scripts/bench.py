@@ -402,6 +402,46 @@ def idle(base: Path, who: str, n: int, seconds: float, extra: tuple[str, ...] = 
     return 100 * (cpu1 - cpu0) / hz / seconds, pss, len(sups), (sw1 - sw0) / seconds
 
 
+def top_idle(base: Path, seconds: float) -> tuple[float, float]:
+    """CPU % of `procrun top` on a terminal (a pty) watching an idle session of 10, and of the
+    session meanwhile (it pushes the state while someone subscribes)."""
+    import pty
+    import threading
+
+    app = make_app(base, "top10", {f"p{i}": "exec sleep 600" for i in range(10)})
+    token = uuid.uuid4().hex
+    with open(os.devnull, "wb") as out:
+        proc = launch(runners(app)["procrun"] + ["--no-journal"], app, out, token)
+        try:
+            wait_for(lambda: len([p for p in marked(token) if _comm(p) == "sleep"]) == 10)
+            master, slave = pty.openpty()
+            top = subprocess.Popen([str(BIN / "procrun"), "top", "-d", str(app)], stdin=slave, stdout=slave,
+                                   stderr=slave, env=dict(os.environ, TERM="xterm", LINES="24", COLUMNS="80"),
+                                   start_new_session=True)
+            os.close(slave)
+            threading.Thread(target=lambda: _drain(master), daemon=True).start()
+            time.sleep(1.0)  # drawn once
+            hz = os.sysconf("SC_CLK_TCK")
+            t0, c0, s0 = time.monotonic(), cpu_ticks(top.pid), cpu_ticks(proc.pid)
+            time.sleep(seconds)
+            elapsed = time.monotonic() - t0
+            top_cpu = 100 * (cpu_ticks(top.pid) - c0) / hz / elapsed
+            session_cpu = 100 * (cpu_ticks(proc.pid) - s0) / hz / elapsed
+            top.kill()
+            top.wait()
+        finally:
+            kill_all(proc, token)
+    return top_cpu, session_cpu
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        pass
+
+
 def supervisor_pids(root: int) -> list[int]:
     """The runner and its helpers: every descendant that is not an app process (sleep)."""
     children: dict[int, list[int]] = {}
@@ -584,6 +624,11 @@ def main() -> int:
         rows.append(("idle with 20 processes in watched fresh directories (--fresh)", {
             "procrun": f"{cpu:.2f}% CPU, {pss:.1f} MiB PSS, {nsup} proc, {wake:.1f} wakeups/s", "honcho": "n/a",
             "shell": "n/a"}, f"< 1 wakeup/s: {'met' if wake < 1 else 'NOT met'}"))
+        top_cpu, watched = top_idle(base, 2 * args.idle_seconds)
+        print(f"procrun top idle: {top_cpu:.2f}% CPU (session meanwhile {watched:.2f}%)", flush=True)
+        rows.append(("`procrun top` watching an idle session of 10 (on a terminal)", {
+            "procrun": f"{top_cpu:.2f}% CPU (the session meanwhile: {watched:.2f}%)", "honcho": "n/a",
+            "shell": "n/a"}, f"< 1 % CPU: {'met' if top_cpu < 1 else 'NOT met'}"))
     write_report(Path(args.output), rows, args)
     return 0
 
