@@ -101,12 +101,13 @@ def _running(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     return p
 
 
-def control_parser() -> Parser:
-    """The client verbs alone: what `procrun ps` needs, built in a fraction of the full parser's time."""
+def control_parser(only: str | None = None) -> Parser:
+    """The client verbs alone (with ``only``: that one): what `procrun ps` needs, built in a
+    fraction of the full parser's time."""
     parser = Parser(prog="procrun", description="Run a Procfile app as a twelve-factor platform would.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    control.add_parsers(sub, Parser)
+    control.add_parsers(sub, Parser, only)
     parser.set_defaults(app_root=".")
     return parser
 
@@ -116,7 +117,7 @@ def parser_for(argv: Sequence[str]) -> Parser:
     words = [a for a in argv if not a.startswith("-")]
     verb = words[0] if words else None
     if verb in control.COMMANDS:
-        return control_parser()
+        return control_parser(verb)
     return build_parser(only=verb if verb in VERBS else None)
 
 

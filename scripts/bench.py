@@ -61,8 +61,11 @@ def marked(token: str) -> list[int]:
     return found
 
 
+BACKEND: dict[str, str] = {}  # {"PROCRUN_PLATFORM": "portable"} while measuring the portable backend
+
+
 def launch(cmd: list[str], app: Path, out, token: str) -> subprocess.Popen:
-    env = dict(os.environ, **{TOKEN: token})
+    env = dict(os.environ, **{TOKEN: token}, **BACKEND)
     env.pop("PORT", None)
     return subprocess.Popen(cmd, cwd=app, stdout=out, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True, preexec_fn=_default_signals)
@@ -434,6 +437,25 @@ def top_idle(base: Path, seconds: float) -> tuple[float, float]:
     return top_cpu, session_cpu
 
 
+def portable(base: Path, args, rows) -> None:
+    """Start, stop and idle again with PROCRUN_PLATFORM=portable (psutil, no subreaper), beside Linux's."""
+    BACKEND["PROCRUN_PLATFORM"] = "portable"
+    try:
+        results = [start_stop(base, "procrun", 50) for _ in range(args.runs)]
+        cpu, pss, nsup, wake = idle(base, "procrun", 20, args.idle_seconds)
+    finally:
+        BACKEND.clear()
+    start = median([r[0] + r[1] for r in results])
+    stop = median([r[2] for r in results])
+    print(f"portable backend: start 50 {start:.3f} s, stop {stop:.3f} s; idle 20: {cpu:.2f}% CPU, {pss:.1f} MiB "
+          f"PSS, {nsup} proc, {wake:.1f} wakeups/s", flush=True)
+    rows.append(("portable backend (`PROCRUN_PLATFORM=portable`): start 50 / stop 50 / idle with 20",
+                 {"procrun": f"start {start:.3f} s, stop {stop:.3f} s; idle {cpu:.2f}% CPU, {pss:.1f} MiB PSS, "
+                             f"{nsup} proc, {wake:.1f} wakeups/s", "honcho": "n/a", "shell": "n/a"},
+                 f"same targets as Linux (< 0.2 s, < 0.2 s, < 25 MiB, ≤ 2 proc, < 1 wakeup/s): "
+                 f"{'met' if start < 0.2 and stop < 0.2 and pss < 25 and nsup <= 2 and wake < 1 else 'NOT met'}"))
+
+
 def _drain(fd: int) -> None:
     try:
         while os.read(fd, 65536):
@@ -624,6 +646,7 @@ def main() -> int:
         rows.append(("idle with 20 processes in watched fresh directories (--fresh)", {
             "procrun": f"{cpu:.2f}% CPU, {pss:.1f} MiB PSS, {nsup} proc, {wake:.1f} wakeups/s", "honcho": "n/a",
             "shell": "n/a"}, f"< 1 wakeup/s: {'met' if wake < 1 else 'NOT met'}"))
+        portable(base, args, rows)
         top_cpu, watched = top_idle(base, 2 * args.idle_seconds)
         print(f"procrun top idle: {top_cpu:.2f}% CPU (session meanwhile {watched:.2f}%)", flush=True)
         rows.append(("`procrun top` watching an idle session of 10 (on a terminal)", {

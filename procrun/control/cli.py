@@ -23,8 +23,17 @@ class Refused(ProcrunError):
     """The session refused the request (unknown name, bad count...): bad input."""
 
 
-def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+class _Skipped:
+    """A verb not being parsed this time: its arguments are not built (argparse is slow to build)."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str | None = None) -> None:
     def verb(name: str, help: str) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return _Skipped()  # type: ignore[return-value]
         p = sub.add_parser(name, help=help)
         p.add_argument("-d", "--app-root", metavar="DIR", default=argparse.SUPPRESS,
                        help="app root of the session (default: .)")

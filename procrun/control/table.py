@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # importing typing would cost `procrun ps` ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _duration(seconds: float | None) -> str:

@@ -15,7 +15,7 @@ LAYERS = {
     3: ["router/service", "router/proxy", "router/listen", "watch/service", "chaos/service", "control/service", "control/server",
         "control/commands", "control/cli", "control/client", "control/streams", "control/attach", "control/top"],
     2: ["supervise/session", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "chaos/workdir",
-        "chaos/inspect", "chaos/writes", "statedir", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "export/stage"],
+        "chaos/inspect", "chaos/writes", "statedir", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "export/stage"],
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
         "supervise/machine", "supervise/states", "supervise/formation", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "chaos/schedule", "chaos/slug", "chaos/report", "router/http",
         "watch/plan", "diagnose/memory", "diagnose/ports", "diagnose/__init__", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",
@@ -78,3 +78,13 @@ def test_pure_module_imports_no_effects(module):
 
 def test_at_most_twelve_modules_directly_in_the_package():
     assert len(list(PACKAGE.glob("*.py"))) <= 12
+
+
+def test_only_the_linux_backend_reads_proc_or_calls_prctl():
+    """The portable backend (and every other module) must work where there is no /proc."""
+    import re
+
+    linux_only = re.compile(r"/proc(?![a-z])|prctl")
+    found = [module_name(p) for p in PACKAGE.rglob("*.py")
+             if linux_only.search(p.read_text()) and module_name(p) != "platform/linux"]
+    assert found == []
