@@ -204,9 +204,12 @@ def dispatch(ns: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if os.name != "posix" and "export" not in args:  # export is pure: it runs anywhere
+        _say("procrun: running processes needs a POSIX system (Linux, macOS, a BSD); on Windows, use WSL")
+        return 2
     closed = _open_standard_fds()
     try:
-        args = sys.argv[1:] if argv is None else list(argv)
         ns = parser_for(args).parse_args(args)
         if 1 in closed and ns.command == "start":
             raise SessionError("standard output is closed, so nothing would show the processes' output; "

@@ -8,10 +8,12 @@ root is not writable, a per-user runtime directory is used instead.
 from __future__ import annotations
 
 import os
+import sys
 
 SOCKET = "control.sock"
 LOCK = "session.lock"
-MAX_SOCKET_PATH = 107
+# AF_UNIX paths: 108 bytes with the NUL on Linux, 104 on macOS and the BSDs
+MAX_SOCKET_PATH = 107 if sys.platform.startswith("linux") else 103
 
 
 def preferred(root: str) -> str:

@@ -1,9 +1,9 @@
 """The guardian: kills what a session started if the session itself dies.
 
-A tiny ``/bin/sh`` process (about 1 MiB, no Python) started in its own session
-with stdin the read end of a pipe whose write end only the session holds. The
-session sends it the temporary roots it creates, one per line, and ``clean``
-when it has stopped everything itself. If the pipe reaches EOF without
+A small process (on Linux a ``/bin/sh`` of about 1 MiB, elsewhere a Python one; see
+procrun.platform) started in its own session with stdin the read end of a pipe whose
+write end only the session holds. The session sends it the temporary roots it
+creates, one per line, and ``clean`` when it has stopped everything itself. If the pipe reaches EOF without
 ``clean`` (the session died, even by SIGKILL), the guardian SIGKILLs every
 process whose environment carries ``PROCRUN_SESSION=<marker>`` (daemonised
 ones included, repeating while it finds any) and removes those roots.
@@ -14,41 +14,12 @@ from __future__ import annotations
 import os
 
 MARKER_VAR = "PROCRUN_SESSION"
-NAME = "procrun-guardian"
-
-SCRIPT = r'''
-trap '' INT TERM HUP QUIT
-marker="$1"; keep="$2"; roots=""
-while IFS= read -r line; do
-    case "$line" in
-        clean) exit 0 ;;
-        /*) roots="$roots
-$line" ;;
-    esac
-done
-pass=0
-while [ $pass -lt 20 ]; do
-    found=0
-    for env in /proc/[0-9]*/environ; do
-        pid=${env#/proc/}; pid=${pid%/environ}
-        [ "$pid" = "$$" ] && continue
-        if grep -qxzF "PROCRUN_SESSION=$marker" "$env" 2>/dev/null; then
-            kill -9 "$pid" 2>/dev/null && found=1
-        fi
-    done
-    [ $found = 0 ] && break
-    pass=$((pass + 1))
-done
-if [ "$keep" != keep ]; then
-    printf '%s\n' "$roots" | while IFS= read -r root; do
-        [ -n "$root" ] && rm -rf -- "$root"
-    done
-fi
-'''
 
 
 def command(marker: str, keep: bool) -> list[str]:
-    return ["/bin/sh", "-c", SCRIPT, NAME, marker, "keep" if keep else ""]
+    from procrun.platform import backend
+
+    return backend().guardian_command(marker, keep)  # type: ignore[no-any-return]
 
 
 class Guardian:

@@ -1,8 +1,8 @@
-"""Process effects: spawning groups, signalling, reaping, finding descendants."""
+"""Process effects: spawning groups, signalling, reaping; what the process table holds comes
+from the platform backend (procrun.platform)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -10,21 +10,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from procrun.errors import UsageError
+from procrun.platform import backend
 from procrun.project.plan import fd_budget
 
-PR_SET_CHILD_SUBREAPER = 36
 # Signals a parent shell may have set to "ignore"; an ignored disposition survives
 # exec, so procrun resets them to default once and its children inherit that.
 _RESET = ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM")
 
 
 def become_subreaper() -> bool:
-    """Orphaned descendants get reparented to us, so we can reap and kill them."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+    """Orphaned descendants come back to us (Linux); False where the platform has no such thing."""
+    return backend().become_subreaper()  # type: ignore[no-any-return]
 
 
 def reset_ignored_signals() -> None:
@@ -125,57 +121,23 @@ def reap() -> list[tuple[int, int]]:
     return done
 
 
-def _processes() -> list[tuple[int, list[bytes]]]:
-    """Every process as (pid, the fields of /proc/PID/stat after the command name).
-
-    Field 0 is the state, 1 the parent pid, 2 the process group, 11/12 user/system
-    CPU ticks and 21 the RSS in pages. Processes that vanish while reading are skipped.
-    """
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        found.append((int(entry), data[data.rfind(b")") + 2:].split()))
-    return found
-
-
 def descendants(root: int) -> list[tuple[int, int]]:
-    """Live (non-zombie) descendants of ``root`` as (pid, pgrp), from /proc."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for pid, fields in _processes():
-        if fields[0] != b"Z":
-            children.setdefault(int(fields[1]), []).append((pid, int(fields[2])))
-    found, queue = [], [root]
-    while queue:
-        for pid, pgrp in children.get(queue.pop(), ()):
-            found.append((pid, pgrp))
-            queue.append(pid)
-    return found
+    """Live (non-zombie) descendants of ``root`` as (pid, pgrp), daemonised ones included."""
+    return backend().descendants(root)  # type: ignore[no-any-return]
 
 
 def group_usage(groups: set[int]) -> dict[int, tuple[float, int]]:
-    """CPU seconds and RSS bytes summed over each process group, from /proc."""
-    hz = os.sysconf("SC_CLK_TCK")
-    page = os.sysconf("SC_PAGE_SIZE")
-    usage: dict[int, tuple[float, int]] = {}
-    for _, fields in _processes():
-        pgrp = int(fields[2])
-        if pgrp in groups:
-            cpu, rss = usage.get(pgrp, (0.0, 0))
-            usage[pgrp] = (cpu + (int(fields[11]) + int(fields[12])) / hz, rss + int(fields[21]) * page)
-    return usage
+    """CPU seconds and RSS bytes summed over each process group."""
+    return backend().group_usage(groups)  # type: ignore[no-any-return]
 
 
 def cwd_of(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return None
+    return backend().cwd_of(pid)  # type: ignore[no-any-return]
+
+
+def listening_ports(group: int) -> set[int]:
+    """TCP ports (IPv4 and IPv6, loopback included) on which any process of the group listens."""
+    return backend().listening_ports(group)  # type: ignore[no-any-return]
 
 
 def ensure_open_files(instances: int) -> None:
@@ -220,50 +182,6 @@ def kill_all(pids: list[int], sig: int) -> None:
         except ProcessLookupError:
             pass
 
-
-
-LISTEN = "0A"
-
-
-def listening_ports(group: int) -> set[int]:
-    """TCP ports (IPv4 and IPv6, loopback included) on which any process of the group listens."""
-    inodes: set[str] = set()
-    for pid, pgrp in _group_members(group):
-        try:
-            links = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in links:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    if not inodes:
-        return set()
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                ports |= {port for port, inode in parse_listeners(f.read()) if inode in inodes}
-        except OSError:
-            continue
-    return ports
-
-
-def parse_listeners(text: str) -> list[tuple[int, str]]:
-    """(port, socket inode) of each LISTEN row of /proc/net/tcp or tcp6."""
-    out = []
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 9 and fields[3] == LISTEN:
-            out.append((int(fields[1].rsplit(":", 1)[1], 16), fields[9]))
-    return out
-
-
-def _group_members(group: int) -> list[tuple[int, int]]:
-    return [(pid, int(fields[2])) for pid, fields in _processes() if int(fields[2]) == group]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

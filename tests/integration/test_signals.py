@@ -55,3 +55,39 @@ def test_grandchild_holding_the_pipe_does_not_hang_shutdown(procrun, tmp_path):
     run = procrun("start", "-t", "0.3")
     assert run.wait(timeout=10) == 0
     assert marked(run.token) == []
+
+
+def test_the_portable_backend_has_no_subreaper_and_still_leaves_nothing(procrun, tmp_path, backend):
+    """What makes the portable run different: a daemon goes to init (not to procrun), the guardian is
+    Python with psutil; SIGKILL of procrun still leaves nothing."""
+    if backend != "portable":
+        pytest.skip("the portable backend's own behaviour")
+    write_app(tmp_path, "web: setsid sleep 303 & exec sleep 304\n")
+    run = procrun("start")
+    daemon = wait_until(lambda: next((p for p in marked(run.token)
+                                      if _read(f"/proc/{p}/cmdline") == b"sleep\x00303\x00"), None))
+    assert _parent(daemon) != run.proc.pid  # no subreaper: reparented elsewhere
+    guardians = [p for p in _pids() if _parent(p) == run.proc.pid and b"psutil" in _read(f"/proc/{p}/cmdline")]
+    assert len(guardians) == 1
+    run.signal(signal.SIGKILL)
+    run.wait()
+    wait_until(lambda: marked(run.token) == [], timeout=5.0)
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _parent(pid):
+    stat = _read(f"/proc/{pid}/stat")
+    return int(stat.rsplit(b")", 1)[1].split()[1]) if stat else None
+
+
+def _pids():
+    import os
+
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()]

@@ -145,7 +145,7 @@ def test_the_same_process_changing_its_answer_is_not_instance_dependent():
 
 
 def test_listening_sockets_are_read_from_proc_net_tcp_rows():
-    from procrun.supervise.process import parse_listeners
+    from procrun.platform.linux import parse_listeners
     text = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
             "   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123 1\n"
             "   1: 0100007F:1F41 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 456 1\n")
