@@ -54,41 +54,42 @@ def spawn(command: str, env: Mapping[str, str], cwd: str, tty: bool = False) -> 
     are a new pseudo-terminal instead, the child's controlling terminal (debuggers, REPLs, colours).
     """
     if tty:
-        return _spawn_tty(command, env, cwd)
-    read_fd, write_fd = os.pipe()
+        import pty
+
+        ours, theirs = pty.openpty()  # the master end stays here, the child gets the terminal
+        _terminal_size(theirs)
+        streams = (theirs, theirs, theirs)
+    else:
+        ours, theirs = os.pipe()
+        streams = (subprocess.DEVNULL, theirs, theirs)
     try:
         popen = subprocess.Popen(
-            ["/bin/sh", "-c", command], stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd,
-            cwd=cwd, env=dict(env), start_new_session=True, close_fds=True, restore_signals=True)
+            ["/bin/sh", "-c", command], stdin=streams[0], stdout=streams[1], stderr=streams[2], cwd=cwd,
+            env=dict(env), start_new_session=True, close_fds=True, restore_signals=True,
+            preexec_fn=_controlling_terminal if tty else None)
     except BaseException:
-        os.close(read_fd)
+        os.close(ours)
         raise
     finally:
-        os.close(write_fd)
-    os.set_blocking(read_fd, False)
-    return Child(popen, read_fd)
+        os.close(theirs)
+    os.set_blocking(ours, False)
+    return Child(popen, ours, tty=tty)
 
 
-def _spawn_tty(command: str, env: Mapping[str, str], cwd: str) -> Child:
+def _terminal_size(fd: int, rows: int = 24, columns: int = 80) -> None:
     import fcntl
-    import pty
     import struct
     import termios
 
-    master, slave = pty.openpty()
-    try:
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        popen = subprocess.Popen(
-            ["/bin/sh", "-c", command], stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=dict(env),
-            start_new_session=True, close_fds=True, restore_signals=True,
-            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))  # after setsid: the session's terminal
-    except BaseException:
-        os.close(master)
-        raise
-    finally:
-        os.close(slave)
-    os.set_blocking(master, False)
-    return Child(popen, master, tty=True)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+def _controlling_terminal() -> None:
+    """In the child, after setsid: the pseudo-terminal on fd 0 becomes its session's terminal."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def signal_group(pid: int, sig: int) -> None:
