@@ -16,7 +16,11 @@ def run(root: str, name: str) -> int:
 
     conn = Connection(root)
     try:
-        reply = conn.request({"cmd": "attach", "targets": [name]})
+        message: dict[str, object] = {"cmd": "attach", "targets": [name]}
+        if os.isatty(0):
+            size = os.get_terminal_size(0)
+            message["size"] = [size.lines, size.columns]
+        reply = conn.request(message)
         if not reply.get("ok"):
             raise Refused(str(reply.get("error", "the session refused to attach")))
         print(f"procrun: attached to {name} (pid {reply['pid']}); detach with Ctrl-]", file=sys.stderr)

@@ -31,6 +31,10 @@ async def attach(session: Session, request: Request, reader: asyncio.StreamReade
     relay = _relay(session, name)
     if relay is not None:
         relay.tap = out
+        if request.size is not None:  # the instance sees the attaching terminal's size (and SIGWINCH)
+            from procrun.supervise.process import terminal_size
+
+            terminal_size(relay.fd, *request.size)
     try:
         while data := await reader.read(4096):
             await _type(session, name, data)

@@ -57,7 +57,7 @@ def spawn(command: str, env: Mapping[str, str], cwd: str, tty: bool = False) -> 
         import pty
 
         ours, theirs = pty.openpty()  # the master end stays here, the child gets the terminal
-        _terminal_size(theirs)
+        terminal_size(theirs)
         streams = (theirs, theirs, theirs)
     else:
         ours, theirs = os.pipe()
@@ -76,7 +76,8 @@ def spawn(command: str, env: Mapping[str, str], cwd: str, tty: bool = False) -> 
     return Child(popen, ours, tty=tty)
 
 
-def _terminal_size(fd: int, rows: int = 24, columns: int = 80) -> None:
+def terminal_size(fd: int, rows: int = 24, columns: int = 80) -> None:
+    """A pseudo-terminal's size (set on either end; the terminal's foreground group gets SIGWINCH)."""
     import fcntl
     import struct
     import termios

@@ -1,11 +1,14 @@
 """procrun attach: a debugger in a tty type, driven through a real pseudo-terminal."""
 
+import fcntl
 import json
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 from tests.integration.helpers import ctl, write_app
@@ -23,6 +26,7 @@ class Terminal:
 
     def __init__(self, args, cwd):
         self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))  # the user's terminal size
         self.proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
         self.seen = b""
@@ -61,6 +65,8 @@ def test_attach_to_a_debugger_type_and_detach(procrun, tmp_path):
         term.read_until(b"detach with Ctrl-]")
         term.type(b"p 6 * 7\n")
         term.read_until(b"42")
+        term.type(b"p __import__('os').get_terminal_size()\n")
+        term.read_until(b"os.terminal_size(columns=101, lines=33)")  # the attaching terminal's size
         spared = ctl(tmp_path, "chaos", "now", "console.1", check=False)  # chaos spares an attached instance
         assert spared.returncode != 0 and "not running and eligible" in spared.stderr
         term.type(b"\x1d")  # Ctrl-]
