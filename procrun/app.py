@@ -67,11 +67,14 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     if s.router_explicit and not routed:
         raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
     live = Live(app, plan, routed)
+    backing = _backing(app, plan, live, routed)  # before the instances are made: they get the proxied URLs
     session = _session(app, plan, live)
     lock = _lock_session(app.root)
     try:
         state_dir = os.path.dirname(lock.path)
         _attach_services(session, app, live, state_dir, routed)
+        if backing is not None:
+            session.services.append(backing)
         journal_dir = _journal(session, app, plan, state_dir)
         process.reset_ignored_signals()
         process.become_subreaper()
@@ -82,6 +85,23 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
         return code
     finally:
         lock.release()
+
+
+def _backing(app: App, plan: Plan, live: Live, routed: bool) -> Any:
+    """--chaos-backing: a proxy port for each loopback service URL in .env, the values rewritten."""
+    s = app.settings
+    if not s.chaos_backing:
+        return None
+    from procrun.backing.service import BackingService
+    from procrun.backing.urls import find, rewrite
+    from procrun.supervise.process import free_port
+
+    own = {s.port} | {i.port for i in plan.instances if isinstance(i.port, int)}
+    proxied, skipped = find(app.dotenv, own)
+    ports = [(b, free_port()) for b in proxied]
+    live.overrides.update({b.var: rewrite(b.url, port) for b, port in ports})
+    live.env.update(live.overrides)
+    return BackingService(ports, skipped, s.chaos_seed, s.chaos_interval, s.chaos, ROUTED_TYPE if routed else None)
 
 
 def _machine(app: App, plan: Plan, live: Live) -> Machine:
@@ -230,6 +250,7 @@ class Live:
         self.env_paths = tuple(os.path.abspath(rel(app.root, f)) for f in files)
         self.config_path = os.path.abspath(app.settings.config_path)
         self.env = app.environment()
+        self.overrides: dict[str, str] = {}  # values procrun rewrote (--chaos-backing), kept across .env reloads
         # Types started later (scale, Procfile edits) keep honcho's port slots after the started ones.
         self.port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
         self.routed = routed
@@ -246,7 +267,7 @@ class Live:
 
     def reload_env(self) -> None:
         dotenv, _ = read_dotenv([os.path.relpath(p) for p in self.env_paths], self.env_required)
-        self.env = {**os.environ, **dotenv}
+        self.env = {**os.environ, **dotenv, **self.overrides}
 
     def add_type(self, type_name: str) -> None:
         if type_name not in self.port_order:

@@ -437,6 +437,86 @@ def top_idle(base: Path, seconds: float) -> tuple[float, float]:
     return top_cpu, session_cpu
 
 
+SERVICE = r"""
+import socket, sys, threading
+def sink(c):
+    n = int(c.recv(20).split(b"\n")[0]); got = 0
+    while got < n:
+        d = c.recv(1 << 20)
+        if not d: break
+        got += len(d)
+    c.sendall(b"ok")
+    c.close()
+def echo(c):
+    while d := c.recv(65536):
+        c.sendall(d)
+s = socket.create_server(("127.0.0.1", 0)); e = socket.create_server(("127.0.0.1", 0))
+print(s.getsockname()[1], e.getsockname()[1], flush=True)
+threading.Thread(target=lambda: [threading.Thread(target=echo, args=(e.accept()[0],)).start() for _ in iter(int, 1)],
+                 daemon=True).start()
+while True:
+    threading.Thread(target=sink, args=(s.accept()[0],)).start()
+"""
+
+
+def backing_proxy(base: Path, gib: float = 1.0, trips: int = 5000) -> dict[str, float]:
+    """A 1 GiB transfer and small round trips, straight to a service and through --chaos-backing's proxy."""
+    server = subprocess.Popen([sys.executable, "-c", SERVICE], stdout=subprocess.PIPE, text=True)
+    sink_port, echo_port = map(int, server.stdout.readline().split())
+    app = make_app(base, "backing", {"w": "exec sleep 600"})
+    (app / ".env").write_text(f"SINK_URL=http://localhost:{sink_port}\nECHO_URL=http://localhost:{echo_port}\n")
+    token = uuid.uuid4().hex
+    out_path = base / "backing.out"
+    try:
+        with open(out_path, "w") as out:
+            proc = launch(runners(app)["procrun"] + ["--chaos-backing", "--no-journal"], app, out, token)
+            try:
+                wait_for(lambda: out_path.read_text().count(" through 127.0.0.1:") == 2)
+                text = out_path.read_text()
+                proxied = {v: int(re.search(rf"{v} \S+ through 127\.0\.0\.1:(\d+)", text)[1])
+                           for v in ("SINK_URL", "ECHO_URL")}
+                size = int(gib * 2**30)
+                return {"direct_rate": _transfer(sink_port, size), "proxied_rate": _transfer(proxied["SINK_URL"], size),
+                        "direct_p50": _round_trips(echo_port, trips), "proxied_p50": _round_trips(proxied["ECHO_URL"], trips)}
+            finally:
+                kill_all(proc, token)
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()
+
+
+def _transfer(port: int, size: int) -> float:
+    import socket
+
+    chunk = b"x" * (1 << 20)
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        t0 = time.perf_counter()
+        c.sendall(f"{size}\n".encode().ljust(20))
+        sent = 0
+        while sent < size:
+            c.sendall(chunk)
+            sent += len(chunk)
+        assert c.recv(2) == b"ok"
+        return size / (time.perf_counter() - t0)
+
+
+def _round_trips(port: int, n: int) -> float:
+    import socket
+
+    times = []
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(n):
+            t0 = time.perf_counter()
+            c.sendall(b"p" * 64)
+            got = 0
+            while got < 64:
+                got += len(c.recv(64 - got))
+            times.append(time.perf_counter() - t0)
+    return median(times)
+
+
 def portable(base: Path, args, rows) -> None:
     """Start, stop and idle again with PROCRUN_PLATFORM=portable (psutil, no subreaper), beside Linux's."""
     BACKEND["PROCRUN_PLATFORM"] = "portable"
@@ -647,6 +727,16 @@ def main() -> int:
             "procrun": f"{cpu:.2f}% CPU, {pss:.1f} MiB PSS, {nsup} proc, {wake:.1f} wakeups/s", "honcho": "n/a",
             "shell": "n/a"}, f"< 1 wakeup/s: {'met' if wake < 1 else 'NOT met'}"))
         portable(base, args, rows)
+        b = backing_proxy(base)
+        share, added = b["proxied_rate"] / b["direct_rate"], b["proxied_p50"] - b["direct_p50"]
+        print(f"backing proxy: 1 GiB {b['proxied_rate'] / 2**20:,.0f} MiB/s vs direct {b['direct_rate'] / 2**20:,.0f}; "
+              f"round trip p50 {b['proxied_p50'] * 1e3:.3f} vs {b['direct_p50'] * 1e3:.3f} ms", flush=True)
+        rows.append(("backing-service proxy (`--chaos-backing`), 1 GiB transfer and 64-byte round trips", {
+            "procrun": f"{b['proxied_rate'] / 2**20:,.0f} MiB/s vs {b['direct_rate'] / 2**20:,.0f} direct ({share:.0%}); "
+                       f"p50 {b['proxied_p50'] * 1e3:.3f} ms vs {b['direct_p50'] * 1e3:.3f} ms direct",
+            "honcho": "n/a", "shell": "n/a"},
+            f"≥ 40 % of direct, ≤ 0.2 ms added at p50: {'met' if share >= 0.4 and added <= 0.0002 else 'NOT met'} "
+            f"(+{added * 1e3:.3f} ms)"))
         top_cpu, watched = top_idle(base, 2 * args.idle_seconds)
         print(f"procrun top idle: {top_cpu:.2f}% CPU (session meanwhile {watched:.2f}%)", flush=True)
         rows.append(("`procrun top` watching an idle session of 10 (on a terminal)", {

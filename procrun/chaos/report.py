@@ -68,6 +68,8 @@ class Report:
     stopped: dict[str, list[float]] = field(default_factory=dict)  # type -> seconds from stop request to exit
     state: dict[str, StateFinding] = field(default_factory=dict)  # "kind type request" -> finding
     requests_seen: bool = False  # the router recorded requests (memory could be diagnosed)
+    backing_map: list[dict[str, Any]] = field(default_factory=list)  # proxied URLs and the ones left alone
+    backing: list[dict[str, Any]] = field(default_factory=list)  # verdicts per (type, service, fault)
     listener: Callable[[str, dict[str, Any]], None] | None = field(default=None, repr=False, compare=False)
 
     def add_event(self, event: Event) -> None:
@@ -121,7 +123,8 @@ class Report:
                 "events": [asdict(e) for e in self.events], "findings": [asdict(f) for f in self.findings],
                 "by_type": self.by_type(), "state": [asdict(f) for f in self.state.values()],
                 "requests_seen": self.requests_seen, "kinds": self.kinds(), "scratch": self.scratch,
-                "ready": self.ready, "stopped": self.stopped, "disposability": self.disposability()}
+                "ready": self.ready, "stopped": self.stopped, "disposability": self.disposability(),
+                "backing_map": self.backing_map, "backing": self.backing}
 
     def kinds(self) -> dict[str, str]:
         """Every kind found, with its strongest status: files written are seen, hence confirmed."""
@@ -166,7 +169,7 @@ class Report:
             if "stopped_median" in d:
                 parts.append(f"stops in {d['stopped_median']:.2f}s (max {d['stopped_max']:.2f}s)")
             lines.append(f"disposability: {type_name} {', '.join(parts)}")
-        return lines
+        return lines + [f"disposability: {v['line']}" for v in self.backing]
 
     def _clean_lines(self) -> list[str]:
         checked = []
@@ -206,4 +209,6 @@ def from_json(data: dict[str, Any]) -> Report:
     report.stopped = {k: list(v) for k, v in data.get("stopped", {}).items()}
     report.state = {f"{f['kind']} {f['type']} {f['request']}": StateFinding(**f) for f in data.get("state", [])}
     report.requests_seen = bool(data.get("requests_seen"))
+    report.backing_map = list(data.get("backing_map", []))
+    report.backing = list(data.get("backing", []))
     return report

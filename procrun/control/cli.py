@@ -17,6 +17,7 @@ from procrun.errors import ProcrunError, UsageError
 COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report", "logs", "attach", "top")
 QUIT_WAIT = 120.0
 CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS, restated: clients import nothing else
+BACKING_FAULTS = ("latency", "reset", "outage", "blackhole")  # backing.service.FAULTS, restated
 
 
 class Refused(ProcrunError):
@@ -50,7 +51,9 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str
     p = verb("chaos", "control chaos in the running session: on, off, now, status")
     p.add_argument("op", choices=("on", "off", "now", "status"))
     p.add_argument("name", nargs="?", help="with now: the instance to disrupt (default: a random one)")
-    p.add_argument("--action", choices=CHAOS_ACTIONS, help="with now: what to do")
+    p.add_argument("--action", choices=CHAOS_ACTIONS + BACKING_FAULTS, help="with now: what to do")
+    p.add_argument("--backing", metavar="NAME", help="with now: fault a proxied backing service (DATABASE_URL) "
+                                                     "instead of an instance: --action latency|reset|outage|blackhole")
     p = verb("report", "hidden-local-state findings of the running or last session")
     p.add_argument("--json", action="store_true", help="machine-readable output (versioned: see \"schema\")")
     p.add_argument("--fail-on", choices=("suspected", "confirmed"),
@@ -85,13 +88,17 @@ def _ask(root: str, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ps(root: str, ns: argparse.Namespace) -> int:
-    processes = _ask(root, {"cmd": "ps"})["processes"]
+    reply = _ask(root, {"cmd": "ps"})
+    processes = reply["processes"]
     if ns.json:
         print(json.dumps(processes, indent=2))
     else:
         from procrun.control.table import table
 
         print(table(processes))
+        for b in reply.get("backing", []):
+            print(f"backing: {b['var']} {b['url']} " + (f"through {b['proxy']}" if "proxy" in b else
+                                                        f"not proxied: {b['reason']}"))
     return 0
 
 
@@ -115,7 +122,10 @@ def _restart_or_stop(root: str, ns: argparse.Namespace) -> int:
 
 
 def _chaos(root: str, ns: argparse.Namespace) -> int:
-    reply = _ask(root, {"cmd": "chaos", "op": ns.op, "targets": [ns.name] if ns.name else [], "action": ns.action})
+    message = {"cmd": "chaos", "op": ns.op, "targets": [ns.name] if ns.name else [], "action": ns.action}
+    if ns.backing:
+        message["backing"] = ns.backing
+    reply = _ask(root, message)
     if ns.op == "now":
         print(f"{reply['action']} {reply['victim']}")
     else:

@@ -54,7 +54,9 @@ class Controller:
         return ok(pid=os.getpid(), root=self.root, started=self.started)
 
     def ps(self, request: Request) -> Reply:
-        return ok(processes=self.snapshot(), formation=self.session.machine.formation())
+        service = self.backing()
+        return ok(processes=self.snapshot(), formation=self.session.machine.formation(),
+                  backing=service.mapping() if service is not None else [])
 
     def report(self, request: Request) -> Reply:
         return ok(report=self.session.report.to_json())
@@ -89,6 +91,8 @@ class Controller:
             self.session.say(f"chaos {request.op} requested")
             chaos.set_enabled(request.op == "on")
             return ok(chaos=chaos.status())
+        if request.backing is not None:
+            return self._backing_now(request)
         from procrun.chaos.schedule import ACTIONS
 
         if request.action is not None and request.action not in ACTIONS:
@@ -100,6 +104,17 @@ class Controller:
         if done is None:
             return error(f"{victim or 'no instance'} is not running and eligible for a disruption now")
         return ok(victim=done.victim, action=done.action)
+
+    def _backing_now(self, request: Request) -> Reply:
+        service = self.backing()
+        if service is None:
+            return error("this session proxies no backing service; start it with --chaos-backing")
+        return ok(victim=request.backing, action=service.now(request.backing, request.action or "reset").split()[0])
+
+    def backing(self) -> Any:
+        from procrun.backing.service import BackingService
+
+        return next((s for s in self.session.services if isinstance(s, BackingService)), None)
 
     def scale(self, request: Request) -> Reply:
         machine = self.session.machine

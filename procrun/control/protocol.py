@@ -25,14 +25,15 @@ class Request:
     """One request, checked. (A plain class: clients import this module, and dataclasses
     would cost them 15 ms of start-up.)"""
 
-    __slots__ = ("cmd", "targets", "formation", "op", "action", "deadline", "size")
+    __slots__ = ("cmd", "targets", "formation", "op", "action", "deadline", "size", "backing")
 
     def __init__(self, cmd: str, targets: tuple[str, ...] = (), formation: dict[str, int] | None = None,
                  op: str = "", action: str | None = None, deadline: float | None = None,
-                 size: tuple[int, int] | None = None) -> None:
+                 size: tuple[int, int] | None = None, backing: str | None = None) -> None:
         self.cmd, self.targets, self.formation = cmd, tuple(targets), dict(formation or {})
         self.op, self.action, self.deadline = op, action, deadline  # deadline: wall clock; past it the client gave up
         self.size = size  # attach: the client's terminal (rows, columns)
+        self.backing = backing  # chaos now: a backing service (DATABASE_URL) instead of an instance
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Request) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
@@ -91,11 +92,20 @@ def parse_request(line: bytes) -> Request:
     if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
                                  or deadline != deadline):
         raise ProtocolError("deadline must be a number (seconds since the epoch)")
+    size, backing = _extras(data)
+    return Request(cmd, tuple(targets), dict(formation), op, action, deadline, size, backing)
+
+
+def _extras(data: dict[str, Any]) -> tuple[tuple[int, int] | None, str | None]:
+    """attach's terminal size and chaos now's backing service."""
     size = data.get("size")
     if size is not None and not (isinstance(size, list) and len(size) == 2
                                  and all(type(n) is int and 1 <= n <= 10_000 for n in size)):
         raise ProtocolError("size must be [rows, columns], each from 1 to 10000")
-    return Request(cmd, tuple(targets), dict(formation), op, action, deadline, tuple(size) if size else None)
+    backing = data.get("backing")
+    if backing is not None and not isinstance(backing, str):
+        raise ProtocolError("backing must be the name of a variable, like DATABASE_URL")
+    return (size[0], size[1]) if size else None, backing
 
 
 def ok(**fields: Any) -> dict[str, Any]:

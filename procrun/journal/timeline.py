@@ -22,7 +22,7 @@ svg{display:block;width:100%;height:auto}
 .meta,.finding,td,code{overflow-wrap:anywhere}code{background:#f3f3f3;padding:1px 3px}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left}
 .life{fill:#cfe3ff}.ready{fill:#6aa5f0}.paused{fill:#f5c36b}.exit{fill:#444}.crash{fill:#d62728}
-.chaos{fill:#9c27b0}.found{fill:#e65100}.tick{stroke:#eee}.lbl{font-size:11px;fill:#333}
+.chaos{fill:#9c27b0}.fault{fill:#ba68c8}.found{fill:#e65100}.tick{stroke:#eee}.lbl{font-size:11px;fill:#333}
 .ok{fill:#5cb85c}.c4{fill:#f0ad4e}.c5{fill:#d9534f}.u{fill:#7b1fa2}
 i.ok{background:#5cb85c}i.c4{background:#f0ad4e}i.c5{background:#d9534f}i.u{background:#7b1fa2}
 .key span{display:inline-block;margin-right:12px}.key i{display:inline-block;width:10px;height:10px;margin-right:4px}
@@ -111,13 +111,16 @@ def _findings(records: list[Record]) -> list[Record]:
 
 def _lanes_svg(lanes: dict[str, list[Life]], records: list[Record], findings: list[Record], scale: Scale) -> str:
     row = {name: i for i, name in enumerate(lanes)}
-    height = AXIS + LANE * max(1, len(lanes))
+    services = sorted({str(r["n"]) for r in records if r["k"] == "fault"})
+    height = AXIS + LANE * max(1, len(lanes) + len(services))
     out = [f'<svg viewBox="0 0 {WIDTH} {height}" role=img aria-label="instance timeline">', _axis(scale, height)]
     for name, lives in lanes.items():
         y = AXIS + row[name] * LANE
         out.append(f'<g class=lane data-name="{_e(name)}"><text class=lbl x=2 y={y + 15}>{_e(name)}</text>')
         out.extend(_life(life, y, scale) for life in lives)
         out.append("</g>")
+    for i, service in enumerate(services):
+        out.append(_service_lane(service, AXIS + (len(lanes) + i) * LANE, records, scale))
     for r in records:
         if r["k"] == "chaos" and r.get("n") in row:
             x, y = scale.x(float(r["t"])), AXIS + row[str(r["n"])] * LANE
@@ -130,6 +133,18 @@ def _lanes_svg(lanes: dict[str, list[Life]], records: list[Record], findings: li
                        f'<title>{_e(f.get("line") or f.get("kind"))}</title></circle></a>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _service_lane(service: str, y: float, records: list[Record], scale: Scale) -> str:
+    """A backing service (--chaos-backing): its faults as bars, resets as ticks."""
+    out = [f'<g class=service data-name="{_e(service)}"><text class=lbl x=2 y={y + 15}>{_e(service)}</text>']
+    for r in records:
+        if r["k"] == "fault" and r.get("n") == service:
+            x0 = scale.x(float(r["t"]))
+            width = max(2.0, scale.x(float(r["t"]) + float(r.get("seconds", 0))) - x0)
+            out.append(f'<rect class=fault data-action="{_e(r.get("action"))}" x={x0} y={y + 4} width={width} '
+                       f'height=12><title>{_clock(r["t"])} {_e(r.get("action"))} {_e(service)}</title></rect>')
+    return "".join(out) + "</g>"
 
 
 def _life(life: Life, y: float, scale: Scale) -> str:
@@ -188,7 +203,7 @@ def _requests_svg(records: list[Record], scale: Scale) -> str:
 
 def _key() -> str:
     items = (("life", "running"), ("ready", "ready"), ("paused", "paused"), ("crash", "exit not asked for"),
-             ("chaos", "chaos"), ("found", "finding"))
+             ("chaos", "chaos"), ("fault", "backing fault"), ("found", "finding"))
     return "<p class=key>" + "".join(
         f'<span><svg viewBox="0 0 10 10" style="display:inline;width:10px;height:10px">'
         f'<rect class={c} width=10 height=10></rect></svg> {t}</span>' for c, t in items) + "</p>"

@@ -34,3 +34,18 @@ def backend() -> ModuleType:
             from procrun.platform import portable as chosen
         _chosen = chosen
     return _chosen
+
+
+def connection_owner(local_port: int, remote_port: int) -> int | None:
+    """The pid of the process holding the loopback TCP connection local_port -> remote_port
+    (the same with either backend: psutil reads the user's own processes' sockets)."""
+    import psutil
+
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    for c in connections:
+        if c.laddr and c.raddr and c.laddr.port == local_port and c.raddr.port == remote_port and c.pid:
+            return int(c.pid)
+    return None

@@ -147,6 +147,9 @@ SETTINGS: tuple[Setting, ...] = (
             "mean time between disruptions (default: 30)", "SECONDS", example="30"),
     Setting("chaos_actions", _among("chaos action", *ACTIONS), ACTIONS, ("--chaos-actions",), "chaos.actions", CHAOS,
             "restart, kill, relocate, pause (default: all)", "A[,A]", example="[kill, relocate]"),
+    Setting("chaos_backing", _flag, False, ("--chaos-backing",), "chaos.backing", START,
+            "put a fault-injecting proxy in front of each loopback service URL in .env (database, cache, "
+            "queue) and judge how each type copes", switch=True, example="true"),
     Setting("chaos_types", _words, (), ("--chaos-types",), "chaos.types", CHAOS,
             "types to disrupt (default: all)", "TYPE[,TYPE]", example="[web]"),
     Setting("chaos_min_uptime", _number(ranges.seconds), 0.0, ("--chaos-min-uptime",), "chaos.min_uptime", START,
@@ -226,6 +229,7 @@ class Settings:
     chaos_interval: float = 30.0
     chaos_actions: tuple[str, ...] = ACTIONS
     chaos_types: tuple[str, ...] = ()
+    chaos_backing: bool = False
     chaos_min_uptime: float = 0.0
     chaos_seed: int = 0
     fresh: bool = False

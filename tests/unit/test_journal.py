@@ -176,3 +176,13 @@ def test_any_output_is_kept_exactly(tmp_path_factory, lines, name):
     data = base64.b64decode(records[0]["b"]) if "b" in records[0] else records[0]["s"].encode()
     assert data == b"\n".join(lines)
     assert records[1]["s"] == "plain ascii\nline two"
+
+
+def test_backing_faults_get_a_lane_of_their_own():
+    t0 = 1_700_000_000.0
+    records = [{"t": t0, "k": "start", "n": "worker.1", "pid": 1},
+               {"t": t0 + 2, "k": "fault", "n": "REDIS_URL", "action": "outage", "seconds": 3.0},
+               {"t": t0 + 6, "k": "fault", "n": "REDIS_URL", "action": "reset", "seconds": 0.0}]
+    page = timeline.render({"started": t0}, records, {})
+    assert page.count('<g class=service data-name="REDIS_URL">') == 1
+    assert 'class=fault data-action="outage"' in page and 'class=fault data-action="reset"' in page

@@ -1,0 +1,182 @@
+"""Backing-service chaos for a session: the proxies, the seeded faults, the verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from typing import TYPE_CHECKING
+
+from procrun.backing import verdicts
+from procrun.backing.proxy import Link, Proxy
+from procrun.backing.urls import Backing, Skipped
+from procrun.supervise.session import Service
+
+if TYPE_CHECKING:
+    from procrun.supervise.session import Session
+
+FAULTS = ("latency", "reset", "outage", "blackhole")
+DESCRIPTIONS = {"latency": "every byte delayed", "reset": "every open connection reset",
+                "outage": "new connections refused, open ones dropped",
+                "blackhole": "connections held, nothing forwarded"}
+GRACE = 3.0  # seconds after a fault ends (or begins, for crashes) before it is judged
+
+
+def draw(rng: random.Random, names: list[str]) -> tuple[str, str, float, float]:
+    """One fault from the backing stream: (service, action, seconds, latency). Pure given ``rng``."""
+    name = rng.choice(names)
+    action = rng.choice(FAULTS)
+    seconds = 0.0 if action == "reset" else round(rng.uniform(1.0, 5.0), 2)
+    return name, action, seconds, round(rng.uniform(0.05, 0.5), 3)
+
+
+class BackingService(Service):
+    def __init__(self, proxied: list[tuple[Backing, int]], skipped: list[Skipped], seed: int, interval: float,
+                 scheduled: bool, routed_type: str | None) -> None:
+        # its own random stream: the same seed replays the same process chaos with or without it
+        self.rng = random.Random(f"backing-{seed}")
+        self.interval, self.scheduled, self.routed_type = interval, scheduled, routed_type
+        self.proxies = {b.var: Proxy(b, port, self.rng.random, self._opened) for b, port in proxied}
+        self.skipped = skipped
+        self.session: Session | None = None
+        self.verdicts: list[verdicts.Verdict] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, session: Session) -> None:
+        self.session = session
+        for proxy in self.proxies.values():
+            try:
+                await proxy.start()
+            except OSError as exc:
+                from procrun.errors import SessionError
+                raise SessionError(f"cannot proxy {proxy.backing.var}: port {proxy.port}: {exc.strerror}") from None
+            session.say(f"{proxy.backing.var} {proxy.backing.url} through 127.0.0.1:{proxy.port}", "backing")
+        for s in self.skipped:
+            session.say(f"{s.var} not proxied: {s.reason}", "backing")
+        session.report.backing_map = self.mapping()
+        if self.scheduled and self.proxies:
+            self._arm()
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for proxy in self.proxies.values():
+            await proxy.close()
+
+    def mapping(self) -> list[dict[str, object]]:
+        return ([{"var": p.backing.var, "url": p.backing.url, "proxy": f"127.0.0.1:{p.port}"}
+                 for p in self.proxies.values()]
+                + [{"var": s.var, "url": s.url, "reason": s.reason} for s in self.skipped])
+
+    # -- faults
+    def _arm(self) -> None:
+        assert self.session is not None
+        delay = self.rng.expovariate(1.0 / self.interval)
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        assert self.session is not None
+        if self.session.machine.ending is None:
+            name, action, seconds, latency = draw(self.rng, sorted(self.proxies))
+            self.now(name, action, seconds, latency)
+        self._arm()
+
+    def now(self, name: str, action: str, seconds: float | None = None, latency: float = 0.2) -> str:
+        """Begin a fault at once (the schedule, or `procrun chaos now --backing NAME --action A`)."""
+        assert self.session is not None
+        proxy = self.proxies.get(name)
+        if proxy is None:
+            raise ValueError(f"no proxied backing service {name!r}; proxied: {', '.join(self.proxies) or 'none'}")
+        if action not in FAULTS:
+            raise ValueError(f"unknown backing fault {action!r}; choose from {', '.join(FAULTS)}")
+        if proxy.fault is not None:
+            raise ValueError(f"{name} is already under a {proxy.fault} fault")
+        seconds = (0.0 if action == "reset" else 3.0) if seconds is None else seconds
+        extra = f" for {seconds:g}s" if seconds else ""
+        extra += f", {latency * 1000:.0f} ms ±50%" if action == "latency" else ""
+        self.session.say(f"{action} {name}{extra} ({DESCRIPTIONS[action]})", "chaos")
+        self.session.journal.event("fault", {"n": name, "action": action, "seconds": seconds})
+        task = asyncio.get_running_loop().create_task(self._run(proxy, action, seconds, latency))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return f"{action} {name}"
+
+    async def _run(self, proxy: Proxy, action: str, seconds: float, latency: float) -> None:
+        assert self.session is not None
+        start = time.monotonic()
+        users = self._users(proxy)
+        if action == "reset":
+            proxy.reset()
+        else:
+            await proxy.begin(action, latency)
+            await asyncio.sleep(seconds)
+            await proxy.end()
+            self.session.say(f"{proxy.backing.var} back to normal after {action}", "chaos")
+        end, wall = time.monotonic(), time.time()
+        await asyncio.sleep(GRACE)
+        fault = verdicts.Fault(proxy.backing.var, action, start, end, users)
+        self._judged(verdicts.judge(fault, self._seen(proxy, fault, wall)))
+
+    def _users(self, proxy: Proxy) -> tuple[tuple[str, int], ...]:
+        assert self.session is not None
+        out = []
+        for link in proxy.links:
+            proc = self.session.machine.get(link.owner) if link.owner else None
+            if proc is not None and proc.pid is not None and (link.owner, proc.pid) not in out:
+                out.append((link.owner, proc.pid))
+        return tuple(sorted(out))
+
+    def _seen(self, proxy: Proxy, fault: verdicts.Fault, ended_wall: float) -> dict[str, verdicts.Seen]:
+        assert self.session is not None
+        seen = {}
+        for instance, _ in fault.users:
+            proc = self.session.machine.get(instance)
+            links = [link for link in proxy.history if link.owner == instance]
+            routed = instance.rsplit(".", 1)[0] == self.routed_type
+            rate = self.session.rates.get(instance) or {}
+            seen[instance] = verdicts.Seen(
+                pid=proc.pid if proc is not None else None,
+                restarted_at=proc.started if proc is not None else None,
+                reconnected=any(link.opened > fault.end for link in links),
+                holding=any(link.opened < fault.start and link.closed is None for link in links),
+                stuck=routed and instance in self.session.in_flight,
+                served=routed and int(rate.get("sec", 0)) >= int(ended_wall) and int(rate.get("2xx", 0)) > 0,
+                routed=routed)
+        return seen
+
+    def _judged(self, found: list[verdicts.Verdict]) -> None:
+        assert self.session is not None
+        self.verdicts += found
+        for v in found:
+            self.session.say(f"{v.instance} {v.verdict} after {v.action} of {v.var}", "backing")
+            self.session.journal.event("verdict", {"n": v.instance, "var": v.var, "action": v.action,
+                                                   "verdict": v.verdict})
+        self.session.report.backing = verdicts.summary(self.verdicts)
+
+    # -- who opened a connection
+    def _opened(self, link: Link) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, _owner_pid, link.peer_port, link.proxy.port)
+        future.add_done_callback(lambda f: self._owned(link, f))
+
+    def _owned(self, link: Link, future: asyncio.Future[int | None]) -> None:
+        if self.session is None or future.cancelled() or future.exception() is not None:
+            return
+        pid = future.result()
+        if pid is None:
+            return
+        try:
+            leader = os.getpgid(pid)
+        except OSError:
+            return
+        link.owner = self.session.machine.name_of(leader)
+
+
+def _owner_pid(peer_port: int, proxy_port: int) -> int | None:
+    from procrun.platform import connection_owner
+
+    return connection_owner(peer_port, proxy_port)
