@@ -6,14 +6,12 @@ import os
 import select
 import sys
 
-from procrun.control.client import Connection
+from procrun.control.client import Connection, Refused
 
 DETACH = b"\x1d"  # Ctrl-], as telnet and docker attach
 
 
 def run(root: str, name: str) -> int:
-    from procrun.control.cli import Refused
-
     conn = Connection(root)
     try:
         message: dict[str, object] = {"cmd": "attach", "targets": [name]}

@@ -11,17 +11,13 @@ TYPE_CHECKING = False  # importing typing would cost every CLI client ~4 ms
 if TYPE_CHECKING:
     from typing import Any
 
-from procrun.control.client import Connection, request
-from procrun.errors import ProcrunError, UsageError
+from procrun.control.client import Connection, Refused, request
+from procrun.errors import UsageError
 
 COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report", "logs", "attach", "top")
 QUIT_WAIT = 120.0
 CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS, restated: clients import nothing else
 BACKING_FAULTS = ("latency", "reset", "outage", "blackhole")  # backing.service.FAULTS, restated
-
-
-class Refused(ProcrunError):
-    """The session refused the request (unknown name, bad count...): bad input."""
 
 
 class _Skipped:

@@ -12,7 +12,11 @@ if TYPE_CHECKING:
 
 from procrun import statedir
 from procrun.control.protocol import MAX_LINE, decode_reply, encode
-from procrun.errors import SessionError
+from procrun.errors import ProcrunError, SessionError
+
+
+class Refused(ProcrunError):
+    """The session refused the request (unknown name, bad count...): bad input."""
 
 
 def default_timeout() -> float:

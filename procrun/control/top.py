@@ -12,7 +12,7 @@ import os
 import select
 import time
 
-from procrun.control.client import Connection, request
+from procrun.control.client import Connection, Refused, request
 
 KEYS = "↑↓ select  r restart  s stop  +/- scale  c chaos on/off  a attach  q quit"
 COLUMNS = (("NAME", 12), ("STATE", 9), ("PID", 7), ("UPTIME", 8), ("RST", 4), ("CPU%", 6), ("RSS", 7),
@@ -28,7 +28,6 @@ def run(root: str) -> int:
     try:
         reply = conn.request({"cmd": "subscribe"})
         if not reply.get("ok"):
-            from procrun.control.cli import Refused
             raise Refused(str(reply.get("error")))
         view.feed(conn.stream())
         curses.wrapper(view.loop, conn)
