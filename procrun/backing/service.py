@@ -32,6 +32,8 @@ def draw(rng: random.Random, names: list[str]) -> tuple[str, str, float, float]:
 
 
 class BackingService(Service):
+    kind = "backing"
+
     def __init__(self, proxied: list[tuple[Backing, int]], skipped: list[Skipped], seed: int, interval: float,
                  scheduled: bool, routed_type: str | None) -> None:
         # its own random stream: the same seed replays the same process chaos with or without it

@@ -41,6 +41,8 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
 class Service:
     """Something that runs beside the processes for a session's life (control socket, ...)."""
 
+    kind = ""  # how others find it without importing its module ("backing")
+
     async def start(self, session: Session) -> None:
         raise NotImplementedError
 
