@@ -10,7 +10,8 @@ BOTH_BACKENDS = ("test_signals.py::", "test_control.py::", "test_chaos.py::",
 
 def pytest_generate_tests(metafunc):
     node = f"{metafunc.module.__name__.rsplit('.', 1)[-1]}.py::{metafunc.function.__name__}"
-    if "procrun" in metafunc.fixturenames and node.startswith(BOTH_BACKENDS) and "soak" not in node:
+    once = "soak" in node or "the_portable_backend" in node  # long, or about one backend only
+    if "procrun" in metafunc.fixturenames and node.startswith(BOTH_BACKENDS) and not once:
         metafunc.parametrize("backend", ["linux", "portable"])
 
 

@@ -57,13 +57,11 @@ def test_grandchild_holding_the_pipe_does_not_hang_shutdown(procrun, tmp_path):
     assert marked(run.token) == []
 
 
-def test_the_portable_backend_has_no_subreaper_and_still_leaves_nothing(procrun, tmp_path, backend):
+def test_the_portable_backend_has_no_subreaper_and_still_leaves_nothing(procrun, tmp_path):
     """What makes the portable run different: a daemon goes to init (not to procrun), the guardian is
     Python with psutil; SIGKILL of procrun still leaves nothing."""
-    if backend != "portable":
-        pytest.skip("the portable backend's own behaviour")
     write_app(tmp_path, "web: setsid sleep 303 & exec sleep 304\n")
-    run = procrun("start")
+    run = procrun("start", env={"PROCRUN_PLATFORM": "portable"})
     daemon = wait_until(lambda: next((p for p in marked(run.token)
                                       if _read(f"/proc/{p}/cmdline") == b"sleep\x00303\x00"), None))
     assert _parent(daemon) != run.proc.pid  # no subreaper: reparented elsewhere
