@@ -50,8 +50,7 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin, OrderMixin):
                 self._wanted[proc.type] += 1
         self._by_pid: dict[int, str] = {}
         self._rollouts: dict[str, Rollout] = {}  # type -> its rolling restart under way
-        self._held: dict[str, tuple[tuple[str, ...], float]] = {}  # start order: types still waiting
-        self._order_start = 0.0
+        self._held: dict[str, tuple[tuple[str, ...], float, float]] = {}  # start order: types still waiting
         self.ending: int | None = None
         self.deadline: float | None = None
         self.killed = False
@@ -102,7 +101,6 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin, OrderMixin):
 
     # -- inputs
     def start(self, now: float) -> list[Action]:
-        self._order_start = now
         actions = self._hold(now)
         for proc in self._procs.values():
             if proc.type in self._held:

@@ -12,15 +12,14 @@ from collections.abc import Mapping
 
 from procrun.supervise.states import MachineBase, Action, Proc, Say, State
 
-BOOT_TIMEOUT = 60.0  # a dependency's default boot timeout (probe.py's warning uses the same)
+BOOT_TIMEOUT = 60.0  # a type's default boot timeout: start order's wait, and probe.py's warning
 
 
 class OrderMixin(MachineBase):
     _procs: dict[str, Proc]
-    _held: dict[str, tuple[tuple[str, ...], float]]  # type -> (the types it waits for, give up at)
+    _held: dict[str, tuple[tuple[str, ...], float, float]]  # type -> (the types it waits for, give up at, wait)
     after: Mapping[str, tuple[str, ...]]
     boot_timeouts: Mapping[str, float]
-    _order_start: float
 
     def _hold(self, now: float) -> list[Action]:
         """At the first start: the types that wait, and a line for each dependency not started here."""
@@ -35,8 +34,8 @@ class OrderMixin(MachineBase):
                                        f"not waiting for it"))
             waits = tuple(d for d in deps if d in started)
             if waits:
-                give_up = now + max(self.boot_timeouts.get(d, BOOT_TIMEOUT) for d in waits)
-                self._held[type_name] = (waits, give_up)
+                wait = max(self.boot_timeouts.get(d, BOOT_TIMEOUT) for d in waits)
+                self._held[type_name] = (waits, now + wait, wait)
                 actions.append(Say(f"{type_name} waits for {', '.join(waits)} to be ready before it starts"))
         return actions
 
@@ -45,14 +44,13 @@ class OrderMixin(MachineBase):
         return held[0] if held else ()
 
     def _type_ready(self, type_name: str) -> bool:
-        procs = [p for p in self._procs.values() if p.type == type_name]
         return all(p.pid is not None and p.ready_after is not None and p.state in (State.RUNNING, State.PAUSED)
-                   for p in procs)
+                   for p in self.of_type(type_name))
 
     def _release(self, now: float) -> list[Action]:
         """After an instance became ready: start each held type whose dependencies all are."""
         actions: list[Action] = []
-        for type_name, (deps, _) in list(self._held.items()):
+        for type_name, (deps, _, _) in list(self._held.items()):
             if all(self._type_ready(d) for d in deps):
                 del self._held[type_name]
                 actions += [Say(f"{', '.join(deps)} ready; starting {type_name}")] + self._start_held(type_name, now)
@@ -60,16 +58,16 @@ class OrderMixin(MachineBase):
 
     def _order_tick(self, now: float) -> list[Action]:
         actions: list[Action] = []
-        for type_name, (deps, give_up) in list(self._held.items()):
+        for type_name, (deps, give_up, wait) in list(self._held.items()):
             if now >= give_up:
                 del self._held[type_name]
                 late = [d for d in deps if not self._type_ready(d)]
-                actions += [Say(f"{', '.join(late)} not ready after {give_up - self._order_start:g}s; "
+                actions += [Say(f"{', '.join(late)} not ready after {wait:g}s; "
                                 f"starting {type_name} anyway")] + self._start_held(type_name, now)
         return actions
 
     def _order_deadlines(self) -> list[float]:
-        return [give_up for _, give_up in self._held.values()]
+        return [give_up for _, give_up, _ in self._held.values()]
 
     def _start_held(self, type_name: str, now: float) -> list[Action]:
         if self.ending is not None:

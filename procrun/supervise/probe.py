@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from procrun.supervise.order import BOOT_TIMEOUT
+
 if TYPE_CHECKING:
     from procrun.chaos.report import Report
 
@@ -21,7 +23,7 @@ class Checks:
     allow: tuple[str, ...] = ()
 
     def boot_timeout(self, name: str) -> float:
-        return self.boot_timeouts.get(name.rsplit(".", 1)[0], 60.0)
+        return self.boot_timeouts.get(name.rsplit(".", 1)[0], BOOT_TIMEOUT)
 
 
 LOOK_AFTER = 1.0  # seconds without an answer on $PORT before looking at what the instance listens on
