@@ -197,7 +197,7 @@ def _journal(session: Session, app: App, plan: Plan, state_dir: str) -> str | No
     meta = {"pid": os.getpid(), "root": app.root, "argv": argv, "replay": shlex.join(replay) if s.chaos else None,
             "seed": s.chaos_seed, "chaos": s.chaos, "started": time.time(), "names": [i.name for i in plan.instances]}
     try:
-        directory = new_session(state_dir, s.journal_keep, meta, time.time())
+        directory = new_session(state_dir, s.journal_keep, meta, meta["started"])
     except OSError as exc:
         session.say(f"no journal for this session: {exc.strerror or exc}", "warning")
         return None
@@ -214,13 +214,14 @@ def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None,
     if session.report.events or s.chaos or session.report.findings or s.fresh:
         for line in session.report.summary():
             session.say(line, "report")
-    statedir.save_json(state_dir, statedir.REPORT, session.report.to_json())
+    report = session.report.to_json()
+    statedir.save_json(state_dir, statedir.REPORT, report)
     if journal_dir is not None:
-        statedir.save_json(journal_dir, statedir.REPORT, session.report.to_json())
+        statedir.save_json(journal_dir, statedir.REPORT, report)
         if s.chaos:
             from procrun.journal.page import write_page
 
-            page = write_page(journal_dir, session.report.to_json())
+            page = write_page(journal_dir, report)
             session.say(f"timeline: file://{page}", "report")
         session.journal.event("end", {"code": code})
         session.journal.close()

@@ -199,9 +199,9 @@ class Router(Service):
     def answered(self, exchange: Exchange, status: int, response: Response | None) -> None:
         """Every answer, the router's own included (``response`` None): the memory diagnosis listens."""
         name = exchange.backend.target.name if exchange.backend is not None else "router"
-        self.tally.add(int(time.time()), name, status, response is None, time.monotonic() - exchange.started)
+        self.tally.add(second := int(time.time()), name, status, response is None, time.monotonic() - exchange.started)
         if self._tally_timer is None:
-            self._tally_timer = self.loop.call_later(1.0, self._journal_tally, int(time.time()))
+            self._tally_timer = self.loop.call_later(1.0, self._journal_tally, second + 1)
         if self.recorder is not None:
             backend = exchange.backend
             target = backend.target if backend is not None else (exchange.targets[0] if exchange.targets else None)
@@ -209,13 +209,13 @@ class Router(Service):
                                  target.pid if target else 0, response)
 
     def _journal_tally(self, before: int | None) -> None:
-        """Once a second while requests come (no timer when idle): the finished seconds."""
+        """Once a second while requests come (no timer when idle): the seconds before ``before`` (None: all)."""
         self._tally_timer = None
-        for record in self.tally.drain(before if before is None else before + 1):
+        for record in self.tally.drain(before):
             self.session.journal.event("req", record)  # type: ignore[union-attr]  # records: started
             self.session.rates[str(record["n"])] = record  # type: ignore[union-attr]
         if self.tally and before is not None:
-            self._tally_timer = self.loop.call_later(1.0, self._journal_tally, int(time.time()))
+            self._tally_timer = self.loop.call_later(1.0, self._journal_tally, int(time.time()) + 1)
 
     # -- TCP mode: per connection
     async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
