@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from procrun.backing import verdicts
 from procrun.backing.proxy import Link, Proxy
 from procrun.backing.urls import Backing, Skipped
+from procrun.platform import connection_owner
 from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class BackingService(Service):
             self.now(name, action, seconds, latency)
         self._arm()
 
-    def now(self, name: str, action: str, seconds: float | None = None, latency: float = 0.2) -> str:
+    def now(self, name: str, action: str, seconds: float | None = None, latency: float = 0.2) -> None:
         """Begin a fault at once (the schedule, or `procrun chaos now --backing NAME --action A`)."""
         assert self.session is not None
         proxy = self.proxies.get(name)
@@ -105,7 +106,6 @@ class BackingService(Service):
         task = asyncio.get_running_loop().create_task(self._run(proxy, action, seconds, latency))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return f"{action} {name}"
 
     async def _run(self, proxy: Proxy, action: str, seconds: float, latency: float) -> None:
         assert self.session is not None
@@ -162,7 +162,7 @@ class BackingService(Service):
     # -- who opened a connection
     def _opened(self, link: Link) -> None:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, _owner_pid, link.peer_port, link.proxy.port)
+        future = loop.run_in_executor(None, connection_owner, link.peer_port, link.proxy.port)
         future.add_done_callback(lambda f: self._owned(link, f))
 
     def _owned(self, link: Link, future: asyncio.Future[int | None]) -> None:
@@ -176,9 +176,3 @@ class BackingService(Service):
         except OSError:
             return
         link.owner = self.session.machine.name_of(leader)
-
-
-def _owner_pid(peer_port: int, proxy_port: int) -> int | None:
-    from procrun.platform import connection_owner
-
-    return connection_owner(peer_port, proxy_port)

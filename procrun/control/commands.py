@@ -111,7 +111,9 @@ class Controller:
         service = self.backing()
         if service is None:
             return error("this session proxies no backing service; start it with --chaos-backing")
-        return ok(victim=request.backing, action=service.now(request.backing, request.action or "reset").split()[0])
+        action = request.action or "reset"
+        service.now(request.backing, action)
+        return ok(victim=request.backing, action=action)
 
     def backing(self) -> Any:
         """The backing-service chaos, if this session has it (found without an import: a request

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from procrun import statedir
@@ -18,8 +17,6 @@ def write_page(directory: str, report: dict[str, Any], path: str | None = None) 
     reader = Reader(directory)
     records = list(reader.records())
     reader.finish()
-    if reader.skipped:
-        print(f"procrun: skipped {reader.skipped} unreadable journal line(s) in {directory}", file=sys.stderr)
     target = os.path.abspath(path or os.path.join(directory, PAGE))
     tmp = f"{target}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -106,10 +107,14 @@ class Reader:
                 self.skipped += 1
 
     def finish(self) -> None:
-        """At the end of reading: a last line without its newline was torn."""
+        """At the end of reading: a last line without its newline was torn; one line on stderr
+        says how many lines were skipped."""
         if self._partial:
             self.skipped += 1
             self._partial = b""
+        if self.skipped:
+            sys.stdout.flush()
+            print(f"procrun: skipped {self.skipped} unreadable journal line(s) in {self.directory}", file=sys.stderr)
 
 
 def running(state_dir: str, pid: object) -> bool:

@@ -165,7 +165,7 @@ def ensure_open_files(instances: int) -> None:
 class Effects:
     """The process effects a Session uses; tests pass fakes (no real processes)."""
 
-    spawn: Callable[..., Child]  # (command, env, cwd, tty=False)
+    spawn: Callable[[str, Mapping[str, str], str, bool], Child]  # (command, env, cwd, tty)
     reap: Callable[[], list[tuple[int, int]]]
     signal_group: Callable[[int, int], None]
     descendants: Callable[[int], list[tuple[int, int]]]

@@ -174,8 +174,7 @@ class Session:
             if (fresh or self.fresh_all) and self.fresh is not None:
                 workdir = self.fresh.make(inst.name)
                 env["TMPDIR"] = workdir.tmp
-            tty = {"tty": True} if inst.type in self.ttys else {}
-            child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, **tty)
+            child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, inst.type in self.ttys)
         except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             if workdir is not None and self.fresh is not None:
                 self.fresh.discard(workdir)
