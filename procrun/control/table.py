@@ -1,4 +1,4 @@
-"""The `procrun ps` table. Pure."""
+"""The `procrun ps` table, and the figures `procrun top` shows the same way. Pure."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     s = int(seconds)
@@ -18,7 +18,7 @@ def _duration(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-def _size(n: int | None) -> str:
+def size(n: int | None) -> str:
     if n is None:
         return "-"
     for unit in ("B", "K", "M", "G"):
@@ -31,9 +31,9 @@ def _size(n: int | None) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """The `procrun ps` table. Pure."""
     head = ("NAME", "PID", "STATE", "UPTIME", "RESTARTS", "PORT", "READY", "CPU", "RSS", "DIR")
-    body = [(r["name"], str(r["pid"] or "-"), r["state"], _duration(r["uptime"]), str(r["restarts"]),
+    body = [(r["name"], str(r["pid"] or "-"), r["state"], duration(r["uptime"]), str(r["restarts"]),
              str(r["port"] or "-"), "-" if r.get("ready_after") is None else f"{r['ready_after']:.2f}s",
              "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.1f}%",
-             _size(r["rss"]), r["cwd"] or "-") for r in rows]
+             size(r["rss"]), r["cwd"] or "-") for r in rows]
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *body])

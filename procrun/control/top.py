@@ -13,6 +13,7 @@ import select
 import time
 
 from procrun.control.client import Connection, Refused, request
+from procrun.control.table import duration, size
 
 KEYS = "↑↓ select  r restart  s stop  +/- scale  c chaos on/off  a attach  q quit"
 COLUMNS = (("NAME", 12), ("STATE", 9), ("PID", 7), ("UPTIME", 8), ("RST", 4), ("CPU%", 6), ("RSS", 7),
@@ -167,24 +168,11 @@ class View:
     def row(self, proc: dict) -> str:
         rate = (self.state.get("rates") or {}).get(proc["name"]) or {}
         errors = sum(int(rate.get(k, 0)) for k in ("5xx", "503"))
-        cells = [proc["name"], proc.get("state") or "", proc.get("pid"), _duration(proc.get("uptime")),
-                 proc.get("restarts"), _number(proc.get("cpu_percent"), "{:.1f}"), _size(proc.get("rss")),
+        cells = [proc["name"], proc.get("state") or "", proc.get("pid"), duration(proc.get("uptime")),
+                 proc.get("restarts"), _number(proc.get("cpu_percent"), "{:.1f}"), size(proc.get("rss")),
                  proc.get("port"), _number(proc.get("ready_after"), "{:.2f}"), rate.get("count", ""), errors or ""]
         return "".join(("" if c is None else str(c))[:w - 1].ljust(w) for c, (_, w) in zip(cells, COLUMNS))
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def _number(value: float | None, form: str) -> str:
-    return "" if value is None else form.format(value)
-
-
-def _size(rss: int | None) -> str:
-    if rss is None:
-        return ""
-    return f"{rss / 1024 / 1024:.0f}M" if rss >= 1024 * 1024 else f"{rss // 1024}K"
+    return "-" if value is None else form.format(value)
