@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from procrun import statedir
 from procrun.errors import UsageError
 from procrun.journal.read import Reader, Record, follow, meta, running, session_dir, text_of
+from procrun.supervise.output import clock, label
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SINCE = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
@@ -51,7 +52,7 @@ def run(root: str, names: list[str], follow_it: bool, since: str | None, grep: s
     for record in records:
         if first and reader.rotated:
             _say(f"procrun: the oldest lines were dropped (journal size cap); lines from "
-                 f"{_clock(record['t'])} on")  # type: ignore[arg-type]
+                 f"{clock(record['t'])} on")  # type: ignore[arg-type]
         first = False
         if record["k"] in ("out", "start"):  # as start widened its column: every name seen so far
             width[0] = max(width[0], len(str(record.get("n", ""))))
@@ -76,14 +77,10 @@ def _render(record: Record, show: Callable[[str], bool], pattern: re.Pattern[str
         return
     if record["k"] != "out" or not show(name):
         return
-    prefix = f"{_clock(record['t'])} {name.ljust(width[0])} | "  # type: ignore[arg-type]
+    prefix = label(clock(record["t"]), name, width[0])  # type: ignore[arg-type]
     for line in text_of(record).split("\n"):
         if pattern is None or pattern.search(line):
             yield prefix + line + "\n"
-
-
-def _clock(t: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(t))
 
 
 def _say(text: str) -> None:

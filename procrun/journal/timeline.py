@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from procrun.supervise.output import clock
+
 Record = Mapping[str, Any]
 WIDTH, LABEL, LANE, AXIS, BARS = 1000, 110, 22, 24, 80  # SVG units
 CLASSES = (("ok", "2xx/3xx"), ("c4", "4xx"), ("c5", "5xx"), ("u", "503 (router: none ready)"))
@@ -258,7 +260,7 @@ def _secs(value: object) -> str:
 
 
 def _clock(t: object) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(float(t)))  # type: ignore[arg-type]
+    return clock(float(t))  # type: ignore[arg-type]
 
 
 def _e(value: object) -> str:

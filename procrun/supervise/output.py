@@ -16,6 +16,16 @@ PALETTE = ("36", "33", "32", "35", "31", "34", "36;1", "33;1", "32;1", "35;1", "
 RESET = "\033[0m"
 
 
+def clock(t: float) -> str:
+    """``HH:MM:SS`` of a wall-clock time, as every prefix (and ``procrun logs``) shows it."""
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def label(stamp: str, name: str, width: int) -> str:
+    """``HH:MM:SS web.1  | ``: the prefix of a line, here and in ``procrun logs``."""
+    return f"{stamp} {name.ljust(width)} | "
+
+
 def colour_for(position: int) -> str:
     return PALETTE[position % len(PALETTE)]
 
@@ -45,13 +55,13 @@ class Prefixer:
         now = int(self.clock())
         if now != self._second:
             self._second = now
-            self._stamp = time.strftime("%H:%M:%S", time.localtime(now))
+            self._stamp = clock(now)
         return self._stamp
 
     def prefix(self, name: str, colour: str | None) -> bytes:
         if not self.style.prefix:
             return b""
-        text = f"{self.stamp()} {name.ljust(self.style.width)} | "
+        text = label(self.stamp(), name, self.style.width)
         if self.style.colour and colour:
             text = f"{RESET}\033[{colour}m{text}{RESET}"
         return text.encode()
