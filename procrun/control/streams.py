@@ -27,14 +27,12 @@ async def attach(session: Session, request: Request, reader: asyncio.StreamReade
         if not writer.is_closing():
             writer.write(data)
 
-    session.taps[name] = out
+    session.taps[name] = out  # the instance's relay (this one's and a restarted one's) sends it its output
     relay = _relay(session, name)
-    if relay is not None:
-        relay.tap = out
-        if request.size is not None:  # the instance sees the attaching terminal's size (and SIGWINCH)
-            from procrun.supervise.process import terminal_size
+    if relay is not None and request.size is not None:  # the instance sees the attaching terminal's size
+        from procrun.supervise.process import terminal_size
 
-            terminal_size(relay.fd, *request.size)
+        terminal_size(relay.fd, *request.size)
     try:
         while data := await reader.read(4096):
             await _type(session, name, data)
@@ -42,9 +40,6 @@ async def attach(session: Session, request: Request, reader: asyncio.StreamReade
         pass
     finally:
         session.taps.pop(name, None)
-        relay = _relay(session, name)
-        if relay is not None:
-            relay.tap = None
 
 
 def _relay(session: Session, name: str):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import queue
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from procrun.supervise.output import LineSplitter
@@ -143,7 +143,7 @@ class Relay:
     quiet: bool
     splitter: LineSplitter = field(default_factory=LineSplitter)
     tty: bool = False  # a pseudo-terminal ends its lines with \r\n
-    tap: Callable[[bytes], None] | None = None  # an attached client: the raw bytes as they come
+    taps: Mapping[str, Callable[[bytes], None]] = field(default_factory=dict)  # attached clients by name: raw bytes
 
     def pump(self, emit: Emit) -> bool:
         """Read what is available; False at EOF (after flushing the last line)."""
@@ -159,8 +159,9 @@ class Relay:
                 if lines and not self.quiet:
                     emit(self.name, self.colour, lines)
                 return False
-            if self.tap is not None:
-                self.tap(chunk)
+            tap = self.taps.get(self.name)
+            if tap is not None:
+                tap(chunk)
             lines = self.splitter.feed(chunk)
             if self.tty:
                 lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]

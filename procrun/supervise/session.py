@@ -184,8 +184,7 @@ class Session:
             self.fresh.started(child.pid, inst.name, workdir)
         self.children[child.pid] = child
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
-        self.relays.add(Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty,
-                              tap=self.taps.get(inst.name)))
+        self.relays.add(Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty, taps=self.taps))
         probing = inst.type in self.checks.probe_types and inst.port is not None
         self.journal.event("start", {"n": inst.name, "pid": child.pid, "fresh": workdir is not None})
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
