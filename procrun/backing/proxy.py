@@ -27,7 +27,7 @@ class Link:
         self.closed: float | None = None
         self.peer_port = (client.get_extra_info("peername") or ("", 0))[1]
         self.owner: str | None = None  # the instance that opened it, once known
-        self._not_before = [0.0, 0.0]  # per direction: latency never reorders bytes
+        self._delayed: tuple[deque[tuple[float, bytes]], ...] = (deque(), deque())  # per direction, in order
         self._early: list[bytes] = []  # client bytes that came before the upstream connection
 
     async def connect(self) -> None:
@@ -55,21 +55,26 @@ class Link:
         proxy = self.proxy
         if proxy.fault == "blackhole":
             return  # lost, as on a dropped network: the reply a client waits for never comes
-        if proxy.fault == "latency":
-            now = time.monotonic()
-            when = max(now + proxy.delay(), self._not_before[direction])
-            self._not_before[direction] = when
-            asyncio.get_running_loop().call_later(when - now, self._write, target, data)
-        elif self._not_before[direction] > time.monotonic():  # still delayed bytes in flight: keep order
-            asyncio.get_running_loop().call_later(self._not_before[direction] - time.monotonic(), self._write,
-                                                  target, data)
-        else:
+        delay = proxy.delay() if proxy.fault == "latency" else 0.0
+        queue = self._delayed[direction]
+        if not delay and not queue:
             target.write(data)
+            return
+        # delayed bytes leave in the order they came, one timer per direction (timers due at the same
+        # moment need not run in the order they were set)
+        now = time.monotonic()
+        queue.append((max(now + delay, queue[-1][0] if queue else 0.0), data))
+        if len(queue) == 1:
+            asyncio.get_running_loop().call_later(queue[0][0] - now, self._release, direction, target)
 
-    @staticmethod
-    def _write(target: asyncio.Transport, data: bytes) -> None:
-        if not target.is_closing():
-            target.write(data)
+    def _release(self, direction: int, target: asyncio.Transport) -> None:
+        queue, now = self._delayed[direction], time.monotonic()
+        while queue and queue[0][0] <= now:
+            data = queue.popleft()[1]
+            if not target.is_closing():
+                target.write(data)
+        if queue:
+            asyncio.get_running_loop().call_later(queue[0][0] - now, self._release, direction, target)
 
     def reset(self) -> None:
         for transport in (self.client, self.upstream):

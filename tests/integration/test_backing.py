@@ -173,3 +173,44 @@ def _read_all(sock, n, digest):
             break
         digest.update(chunk)
         got += len(chunk)
+
+
+def test_latency_delays_bytes_without_reordering_them():
+    """Regression: delayed chunks each had their own timer, and timers due at the same moment
+    ran in any order; a stream through a latency fault came out shuffled."""
+    import asyncio
+    import random
+
+    from procrun.backing.proxy import Proxy
+    from procrun.backing.urls import Backing
+
+    async def echo(reader, writer):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        proxy = Proxy(Backing("X", "http://localhost", "http", "127.0.0.1", port), free_port(),
+                      random.Random(1).random)
+        await proxy.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        payload = b"".join(b"%06d" % i for i in range(2000))
+        await proxy.begin("latency", 0.02)
+        for i in range(0, len(payload), 600):
+            writer.write(payload[i:i + 600])
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        await proxy.end()
+        got = b""
+        while len(got) < len(payload):
+            got += await asyncio.wait_for(reader.read(65536), 5)
+        writer.close()
+        await proxy.close()
+        server.close()
+        await server.wait_closed()
+        return got == payload
+
+    assert asyncio.run(main())
