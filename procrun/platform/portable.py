@@ -86,14 +86,16 @@ def descendants(root: int) -> list[tuple[int, int]]:
 
 
 def _members(groups: set[int]):  # type: ignore[no-untyped-def]
+    """(process, its group) for every process in one of ``groups``."""
     import psutil
 
     for proc in psutil.process_iter():
         try:
-            if os.getpgid(proc.pid) in groups:
-                yield proc
+            pgrp = os.getpgid(proc.pid)
         except OSError:
             continue
+        if pgrp in groups:
+            yield proc, pgrp
 
 
 def group_usage(groups: set[int]) -> dict[int, tuple[float, int]]:
@@ -101,10 +103,10 @@ def group_usage(groups: set[int]) -> dict[int, tuple[float, int]]:
     import psutil
 
     usage: dict[int, tuple[float, int]] = {}
-    for proc in _members(groups):
+    for proc, pgrp in _members(groups):
         try:
-            times, rss, pgrp = proc.cpu_times(), proc.memory_info().rss, os.getpgid(proc.pid)
-        except (psutil.Error, OSError):
+            times, rss = proc.cpu_times(), proc.memory_info().rss
+        except psutil.Error:
             continue
         cpu, total = usage.get(pgrp, (0.0, 0))
         usage[pgrp] = (cpu + times.user + times.system, total + rss)
@@ -125,7 +127,7 @@ def listening_ports(group: int) -> set[int]:
     import psutil
 
     ports = set()
-    for proc in _members({group}):
+    for proc, _ in _members({group}):
         try:
             connections = proc.net_connections(kind="tcp")
         except (psutil.Error, OSError):
