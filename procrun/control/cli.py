@@ -3,12 +3,13 @@ each sends one request and prints the reply. Imports nothing of the session (sta
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 TYPE_CHECKING = False  # importing typing would cost every CLI client ~4 ms
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 from procrun.control.client import Connection, Refused, request
@@ -20,6 +21,31 @@ CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIO
 BACKING_FAULTS = ("latency", "reset", "outage", "blackhole")  # backing.service.FAULTS, restated
 
 
+# Verbs that take only switches (and -d DIR): a plain command line of one of these is parsed by
+# quick() without argparse; argparse declares the same switches from this table for --help and errors.
+SWITCHES: dict[str, dict[str, str]] = {"ps": {"--json": "machine-readable output"}, "quit": {}, "top": {}}
+
+
+def quick(args: Sequence[str]) -> SimpleNamespace | None:
+    """`procrun ps [--json] [-d DIR]` and the like, parsed in microseconds; None for anything
+    else (help, abbreviations, mistakes), which argparse then parses and explains."""
+    if not args or args[0] not in SWITCHES:
+        return None
+    switches = SWITCHES[args[0]]
+    ns = SimpleNamespace(command=args[0], app_root=".", **{s[2:]: False for s in switches})
+    rest = iter(args[1:])
+    for arg in rest:
+        if arg in switches:
+            setattr(ns, arg[2:], True)
+        elif arg in ("-d", "--app-root") or arg.startswith("--app-root="):
+            ns.app_root = arg.partition("=")[2] if "=" in arg else next(rest, "-")
+            if ns.app_root.startswith("-"):
+                return None
+        else:
+            return None
+    return ns
+
+
 class _Skipped:
     """A verb not being parsed this time: its arguments are not built (argparse is slow to build)."""
 
@@ -28,16 +54,19 @@ class _Skipped:
 
 
 def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str | None = None) -> None:
+    import argparse
+
     def verb(name: str, help: str) -> argparse.ArgumentParser:
         if only is not None and name != only:
             return _Skipped()  # type: ignore[return-value]
         p = sub.add_parser(name, help=help)
         p.add_argument("-d", "--app-root", metavar="DIR", default=argparse.SUPPRESS,
                        help="app root of the session (default: .)")
+        for switch, says in SWITCHES.get(name, {}).items():
+            p.add_argument(switch, action="store_true", help=says)
         return p
 
-    verb("ps", "list the processes of the running session").add_argument(
-        "--json", action="store_true", help="machine-readable output")
+    verb("ps", "list the processes of the running session")
     verb("scale", "change the running formation: web=3 worker=0 (none: print it)").add_argument(
         "counts", nargs="*", metavar="TYPE=N")
     verb("restart", "gracefully restart processes (all when none named)").add_argument(
@@ -50,6 +79,14 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str
     p.add_argument("--action", choices=CHAOS_ACTIONS + BACKING_FAULTS, help="with now: what to do")
     p.add_argument("--backing", metavar="NAME", help="with now: fault a proxied backing service (DATABASE_URL) "
                                                      "instead of an instance: --action latency|reset|outage|blackhole")
+    verb("attach", "connect this terminal to an instance of a tty type (detach: Ctrl-])").add_argument(
+        "name", metavar="NAME", help="the instance, like console.1")
+    verb("top", "a live view of the running session, with keys to act on it")
+    _reading(verb)
+
+
+def _reading(verb: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """The verbs that read a session's files, the running one's or an earlier one's."""
     p = verb("report", "hidden-local-state findings of the running or last session")
     p.add_argument("--json", action="store_true", help="machine-readable output (versioned: see \"schema\")")
     p.add_argument("--fail-on", choices=("suspected", "confirmed"),
@@ -57,9 +94,6 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str
     p.add_argument("--html", nargs="?", const="", metavar="FILE",
                    help="write the session's timeline page (default: into .procrun/sessions/ID/report.html)")
     p.add_argument("--session", metavar="ID", help="an earlier session (see .procrun/sessions/)")
-    verb("attach", "connect this terminal to an instance of a tty type (detach: Ctrl-])").add_argument(
-        "name", metavar="NAME", help="the instance, like console.1")
-    verb("top", "a live view of the running session, with keys to act on it")
     p = verb("logs", "the output of the running or last session, from its journal")
     p.add_argument("names", nargs="*", metavar="NAME|TYPE", help="only these instances or types")
     p.add_argument("-f", "--follow", action="store_true", help="go on printing lines as they come, until the session ends")

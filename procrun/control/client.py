@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
+
+# The C module under socket.py: socket.py's enums and selectors would cost every client command
+# ~5 ms of a ~50 ms start-up, and a client needs one AF_UNIX stream with a timeout, nothing more.
+import _socket as socket
 TYPE_CHECKING = False  # importing typing would cost every CLI client ~4 ms
 if TYPE_CHECKING:
     from typing import Any
