@@ -68,16 +68,19 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
         raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
     live = Live(app, plan, routed)
     backing = _backing(app, plan, live, routed)  # before the instances are made: they get the proxied URLs
+    chaos = chaos_config(app)  # bad input is refused before anything starts
     session = _session(app, plan, live)
     lock = _lock_session(app.root)
     try:
         state_dir = os.path.dirname(lock.path)
-        _attach_services(session, app, live, state_dir, routed)
-        if backing is not None:
-            session.services.append(backing)
         journal_dir = _journal(session, app, plan, state_dir)
         process.reset_ignored_signals()
         process.become_subreaper()
+        if backing is None:  # (--chaos-backing's proxies must listen before the processes connect)
+            session.launch()  # now, before asyncio and the services are imported: processes start sooner
+        _attach_services(session, app, live, state_dir, routed, chaos)
+        if backing is not None:
+            session.services.append(backing)
         import asyncio
 
         code = asyncio.run(session.run())
@@ -139,14 +142,15 @@ def _session(app: App, plan: Plan, live: Live) -> Session:
                    workdirs=workdirs, fresh_all=s.fresh, checks=checks)
 
 
-def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool) -> None:
+def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool,
+                     chaos: ChaosConfig) -> None:
     from procrun.chaos.service import ChaosService
     from procrun.control.service import ControlService
 
     s = app.settings
     session.services.append(ControlService(os.path.join(state_dir, statedir.SOCKET),
                                            lambda: live.procfile.names, app.root))
-    session.chaos = ChaosService(chaos_config(app), enabled=s.chaos)
+    session.chaos = ChaosService(chaos, enabled=s.chaos)
     session.services.append(session.chaos)
     session.ttys = frozenset(s.tty) | {t for t, c in s.type_settings.items() if c.tty}
     if routed:

@@ -3,7 +3,6 @@ when the instance stops (what it left behind is a warning line and a finding).""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -14,6 +13,8 @@ from procrun.chaos.workdir import Workdir, Workdirs
 from procrun.chaos.writes import Writes
 
 if TYPE_CHECKING:
+    import asyncio
+
     from procrun.supervise.guardian import Guardian
 
 
@@ -30,13 +31,18 @@ class FreshDirs:
         self.running: dict[int, tuple[str, Workdir, float]] = {}  # pid -> name, fresh dir, start time
 
     @classmethod
-    def watched(cls, loop: asyncio.AbstractEventLoop, workdirs: Workdirs, report: Report,
-                say: Callable[[str, str], None], clock: Callable[[], float], guardian: Guardian | None,
-                allow: tuple[str, ...], in_flight: Mapping[str, str]) -> FreshDirs:
-        """Fresh directories whose writes are named as they happen (the guardian removes their root)."""
+    def watched(cls, workdirs: Workdirs, report: Report, say: Callable[[str, str], None],
+                clock: Callable[[], float], guardian: Guardian | None, allow: tuple[str, ...],
+                in_flight: Mapping[str, str]) -> FreshDirs:
+        """Fresh directories whose writes are named as they happen, once attach() gives them the
+        loop (the guardian removes their root)."""
         fresh = cls(workdirs, report, say, clock, guardian.remove_on_death if guardian else lambda root: None, allow)
-        fresh.writes = Writes(loop, say, in_flight, (*workdirs.ignore, *allow))
+        fresh.writes = Writes(say, in_flight, (*workdirs.ignore, *allow))
         return fresh
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.writes is not None:
+            self.writes.attach(loop)
 
     def make(self, name: str) -> Workdir:
         first = self.workdirs.root is None

@@ -10,7 +10,6 @@ Linux only: elsewhere ``Writes.available`` is False and only the stop-time diff 
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import errno
 import os
@@ -19,6 +18,10 @@ from collections.abc import Callable, Mapping
 
 from procrun.chaos.report import pattern
 from procrun.chaos.slug import ALWAYS_IGNORED, ignored
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio
 
 IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x2, 0x8, 0x80, 0x100, 0x200
 IN_ISDIR, IN_Q_OVERFLOW, IN_IGNORED = 0x40000000, 0x4000, 0x8000
@@ -37,9 +40,9 @@ Say = Callable[[str, str], None]
 class Writes:
     """One inotify descriptor for every fresh directory of the session."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, say: Say, in_flight: Mapping[str, str],
-                 ignore: tuple[str, ...] = ()) -> None:
-        self.loop, self.say, self.in_flight, self.ignore = loop, say, in_flight, (*CACHES, *ignore)
+    def __init__(self, say: Say, in_flight: Mapping[str, str], ignore: tuple[str, ...] = ()) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None  # see attach()
+        self.say, self.in_flight, self.ignore = say, in_flight, (*CACHES, *ignore)
         self.fd = -1
         self._dirs: dict[int, tuple[str, str, str]] = {}  # wd -> (instance, its root, the folder's relative path)
         self._seen: dict[str, set[str]] = {}  # type -> patterns already said
@@ -49,8 +52,13 @@ class Writes:
         self._libc = _libc()
         if self._libc is not None:
             self.fd = self._libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-            if self.fd >= 0:
-                loop.add_reader(self.fd, self._read)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read notifications on the loop; those that came before (the first processes may start
+        before the loop exists) wait in the descriptor."""
+        self.loop = loop
+        if self.fd >= 0:
+            loop.add_reader(self.fd, self._read)
 
     @property
     def available(self) -> bool:
@@ -154,7 +162,8 @@ class Writes:
 
     def close(self) -> None:
         if self.fd >= 0:
-            self.loop.remove_reader(self.fd)
+            if self.loop is not None:
+                self.loop.remove_reader(self.fd)
             os.close(self.fd)
             self.fd = -1
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -10,6 +9,8 @@ from typing import TYPE_CHECKING
 from procrun.supervise.order import BOOT_TIMEOUT
 
 if TYPE_CHECKING:
+    import asyncio
+
     from procrun.chaos.report import Report
 
 
@@ -52,6 +53,8 @@ class Probes:
         task.add_done_callback(self.tasks.discard)
 
     async def _probe(self, name: str, pid: int, port: int) -> None:
+        import asyncio  # here, not at the top: a session launches its processes before it imports asyncio
+
         delay, started, looked, told, warned = 0.01, self.loop.time(), 0.0, False, False
         timeout = self.checks.boot_timeout(name)
         while self.alive(pid):
@@ -93,6 +96,8 @@ class Probes:
 
 async def accepts(port: int) -> bool:
     """Whether something accepts TCP connections on 127.0.0.1:port."""
+    import asyncio
+
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:

@@ -4,13 +4,16 @@ Machine's deadline has passed; then the session's exit code is delivered."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from procrun.supervise import process
 from procrun.supervise.machine import Machine
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class Stragglers:

@@ -6,7 +6,6 @@ owns the children's pipes on the loop, holding them back while the output is con
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import select
@@ -16,6 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from procrun.supervise.output import LineSplitter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio  # annotations only: a session launches its processes before it imports asyncio
 
 READ_SIZE = 256 * 1024
 Emit = Callable[[str, "str | None", list[bytes]], None]

@@ -4,15 +4,13 @@ Signals, child exits, pipe data and timers arrive as loop callbacks; each is
 turned into a Machine input, and the actions that come back are executed here
 and nowhere else. Signal handlers only feed the machine; they never print or
 block. Output goes through ``relay``, the guardian and fresh directories are
-objects of their own.
+objects of their own; the session's life (launch, run, the loop's callbacks) is
+``lifecycle``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -23,20 +21,21 @@ from procrun.journal.store import OFF, Journal
 from procrun.project.plan import AUTO_PORT, Instance, with_port
 from procrun.supervise import process
 from procrun.supervise.guardian import MARKER_VAR, Guardian
+from procrun.supervise.lifecycle import Early, LifecycleMixin
 from procrun.supervise.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
 from procrun.supervise.output import SYSTEM, Prefixer, colour_for, render
-from procrun.supervise.probe import Checks, Probes
-from procrun.supervise.reaper import Stragglers
-from procrun.supervise.relay import Relay, Relays, Writer, call_soon
+from procrun.supervise.probe import Checks
+from procrun.supervise.relay import Relay, Writer
 
 if TYPE_CHECKING:
+    import asyncio
+
     from procrun.chaos.inspect import FreshDirs
     from procrun.chaos.service import ChaosService
     from procrun.chaos.workdir import Workdirs
-
-SIGNAL_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
-
+    from procrun.supervise.probe import Probes
+    from procrun.supervise.reaper import Stragglers
+    from procrun.supervise.relay import Relays
 
 class Service:
     """Something that runs beside the processes for a session's life (control socket, ...)."""
@@ -53,7 +52,7 @@ class Service:
         """Instances restarted on request (procrun restart); most services ignore it."""
 
 
-class Session:
+class Session(LifecycleMixin):
     """Runs a Machine against real processes until it finishes; returns the exit code."""
 
     def __init__(self, machine: Machine, prefixer: Prefixer, writer: Writer, cwd: str,
@@ -79,7 +78,9 @@ class Session:
         self.ttys: frozenset[str] = frozenset()  # types run on a pseudo-terminal
         self.taps: dict[str, Callable[[bytes], None]] = {}  # attached clients by instance (chaos spares them)
         self.rates: dict[str, dict[str, object]] = {}  # the router's last second per instance (procrun top)
-        self.fresh: FreshDirs | None = None
+        self.fresh: FreshDirs | None = None  # made with the first fresh directory
+        self.launched = False
+        self.early: Early | None = None  # what waits for the loop, when launched before it
         self.relays: Relays = None  # type: ignore[assignment]  # this and the four below: made with the loop
         self._timer: asyncio.TimerHandle | None = None
         self._done: asyncio.Future[int] = None  # type: ignore[assignment]
@@ -87,62 +88,14 @@ class Session:
         self.probes: Probes = None  # type: ignore[assignment]  # made with the loop
         self.stragglers: Stragglers = None  # type: ignore[assignment]
 
-    # -- lifecycle
-    async def run(self) -> int:
-        self._open()
-        started: list[Service] = []
-        try:
-            for service in self.services:
-                await service.start(self)
-                started.append(service)
-            self.apply(self.machine.start(self.clock()))
-            return await self._done
-        finally:
-            for service in reversed(started):
-                await service.close()
-            self._close()
-
-    def _open(self) -> None:
-        self._loop = loop = asyncio.get_running_loop()
-        self._done = loop.create_future()
-        self.relays = Relays(loop, self.writer, self.emit)
-        self.probes = Probes(loop, lambda pid: pid in self.children, self._ready, self.say, self.report,
-                             self.checks, self.effects.listening)
-        self.stragglers = Stragglers(loop, self.machine, lambda: {c.pid for c in self.children.values()},
-                                     lambda: self.guardian.pid if self.guardian else -1, self.clock,
-                                     self.effects.descendants)
-        if self.effects.guardian:
-            self.guardian = Guardian(self.marker, self.workdirs is not None and self.workdirs.keep)
-        if self.workdirs is not None:
-            from procrun.chaos.inspect import FreshDirs
-
-            self.fresh = FreshDirs.watched(loop, self.workdirs, self.report, self.say, self.clock, self.guardian,
-                                           self.checks.allow, self.in_flight)
-        for sig in HANDLED:
-            loop.add_signal_handler(sig, self._on_signal, sig)
-        _quiet_wakeup_fd()
-        self.writer.on_error = lambda exc: call_soon(loop, self._on_output_failed, exc)
-        if self.writer.error is not None:
-            self._on_output_failed(self.writer.error)
-
-    def _close(self) -> None:
-        self.probes.close()
-        for sig in HANDLED:
-            self._loop.remove_signal_handler(sig)
-        if self._timer:
-            self._timer.cancel()
-        self.relays.close()
-        if self.fresh is not None:
-            self.fresh.close()
-        if self.guardian is not None:
-            self.guardian.release()
-
     # -- actions
     def apply(self, actions: list[Action]) -> None:
         """Carry out what the Machine decided. Every event source (signals, control socket,
         chaos, watch) calls the Machine and hands its actions here."""
         for action in actions:
-            if isinstance(action, Spawn):
+            if self.early is not None and isinstance(action, (Sweep, Finish)):
+                self.early.actions.append(action)  # the loop carries these out
+            elif isinstance(action, Spawn):
                 self._spawn(action.instance, action.fresh)
             elif isinstance(action, Kill):
                 self.effects.signal_group(action.pid, action.sig)
@@ -171,25 +124,42 @@ class Session:
         self.prefixer.style.widen([inst.name])
         now, workdir = self.clock(), None
         try:
-            if (fresh or self.fresh_all) and self.fresh is not None:
-                workdir = self.fresh.make(inst.name)
+            if (fresh or self.fresh_all) and self.workdirs is not None:
+                workdir = self._fresh_dirs().make(inst.name)
                 env["TMPDIR"] = workdir.tmp
             child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, inst.type in self.ttys)
         except (OSError, ValueError, subprocess.CalledProcessError) as exc:
-            if workdir is not None and self.fresh is not None:
-                self.fresh.discard(workdir)
+            if workdir is not None:
+                self._fresh_dirs().discard(workdir)
             self.apply(self.machine.spawn_failed(inst.name, getattr(exc, "strerror", None) or str(exc), now))
             return
-        if workdir is not None and self.fresh is not None:
-            self.fresh.started(child.pid, inst.name, workdir)
+        if workdir is not None:
+            self._fresh_dirs().started(child.pid, inst.name, workdir)
         self.children[child.pid] = child
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
-        self.relays.add(Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty, taps=self.taps))
+        relay = Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty, taps=self.taps)
         probing = inst.type in self.checks.probe_types and inst.port is not None
         self.journal.event("start", {"n": inst.name, "pid": child.pid, "fresh": workdir is not None})
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
-        if probing:
-            self.probes.start(inst.name, child.pid, inst.port)  # type: ignore[arg-type]
+        probe = (inst.name, child.pid, inst.port) if probing else None
+        if self.early is not None:
+            self.early.relays.append(relay)
+            self.early.probes.extend([probe] if probe else [])
+            return
+        self.relays.add(relay)
+        if probe:
+            self.probes.start(*probe)  # type: ignore[arg-type]
+
+    def _fresh_dirs(self) -> FreshDirs:
+        if self.fresh is None:
+            from procrun.chaos.inspect import FreshDirs
+
+            assert self.workdirs is not None
+            self.fresh = FreshDirs.watched(self.workdirs, self.report, self.say, self.clock, self.guardian,
+                                           self.checks.allow, self.in_flight)
+            if self._loop is not None:
+                self.fresh.attach(self._loop)
+        return self.fresh
 
     def _ready(self, name: str, pid: int) -> None:
         self.apply(self.machine.became_ready(name, pid, self.clock()))
@@ -199,24 +169,6 @@ class Session:
             self.journal.event("ready", {"n": name, "after": round(proc.ready_after, 4)})
 
     # -- callbacks
-    def _on_signal(self, sig: int) -> None:
-        if sig == signal.SIGCHLD:
-            self.children_exited()
-        elif self.machine.ending is None:
-            self.apply(self.machine.shutdown(SIGNAL_CODES[sig], self.clock(), f"{signal.Signals(sig).name} received"))
-        else:
-            self.apply(self.machine.hurry(self.clock()))
-
-    def _on_output_failed(self, exc: OSError) -> None:
-        """procrun's output is gone: stop as SIGTERM would; a closed pipe quietly (exit 141, as in
-        a shell pipeline), anything else (ENOSPC, EIO, EBADF) with one line on stderr (exit 1)."""
-        if self.output_error is not None:
-            return
-        self.output_error = exc
-        if self.machine.ending is None:
-            code = 128 + signal.SIGPIPE if exc.errno == errno.EPIPE else 1
-            self.apply(self.machine.shutdown(code, self.clock(), f"output failed: {exc.strerror}"))
-
     def children_exited(self) -> None:
         """SIGCHLD: reap every exited child, relay its last output, tell the Machine."""
         for pid, returncode in self.effects.reap():
@@ -236,21 +188,6 @@ class Session:
             if stopping and proc is not None and proc.stop_after is not None:
                 self.report.record("stopped", proc.instance.type, proc.stop_after)
 
-    def _arm_timer(self) -> None:
-        if self._timer:
-            self._timer.cancel()
-            self._timer = None
-        when = self.machine.next_deadline()
-        if when is not None and self._loop is not None:
-            self._timer = self._loop.call_later(max(0.0, when - self.clock()), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.apply(self.machine.tick(self.clock()))
-
-    def _finished(self) -> None:
-        if not self._done.done():
-            self._done.set_result(self.code if self.code is not None else 0)
 
 
 def _placed(machine: Machine, inst: Instance) -> Instance:
@@ -261,11 +198,3 @@ def _placed(machine: Machine, inst: Instance) -> Instance:
     inst = with_port(inst, process.free_port())
     machine.redefine(inst.name, inst)
     return inst
-
-
-def _quiet_wakeup_fd() -> None:
-    """asyncio's signal wakeup socket fills up when hundreds of children exit at once;
-    a full buffer loses nothing (a SIGCHLD reaps every exited child), so say nothing."""
-    fd = signal.set_wakeup_fd(-1)
-    if fd != -1:
-        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)

@@ -135,3 +135,54 @@ def test_output_that_fails_stops_the_session_with_141():
     assert asyncio.run(main()) == 141
     os.close(w)
     text()
+
+
+def test_launched_before_the_loop_a_child_that_ended_meanwhile_is_relayed_and_reaped():
+    fake, session, text = make([inst("web"), inst("worker")])
+    session.launch()  # no loop exists yet: the processes start now, their output waits in the pipes
+    assert [name for name, _ in fake.spawned] == ["web.1", "worker.1"]
+    worker = fake.spawned[1][1]
+    os.close(fake.writers.pop(worker))
+    fake.pending.append((worker, 3))  # it ended before the loop existed: no one has reaped it yet
+
+    assert asyncio.run(asyncio.wait_for(session.run(), 5)) == 3
+    out = text()
+    assert out.index("worker.1 | worker.1 says run-worker") < out.index("worker.1 stopped (rc=3)")
+    assert "web.1    | web.1 says run-web" in out
+    assert (fake.spawned[0][1], signal.SIGTERM) in fake.signals
+    assert [name for name, _ in fake.spawned] == ["web.1", "worker.1"]  # run() did not launch again
+
+
+def test_a_signal_between_launch_and_the_loop_is_kept_and_handled_by_the_loop():
+    fake, session, text = make([inst("web"), inst("worker")])
+    session.launch()
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C before the loop: kept, not a KeyboardInterrupt
+    assert asyncio.run(asyncio.wait_for(session.run(), 5)) == 130
+    assert {(pid, signal.SIGTERM) for _, pid in fake.spawned} <= set(fake.signals)
+    assert "SIGINT received" in text()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the loop gave it back
+
+
+def test_a_service_that_cannot_start_after_the_launch_stops_what_was_launched():
+    from procrun.errors import SessionError
+    from procrun.supervise.session import Service
+
+    class Broken(Service):
+        async def start(self, session):
+            raise SessionError("router cannot listen on 127.0.0.1:5000")
+
+        async def close(self):
+            pass
+
+    fake, session, text = make([inst("web"), inst("worker")])
+    session.services.append(Broken())
+    session.launch()
+    try:
+        asyncio.run(asyncio.wait_for(session.run(), 5))
+    except SessionError as exc:
+        assert "cannot listen" in str(exc)
+    else:
+        raise AssertionError("the service's error must reach the caller")
+    assert {(pid, signal.SIGTERM) for _, pid in fake.spawned} <= set(fake.signals)
+    assert session.children == {}  # both stopped and reaped before the error went up
+    assert "the session cannot start; stopping" in text()

@@ -14,7 +14,7 @@ LAYERS = {
     4: ["app"],
     3: ["router/service", "router/proxy", "router/listen", "watch/service", "chaos/service", "control/service", "control/server",
         "control/commands", "control/cli", "control/client", "control/streams", "backing/service", "control/attach", "control/top"],
-    2: ["supervise/session", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "chaos/workdir",
+    2: ["supervise/session", "supervise/lifecycle", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "chaos/workdir",
         "chaos/inspect", "chaos/writes", "statedir", "backing/proxy", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "export/stage"],
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
         "supervise/machine", "supervise/states", "supervise/formation", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "chaos/schedule", "chaos/slug", "chaos/report", "router/http",
