@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
 
 from procrun import statedir
 from procrun.errors import SessionError, UsageError
@@ -20,6 +20,8 @@ from procrun.project.files import App, env_file_list, load, read_dotenv, read_te
 from procrun.project.plan import Instance
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from procrun.chaos.schedule import ChaosConfig
     from procrun.supervise.machine import Machine
     from procrun.supervise.session import Session
@@ -29,6 +31,8 @@ ROUTED_TYPE = "web"
 
 @dataclass(frozen=True)
 class Plan:
+    """The formation to start: selected types, their counts and every instance."""
+
     types: tuple[str, ...]
     counts: Mapping[str, int]
     instances: tuple[Instance, ...]

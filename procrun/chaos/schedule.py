@@ -22,6 +22,8 @@ DESCRIPTIONS = {
 
 @dataclass(frozen=True)
 class ChaosConfig:
+    """What chaos may do, to which types, how often, from which seed."""
+
     interval: float = 30.0
     actions: tuple[str, ...] = ACTIONS
     types: tuple[str, ...] = ()  # empty: every type
@@ -33,6 +35,8 @@ class ChaosConfig:
 
 @dataclass(frozen=True)
 class Candidate:
+    """An instance chaos may disrupt now, and how long it has been up."""
+
     name: str
     type: str
     uptime: float
@@ -40,6 +44,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Disruption:
+    """One drawn disruption: the victim, the action and, for a pause, how long."""
+
     victim: str
     action: str
     pause_for: float = 0.0

@@ -34,6 +34,8 @@ def ignored(path: str, patterns: Iterable[str]) -> bool:
 
 @dataclass(frozen=True)
 class Diff:
+    """What an instance left in its directory compared with the slug."""
+
     created: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()

@@ -43,6 +43,8 @@ def count_files(root: str) -> int:
 
 @dataclass
 class Workdir:
+    """One instance's fresh directory: the app copy it runs in and its TMPDIR."""
+
     name: str
     path: str  # the app copy; the process's cwd
     tmp: str  # its TMPDIR

@@ -18,6 +18,8 @@ _LINE = re.compile(r"^([^:\s]*)\s*:\s*(.*)$")
 
 @dataclass(frozen=True)
 class ProcessType:
+    """One Procfile line: a process type, its command and where it was declared."""
+
     name: str
     command: str
     line: int
@@ -25,6 +27,8 @@ class ProcessType:
 
 @dataclass(frozen=True)
 class Procfile:
+    """A parsed Procfile: its path and its process types in file order."""
+
     path: str
     types: tuple[ProcessType, ...]
 

@@ -27,6 +27,8 @@ from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-export
 
 @dataclass
 class Machine(FormationMixin, ShutdownMixin, RolloutMixin, OrderMixin):
+    """The supervisor's decisions, pure: inputs in, actions out (see the module docstring)."""
+
     instances: Iterable[Instance]
     timeout: float = 5.0
     restart: str = "never"

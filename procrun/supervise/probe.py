@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
 
 from procrun.supervise.order import BOOT_TIMEOUT
 

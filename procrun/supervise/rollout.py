@@ -15,6 +15,8 @@ READY_TIMEOUT = 60.0  # a surge not ready by then: the type restarts in place
 
 @dataclass
 class Rollout:
+    """A rolling restart in progress: one type, its surge, the old instances still to go."""
+
     type: str
     count: int  # the formation to return to
     surge: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
 
 from procrun.project.plan import Instance
 
@@ -51,12 +51,16 @@ class AfterStop(Enum):
 
 @dataclass(frozen=True)
 class Spawn:
+    """Start an instance."""
+
     instance: Instance
     fresh: bool = False  # in a fresh working directory (relocate)
 
 
 @dataclass(frozen=True)
 class Kill:
+    """Signal an instance's process group."""
+
     name: str
     pid: int
     sig: int
@@ -71,12 +75,16 @@ class Sweep:
 
 @dataclass(frozen=True)
 class Say:
+    """A line for the output."""
+
     text: str
     source: str = "system"
 
 
 @dataclass(frozen=True)
 class Finish:
+    """The session is over, with this exit code."""
+
     code: int
 
 
@@ -122,6 +130,8 @@ def describe_exit(returncode: int) -> str:
 
 @dataclass
 class Proc:
+    """One instance's record: its state, pid, restarts and timings."""
+
     instance: Instance
     state: State = State.EXITED
     pid: int | None = None
