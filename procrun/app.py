@@ -142,8 +142,10 @@ def _session(app: App, plan: Plan, live: Live) -> Session:
     from procrun.supervise.probe import Checks
 
     checks = Checks(frozenset(probe), {t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout}, s.allow)
-    return Session(_machine(app, plan, live), Prefixer(style), Writer(1), app.root, quiet=s.quiet,
-                   workdirs=workdirs, fresh_all=s.fresh, checks=checks)
+    session = Session(_machine(app, plan, live), Prefixer(style), Writer(1), app.root, quiet=s.quiet,
+                      workdirs=workdirs, fresh_all=s.fresh, checks=checks)
+    session.ttys = frozenset(s.tty) | {t for t, c in s.type_settings.items() if c.tty}
+    return session
 
 
 def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool,
@@ -156,7 +158,6 @@ def _attach_services(session: Session, app: App, live: Live, state_dir: str, rou
                                            lambda: live.procfile.names, app.root))
     session.chaos = ChaosService(chaos, enabled=s.chaos)
     session.services.append(session.chaos)
-    session.ttys = frozenset(s.tty) | {t for t, c in s.type_settings.items() if c.tty}
     if routed:
         from procrun.router.service import Router
 

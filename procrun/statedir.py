@@ -99,6 +99,24 @@ class SessionLock:
             self.fd = None
 
 
+def held(directory: str) -> bool:
+    """Whether a live session holds this directory's lock: it may not have its socket yet (a
+    session starts its processes first) or may have closed it already (it is ending)."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(directory, LOCK), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 REPORT = "report.json"
 
 

@@ -36,18 +36,27 @@ class Connection:
         timeout = default_timeout() if timeout is None else timeout
         self.directory = statedir.locate(root)
         self.timeout = timeout
-        path = os.path.join(self.directory, statedir.SOCKET)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            self.sock.close()
-            raise SessionError(f"no procrun session is running in {root}; start one with 'procrun start'") from None
-        except socket.timeout:
-            self.sock.close()
-            raise SessionError(f"the session does not answer ({self._holder()}, stopped?)") from None
+        self.sock = self._connect(os.path.join(self.directory, statedir.SOCKET), root, timeout)
         self._buffer = b""
+
+    def _connect(self, path: str, root: str, timeout: float) -> socket.socket:
+        """A session holding its lock without a socket is starting (its processes come first)
+        or ending: wait for the socket while it holds the lock, up to the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(path)
+                return sock
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if time.monotonic() >= deadline or not statedir.held(self.directory):
+                    raise SessionError(f"no procrun session is running in {root}; start one with 'procrun start'") from None
+            except socket.timeout:
+                sock.close()
+                raise SessionError(f"the session does not answer ({self._holder()}, stopped?)") from None
+            time.sleep(0.01)
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
         """Send one request with our deadline; the session drops it if it comes too late."""

@@ -218,3 +218,41 @@ def test_refused_scale_is_a_clean_error_and_changes_nothing(procrun, tmp_path):
         assert "Traceback" not in run.text()
     assert ps(tmp_path).keys() == before.keys()
     assert ctl(tmp_path, "scale").stdout.strip() == "web=1 worker=1"
+
+
+def test_a_client_waits_for_a_session_that_holds_its_lock_but_has_no_socket_yet(tmp_path):
+    """A session starts its processes before its control socket: `procrun ps` then waits for the
+    socket while the session holds its lock, and says "no session" at once when nobody does."""
+    import fcntl
+    import threading
+
+    from procrun import statedir
+    from procrun.control.client import request
+    from procrun.errors import SessionError
+
+    directory = statedir.create(str(tmp_path))
+    lock = os.open(os.path.join(directory, statedir.LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # this test is the session: starting, no socket yet
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def serve_later():
+        import time
+        time.sleep(0.3)
+        server.bind(os.path.join(directory, statedir.SOCKET))
+        server.listen(1)
+        conn, _ = server.accept()
+        conn.recv(4096)
+        conn.sendall(b'{"ok": true, "answered": "late"}\n')
+        conn.close()
+
+    thread = threading.Thread(target=serve_later)
+    thread.start()
+    try:
+        assert request(str(tmp_path), {"cmd": "ping"}, timeout=5)["answered"] == "late"
+    finally:
+        thread.join(5)
+        server.close()
+        os.unlink(os.path.join(directory, statedir.SOCKET))
+    os.close(lock)  # the session is gone: the next client is told at once
+    with pytest.raises(SessionError, match="no procrun session is running"):
+        request(str(tmp_path), {"cmd": "ping"}, timeout=5)

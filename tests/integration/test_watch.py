@@ -98,7 +98,8 @@ def test_watch_never_reacts_to_procrun_output_redirected_into_the_app_root(tmp_p
 
 
 def test_a_file_rewritten_at_every_start_suspends_watch_restarts_of_that_type(procrun, tmp_path):
-    write_app(tmp_path, f"stamper: {PY} -c \"import time; open('stamp.txt', 'w').write(str(time.time()))\"; "
+    # the write comes a second after each start: the session starts its processes before its watcher
+    write_app(tmp_path, f"stamper: {PY} -c \"import time; time.sleep(1); open('stamp.txt', 'w').write(str(time.time()))\"; "
                         "exec sleep 600\nother: exec sleep 600\n",
               procrun__yaml="watch:\n  debounce: 0.05\ntypes:\n  stamper: {watch: [stamp.txt]}\n  other: {watch: [x]}\n")
     run = procrun("start", "--watch", "-t", "0.5")
