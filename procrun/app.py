@@ -72,7 +72,7 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
         raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
     live = Live(app, plan, routed)
     backing = _backing(app, plan, live, routed)  # before the instances are made: they get the proxied URLs
-    chaos = chaos_config(app)  # bad input is refused before anything starts
+    chaos_types(app)  # bad input is refused before anything starts
     session = _session(app, plan, live)
     lock = _lock_session(app.root)
     try:
@@ -82,7 +82,7 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
         process.become_subreaper()
         if backing is None:  # (--chaos-backing's proxies must listen before the processes connect)
             session.launch()  # now, before asyncio and the services are imported: processes start sooner
-        _attach_services(session, app, live, state_dir, routed, chaos)
+        _attach_services(session, app, live, state_dir, routed)
         if backing is not None:
             session.services.append(backing)
         import asyncio
@@ -148,15 +148,15 @@ def _session(app: App, plan: Plan, live: Live) -> Session:
     return session
 
 
-def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool,
-                     chaos: ChaosConfig) -> None:
+def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool) -> None:
     from procrun.chaos.service import ChaosService
     from procrun.control.service import ControlService
 
     s = app.settings
     session.services.append(ControlService(os.path.join(state_dir, statedir.SOCKET),
                                            lambda: live.procfile.names, app.root))
-    session.chaos = ChaosService(chaos, enabled=s.chaos)
+    session.report.listener = session.journal.event  # (the report is made now: after the launch)
+    session.chaos = ChaosService(chaos_config(app), enabled=s.chaos)
     session.services.append(session.chaos)
     if routed:
         from procrun.router.service import Router
@@ -212,7 +212,6 @@ def _journal(session: Session, app: App, plan: Plan, state_dir: str) -> str | No
         return None
     session.journal = Journal(directory, int(s.journal_max_mb * 1_000_000),
                               on_error=lambda exc: session.say(f"journal stopped: {exc.strerror or exc}", "warning"))
-    session.report.listener = session.journal.event
     return directory
 
 
@@ -289,6 +288,12 @@ def chaos_config(app: App) -> ChaosConfig:
     from procrun.chaos.schedule import ChaosConfig
 
     s = app.settings
+    return ChaosConfig(s.chaos_interval, s.chaos_actions, chaos_types(app), s.chaos_min_uptime, s.chaos_seed)
+
+
+def chaos_types(app: App) -> tuple[str, ...]:
+    """The types chaos may disrupt (empty: all), refused when the Procfile has no such type."""
+    s = app.settings
     types = s.chaos_types
     opted_out = {t for t, c in s.type_settings.items() if c.chaos is False}
     if opted_out:  # procrun.yaml types.X.chaos: false
@@ -297,7 +302,7 @@ def chaos_config(app: App) -> ChaosConfig:
         if app.procfile.get(name) is None and app.procfile.types:
             raise UsageError(f"--chaos-types: {app.procfile.path} has no process type {name!r}; "
                              f"it defines {', '.join(app.procfile.names)}")
-    return ChaosConfig(s.chaos_interval, s.chaos_actions, types, s.chaos_min_uptime, s.chaos_seed)
+    return types
 
 
 def _without_tls() -> None:

@@ -14,11 +14,15 @@ TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; an
 if TYPE_CHECKING:
     from typing import Any
 
-from procrun.chaos.schedule import ACTIONS
-from procrun.chaos.slug import LINKED
 from procrun.errors import UsageError
 from procrun.project import ranges
 from procrun.supervise.states import POLICIES
+
+# Defaults owned by chaos' modules, restated so that reading the settings does not import them
+# (a start launches its processes before it needs chaos; tests/unit/test_config.py keeps them equal).
+ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS
+LINKED = (".venv", "venv", "node_modules")  # chaos.slug.LINKED
+
 START = ("start",)
 RUNNING = ("start", "run", "check", "export")  # the commands that read the app's files
 CHAOS = ("start", "export")

@@ -86,6 +86,7 @@ class LifecycleMixin:
                     self.apply(self.machine.shutdown(1, self.clock(), "the session cannot start; stopping"))
                     await self._done
                 raise
+            self.probes.release()
             if not self.launched:
                 self.launch()
             return await self._done

@@ -46,8 +46,19 @@ class Probes:
         self.ready = ready
         self.say, self.report, self.checks, self.listening = say, report, checks, listening
         self.tasks: set[asyncio.Task[None]] = set()
+        self._held: list[tuple[str, int, int]] | None = []  # until release(): the services are up
+
+    def release(self) -> None:
+        """Probe from now on: the session's services are up, so the router listens before any
+        web instance is said to be ready."""
+        held, self._held = self._held or [], None
+        for probe in held:
+            self.start(*probe)
 
     def start(self, name: str, pid: int, port: int) -> None:
+        if self._held is not None:
+            self._held.append((name, pid, port))
+            return
         task = self.loop.create_task(self._probe(name, pid, port))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterable
 TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
 
-from procrun.chaos.report import Report
 from procrun.journal.store import OFF, Journal
 from procrun.project.plan import AUTO_PORT, Instance, with_port
 from procrun.supervise import process
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from procrun.chaos.inspect import FreshDirs
+    from procrun.chaos.report import Report
     from procrun.chaos.service import ChaosService
     from procrun.chaos.workdir import Workdirs
     from procrun.supervise.probe import Probes
@@ -63,7 +63,7 @@ class Session(LifecycleMixin):
         self.quiet, self.clock, self.checks = quiet, clock, checks
         self.workdirs, self.fresh_all = workdirs, fresh_all
         self.effects = effects or process.real_effects()
-        self.report = report if report is not None else Report()
+        self._report = report
         self.services: list[Service] = []
         self.chaos: ChaosService | None = None  # set by the composition root
         self.marker = f"{os.getpid()}-{os.urandom(4).hex()}"
@@ -87,6 +87,16 @@ class Session(LifecycleMixin):
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.probes: Probes = None  # type: ignore[assignment]  # made with the loop
         self.stragglers: Stragglers = None  # type: ignore[assignment]
+
+    @property
+    def report(self) -> Report:
+        """What the session found (chaos events, findings, timings); made on first use, after
+        the launch in a plain session (start-up time)."""
+        if self._report is None:
+            from procrun.chaos.report import Report
+
+            self._report = Report()
+        return self._report
 
     # -- actions
     def apply(self, actions: list[Action]) -> None:

@@ -186,3 +186,37 @@ def test_a_service_that_cannot_start_after_the_launch_stops_what_was_launched():
     assert {(pid, signal.SIGTERM) for _, pid in fake.spawned} <= set(fake.signals)
     assert session.children == {}  # both stopped and reaped before the error went up
     assert "the session cannot start; stopping" in text()
+
+
+def test_readiness_probes_start_once_the_services_are_up():
+    """Launched before the loop, a web instance is not probed (nor said ready) before the
+    session's services, the router among them, have started."""
+    from procrun.supervise.session import Service
+
+    fake, session, text = make([Instance("web", 1, "run-web", 1, {"PS": "web.1"})])
+    session.checks = Checks(probe_types=frozenset({"web"}))
+    seen = []
+
+    class Router(Service):
+        async def start(self, session):
+            seen.append(len(session.probes.tasks))
+            await asyncio.sleep(0.05)
+            seen.append(len(session.probes.tasks))
+
+        async def close(self):
+            pass
+
+    session.services.append(Router())
+    session.launch()
+
+    async def main():
+        task = asyncio.ensure_future(session.run())
+        while session.probes is None or not session.probes.tasks:
+            await asyncio.sleep(0.01)
+        seen.append(len(session.probes.tasks))
+        session.apply(session.machine.shutdown(0, session.clock(), "done"))
+        return await asyncio.wait_for(task, 5)
+
+    assert asyncio.run(main()) == 0
+    assert seen == [0, 0, 1]
+    text()

@@ -181,3 +181,12 @@ def test_after_and_tty_per_type():
     _, types = parse_both("types:\n  worker: {after: [web, db], tty: true}\n  web: {after: db}\n")
     assert types["worker"].after == ("web", "db") and types["worker"].after_at == ((2, 20), (2, 25))
     assert types["worker"].tty is True and types["web"].after == ("db",) and types["web"].tty is None
+
+
+def test_the_defaults_restated_from_chaos_are_chaos_own():
+    """settings.py restates two chaos defaults so that reading settings imports no chaos module."""
+    from procrun.chaos import schedule, slug
+    from procrun.project import settings
+
+    assert settings.ACTIONS == schedule.ACTIONS
+    assert settings.LINKED == slug.LINKED
