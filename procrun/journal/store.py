@@ -7,7 +7,6 @@ deleted (``logs`` then says from when on it has lines). The last ``keep`` sessio
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -36,11 +35,12 @@ def segment_number(name: str) -> int | None:
 
 def new_session(state_dir: str, keep: int, meta: dict[str, object], now: float) -> str:
     """Make ``sessions/<id>/`` with its meta.json, removing the oldest beyond ``keep``."""
-    import shutil
-
     base = os.path.join(state_dir, SESSIONS)
     os.makedirs(base, mode=0o700, exist_ok=True)
-    for old in sorted(os.listdir(base))[:max(0, len(os.listdir(base)) - (keep - 1))]:
+    names = sorted(os.listdir(base))
+    for old in names[:max(0, len(names) - (keep - 1))]:
+        import shutil  # only when there is something to remove: a start imports it before its processes
+
         shutil.rmtree(os.path.join(base, old), ignore_errors=True)
     ident = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{os.getpid()}"
     directory = os.path.join(base, ident)
@@ -77,6 +77,8 @@ class Journal:
         try:
             head["s"] = data.decode()
         except UnicodeDecodeError:
+            import base64  # here: only output that is not UTF-8 needs it, and a start imports this module early
+
             head["b"] = base64.b64encode(data).decode()
         self._append(head)
 
