@@ -99,20 +99,21 @@ class SessionLock:
             self.fd = None
 
 
-def held(directory: str) -> bool:
-    """Whether a live session holds this directory's lock: it may not have its socket yet (a
-    session starts its processes first) or may have closed it already (it is ending)."""
+def holder(directory: str) -> bytes | None:
+    """What the live session holding this directory's lock wrote into it (its pid...), None
+    when no session holds it. A holder may have no socket yet (a session starts its processes
+    first) or none any more (it is ending)."""
     import fcntl
 
     try:
         fd = os.open(os.path.join(directory, LOCK), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return False
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
+        return None
     except BlockingIOError:
-        return True
+        return os.read(fd, 4096)
     finally:
         os.close(fd)
 

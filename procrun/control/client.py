@@ -51,7 +51,7 @@ class Connection:
                 return sock
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
-                if time.monotonic() >= deadline or not statedir.held(self.directory):
+                if time.monotonic() >= deadline or statedir.holder(self.directory) is None:
                     raise SessionError(f"no procrun session is running in {root}; start one with 'procrun start'") from None
             except socket.timeout:
                 sock.close()

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from procrun.errors import SessionError
-from procrun.statedir import LOCK
+from procrun.statedir import holder
 from procrun.journal.store import META, SESSIONS, segment_number
 
 Record = dict[str, object]
@@ -119,23 +119,14 @@ class Reader:
 
 def running(state_dir: str, pid: object) -> bool:
     """Is the session with this pid still holding the session lock?"""
-    import fcntl
-
-    try:
-        fd = os.open(os.path.join(state_dir, LOCK), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+    record = holder(state_dir)
+    if record is None:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        try:
-            holder = json.loads(os.read(fd, 4096) or b"{}")
-        except ValueError:
-            holder = {}
-        return isinstance(holder, dict) and holder.get("pid") == pid
-    finally:
-        os.close(fd)
-    return False
+        info = json.loads(record or b"{}")
+    except ValueError:
+        return False
+    return isinstance(info, dict) and info.get("pid") == pid
 
 
 def follow(reader: Reader, alive: Callable[[], bool], interval: float = 0.2) -> Iterator[Record]:
