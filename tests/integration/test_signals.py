@@ -27,6 +27,19 @@ def test_signal_stops_everything_including_daemons(procrun, tmp_path, sig, code)
     assert marked(run.token) == []
 
 
+def test_an_interrupt_while_the_first_processes_start_stops_them_all(procrun, tmp_path):
+    """The first formation starts before the session's loop and control socket exist; a Ctrl-C
+    that comes then is kept and handled as any other: a graceful stop, 130, no traceback."""
+    write_app(tmp_path, "".join(f"p{i}: exec sleep 300\n" for i in range(40)))
+    run = procrun("start", "-t", "1")
+    wait_until(lambda: len(marked(run.token)) >= 3, interval=0.001)  # procrun, its guardian, a first child
+    run.signal(signal.SIGINT)
+    assert run.wait() == 130
+    out = run.text()
+    assert "SIGINT received" in out and "Traceback" not in out and "KeyboardInterrupt" not in out
+    assert marked(run.token) == []
+
+
 def test_sigkill_of_procrun_leaves_nothing(procrun, tmp_path):
     write_app(tmp_path, PROCFILE)
     run = procrun("start", "-c", "web=2,worker=2")
