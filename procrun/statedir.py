@@ -99,11 +99,12 @@ class SessionLock:
             self.fd = None
 
 
-def holder(directory: str) -> bytes | None:
-    """What the live session holding this directory's lock wrote into it (its pid...), None
-    when no session holds it. A holder may have no socket yet (a session starts its processes
-    first) or none any more (it is ending)."""
+def holder(directory: str) -> dict[str, object] | None:
+    """The record ({"pid": ...}) of the live session holding this directory's lock ({} when it
+    cannot be read), None when no session holds it. A holder may have no socket yet (a session
+    starts its processes first) or none any more (it is ending)."""
     import fcntl
+    import json
 
     try:
         fd = os.open(os.path.join(directory, LOCK), os.O_RDONLY | os.O_CLOEXEC)
@@ -113,7 +114,11 @@ def holder(directory: str) -> bytes | None:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return None
     except BlockingIOError:
-        return os.read(fd, 4096)
+        try:
+            record = json.loads(os.read(fd, 4096) or b"{}")
+        except ValueError:
+            return {}
+        return record if isinstance(record, dict) else {}
     finally:
         os.close(fd)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -74,11 +73,8 @@ class Connection:
         return leftover
 
     def _holder(self) -> str:
-        try:
-            with open(os.path.join(self.directory, statedir.LOCK)) as f:
-                return f"pid {json.load(f)['pid']}"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "pid unknown"
+        record = statedir.holder(self.directory)
+        return f"pid {record['pid']}" if record and "pid" in record else "pid unknown"
 
     def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
         self.sock.sendall(encode(message))

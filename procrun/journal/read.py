@@ -120,13 +120,7 @@ class Reader:
 def running(state_dir: str, pid: object) -> bool:
     """Is the session with this pid still holding the session lock?"""
     record = holder(state_dir)
-    if record is None:
-        return False
-    try:
-        info = json.loads(record or b"{}")
-    except ValueError:
-        return False
-    return isinstance(info, dict) and info.get("pid") == pid
+    return record is not None and record.get("pid") == pid
 
 
 def follow(reader: Reader, alive: Callable[[], bool], interval: float = 0.2) -> Iterator[Record]:
