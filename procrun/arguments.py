@@ -164,20 +164,3 @@ def _export(p: argparse.ArgumentParser) -> None:
 
 BUILDERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "start": _start, "run": _run, "check": lambda p: None, "export": _export}
-
-
-def settings_from(ns: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(flags by setting name, what only the command line knows) from parsed arguments."""
-    from procrun.project.settings import SETTINGS
-
-    flags = {s.name: getattr(ns, s.name) for s in SETTINGS if getattr(ns, s.name, None) is not None}
-    if "env_files" in flags:
-        flags["env_files"] = tuple(f for files in flags["env_files"] for f in files)
-    watch = getattr(ns, "watch", None)
-    if watch is not None:
-        flags["watch"], flags["watch_paths"] = True, tuple(watch)
-    edge = {"app_root": ns.app_root, "prefix": not ns.no_prefix,
-            "colour": not ns.no_colour and not os.environ.get("NO_COLOR") and sys.stdout.isatty(),
-            "quiet": frozenset(t.strip() for v in ns.quiet for t in v.split(",") if t.strip()),
-            "types": tuple(getattr(ns, "types", ()))}
-    return flags, edge

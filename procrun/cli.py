@@ -1,8 +1,8 @@
 """Command line: parse, run, and one exit path for every error.
 
-A plain client command (`procrun ps`) is parsed without argparse, which would cost it a third
-of its start-up; everything else, and any command line the quick path does not know, goes
-to the argparse parser (procrun.arguments), which also gives the help and the usage errors.
+A plain command line (`procrun ps`, `procrun start -t 3 web`) is parsed without argparse, which
+would cost a client a third of its start-up (procrun.quick); everything else goes to the argparse
+parser (procrun.arguments), which also gives the help and the usage errors.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from collections.abc import Sequence
 TYPE_CHECKING = False  # importing typing would cost every CLI client ~4 ms
 if TYPE_CHECKING:
     from argparse import Namespace
+    from typing import Any
 
+from procrun import quick
 from procrun.control import cli as control
 from procrun.errors import ProcrunError, SessionError, UsageError
 
@@ -22,8 +24,6 @@ def dispatch(ns: Namespace) -> int:
     if ns.command in control.COMMANDS:
         return control.run(ns.command, os.path.abspath(ns.app_root), ns)
     from procrun import app  # not for the control clients: they start fast
-
-    from procrun.arguments import settings_from
 
     flags, edge = settings_from(ns)
     if ns.command == "start":
@@ -40,6 +40,23 @@ def dispatch(ns: Namespace) -> int:
     raise UsageError(f"unknown command {ns.command!r}")
 
 
+def settings_from(ns: Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(flags by setting name, what only the command line knows) from parsed arguments."""
+    from procrun.project.settings import SETTINGS
+
+    flags = {s.name: getattr(ns, s.name) for s in SETTINGS if getattr(ns, s.name, None) is not None}
+    if "env_files" in flags:
+        flags["env_files"] = tuple(f for files in flags["env_files"] for f in files)
+    watch = getattr(ns, "watch", None)
+    if watch is not None:
+        flags["watch"], flags["watch_paths"] = True, tuple(watch)
+    edge = {"app_root": ns.app_root, "prefix": not ns.no_prefix,
+            "colour": not ns.no_colour and not os.environ.get("NO_COLOR") and sys.stdout.isatty(),
+            "quiet": frozenset(t.strip() for v in ns.quiet for t in v.split(",") if t.strip()),
+            "types": tuple(getattr(ns, "types", ()))}
+    return flags, edge
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if os.name != "posix" and "export" not in args:  # export is pure: it runs anywhere
@@ -47,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     closed = _open_standard_fds()
     try:
-        ns = control.quick(args) or _parsed(args)
+        ns = quick.parse(args) or _parsed(args)
         if 1 in closed and ns.command == "start":
             raise SessionError("standard output is closed, so nothing would show the processes' output; "
                                "redirect it instead (procrun start > /dev/null)")

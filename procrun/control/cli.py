@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
-from types import SimpleNamespace
+from collections.abc import Callable
 TYPE_CHECKING = False  # importing typing would cost every CLI client ~4 ms
 if TYPE_CHECKING:
     import argparse
@@ -22,28 +21,8 @@ BACKING_FAULTS = ("latency", "reset", "outage", "blackhole")  # backing.service.
 
 
 # Verbs that take only switches (and -d DIR): a plain command line of one of these is parsed by
-# quick() without argparse; argparse declares the same switches from this table for --help and errors.
+# procrun.quick without argparse; argparse declares the same switches from this table for --help and errors.
 SWITCHES: dict[str, dict[str, str]] = {"ps": {"--json": "machine-readable output"}, "quit": {}, "top": {}}
-
-
-def quick(args: Sequence[str]) -> SimpleNamespace | None:
-    """`procrun ps [--json] [-d DIR]` and the like, parsed in microseconds; None for anything
-    else (help, abbreviations, mistakes), which argparse then parses and explains."""
-    if not args or args[0] not in SWITCHES:
-        return None
-    switches = SWITCHES[args[0]]
-    ns = SimpleNamespace(command=args[0], app_root=".", **{s[2:]: False for s in switches})
-    rest = iter(args[1:])
-    for arg in rest:
-        if arg in switches:
-            setattr(ns, arg[2:], True)
-        elif arg in ("-d", "--app-root") or arg.startswith("--app-root="):
-            ns.app_root = arg.partition("=")[2] if "=" in arg else next(rest, "-")
-            if ns.app_root.startswith("-"):
-                return None
-        else:
-            return None
-    return ns
 
 
 class _Skipped:
