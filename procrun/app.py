@@ -9,8 +9,7 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from procrun import statedir
 from procrun.errors import SessionError, UsageError
@@ -20,8 +19,6 @@ from procrun.project.files import App, env_file_list, load, read_dotenv, read_te
 from procrun.project.plan import Instance
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from procrun.chaos.schedule import ChaosConfig
     from procrun.supervise.machine import Machine
     from procrun.supervise.session import Session
@@ -29,8 +26,7 @@ if TYPE_CHECKING:
 ROUTED_TYPE = "web"
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """The formation to start: selected types, their counts and every instance."""
 
     types: tuple[str, ...]

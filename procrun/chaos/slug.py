@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 Entry = tuple[str, int, int] | tuple[str, str]
 # Compiler caches are regenerated anywhere and never state worth reporting.
@@ -32,8 +32,7 @@ def ignored(path: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class Diff:
+class Diff(NamedTuple):
     """What an instance left in its directory compared with the slug."""
 
     created: tuple[str, ...] = ()

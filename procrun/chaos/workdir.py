@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from procrun.chaos import slug
 
@@ -41,8 +41,7 @@ def count_files(root: str) -> int:
     return sum(len(files) for _, _, files in os.walk(root))
 
 
-@dataclass
-class Workdir:
+class Workdir(NamedTuple):
     """One instance's fresh directory: the app copy it runs in and its TMPDIR."""
 
     name: str

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any, NamedTuple
 
 from procrun.errors import ConfigError, UsageError
 from procrun.project import envfile, procfile
@@ -17,8 +14,7 @@ from procrun.project.settings import Settings, TypeSettings, resolve
 CONFIG_FILE = "procrun.yaml"
 
 
-@dataclass(frozen=True)
-class App:
+class App(NamedTuple):
     """The app as loaded from disk: its Procfile, .env values and settings."""
 
     root: str

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from procrun.errors import UsageError
 from procrun.project.ranges import MAX_INSTANCES
@@ -20,19 +21,21 @@ INSTANCE_NAME_VARS = ("PS", "DYNO", "HONCHO_PROCESS_NAME")
 _ITEM = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*(-?\d+)\s*$")
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(NamedTuple):
     """One process to run: ``web.2`` with its command, port and environment."""
 
     type: str
     index: int
     command: str
     port: int | None
-    env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    env: Mapping[str, str] = MappingProxyType({})
 
     @property
     def name(self) -> str:
         return f"{self.type}.{self.index}"
+
+    def __repr__(self) -> str:  # not the environment: .env holds secrets
+        return f"Instance({self.type!r}, {self.index}, {self.command!r}, {self.port})"
 
 
 def parse_formation(text: str, source: str = "--formation") -> dict[str, int]:

@@ -8,7 +8,7 @@ error naming the line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from procrun.errors import ConfigError
 
@@ -16,8 +16,7 @@ NAME = re.compile(r"[A-Za-z0-9_-]+")
 _LINE = re.compile(r"^([^:\s]*)\s*:\s*(.*)$")
 
 
-@dataclass(frozen=True)
-class ProcessType:
+class ProcessType(NamedTuple):
     """One Procfile line: a process type, its command and where it was declared."""
 
     name: str
@@ -25,8 +24,7 @@ class ProcessType:
     line: int
 
 
-@dataclass(frozen=True)
-class Procfile:
+class Procfile(NamedTuple):
     """A parsed Procfile: its path and its process types in file order."""
 
     path: str

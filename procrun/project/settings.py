@@ -9,10 +9,8 @@ uses it. ``resolve`` returns a frozen ``Settings`` whose every field has a value
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
-if TYPE_CHECKING:
-    from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from procrun.errors import UsageError
 from procrun.project import ranges
@@ -111,8 +109,7 @@ def _formation(value: Any) -> str:
     return _text(value)
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One setting. ``parse`` turns a flag's text or a procrun.yaml value into the value (or
     raises ValueError with the rule in words); ``commands`` get the flags."""
 
@@ -201,8 +198,7 @@ BY_YAML = {s.yaml: s for s in SETTINGS if s.yaml}
 SECTIONS = ("chaos", "fresh", "router", "journal", "watch")
 
 
-@dataclass(frozen=True)
-class TypeSettings:
+class TypeSettings(NamedTuple):
     """procrun.yaml ``types.NAME``: what may differ per process type (None: as the session)."""
 
     restart: str | None = None
@@ -218,8 +214,7 @@ class TypeSettings:
     line: int = 0
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The session's settings, every one resolved."""
 
     app_root: str = "."
@@ -260,7 +255,7 @@ class Settings:
     prefix: bool = True
     quiet: frozenset[str] = frozenset()
     types: tuple[str, ...] = ()  # the process types to start (positional arguments); all when empty
-    type_settings: Mapping[str, TypeSettings] = field(default_factory=dict)
+    type_settings: Mapping[str, TypeSettings] = MappingProxyType({})
     config_path: str = "procrun.yaml"
 
 

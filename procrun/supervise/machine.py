@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 
 from procrun.project.plan import Instance
 from procrun.project.ranges import MAX_INSTANCES
@@ -25,25 +24,22 @@ from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-export
     State, Sweep, describe_exit, exit_code)
 
 
-@dataclass
 class Machine(FormationMixin, ShutdownMixin, RolloutMixin, OrderMixin):
-    """The supervisor's decisions, pure: inputs in, actions out (see the module docstring)."""
+    """The supervisor's decisions, pure: inputs in, actions out (see the module docstring). Per type:
+    policy, stop signal (default SIGTERM), grace (default ``timeout``), the types it starts after and
+    how long start order waits for them; ``counts``: the formation asked for, zeros included."""
 
-    instances: Iterable[Instance]
-    timeout: float = 5.0
-    restart: str = "never"
-    type_restart: Mapping[str, str] = field(default_factory=dict)
-    backoff: Backoff = field(default_factory=Backoff)
-    make_instance: Callable[[str, int], Instance] | None = None
-    counts: Mapping[str, int] | None = None  # the formation asked for, zeros included
-    stop_signals: Mapping[str, int] = field(default_factory=dict)  # per type; default SIGTERM
-    graces: Mapping[str, float] = field(default_factory=dict)  # per type; default timeout
-    cap: int = MAX_INSTANCES  # instances per type
-    after: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # type -> the types it starts after
-    boot_timeouts: Mapping[str, float] = field(default_factory=dict)  # per type; how long start order waits
-
-    def __post_init__(self) -> None:
-        self._procs: dict[str, Proc] = {i.name: Proc(i) for i in self.instances}
+    def __init__(self, instances: Iterable[Instance], timeout: float = 5.0, restart: str = "never",
+                 type_restart: Mapping[str, str] | None = None, backoff: Backoff = Backoff(),
+                 make_instance: Callable[[str, int], Instance] | None = None, counts: Mapping[str, int] | None = None,
+                 stop_signals: Mapping[str, int] | None = None, graces: Mapping[str, float] | None = None,
+                 cap: int = MAX_INSTANCES, after: Mapping[str, tuple[str, ...]] | None = None,
+                 boot_timeouts: Mapping[str, float] | None = None) -> None:
+        self.timeout, self.restart, self.backoff, self.cap = timeout, restart, backoff, cap
+        self.make_instance, self.counts = make_instance, counts
+        self.type_restart, self.stop_signals, self.graces = type_restart or {}, stop_signals or {}, graces or {}
+        self.after, self.boot_timeouts = after or {}, boot_timeouts or {}
+        self._procs: dict[str, Proc] = {i.name: Proc(i) for i in instances}
         self._wanted: dict[str, int] = dict(self.counts or {})
         for proc in self._procs.values():
             self._wanted.setdefault(proc.type, 0)

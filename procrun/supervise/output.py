@@ -8,7 +8,7 @@ stream until its newline (or EOF) arrives, so every line is written whole.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 SYSTEM = "system"
 # honcho's palette, in honcho's order: cyan, yellow, green, magenta, red, blue, then bright ones.
@@ -30,26 +30,26 @@ def colour_for(position: int) -> str:
     return PALETTE[position % len(PALETTE)]
 
 
-@dataclass
 class Style:
     """How prefixes look; terminal detection happens once, at the edge."""
 
-    colour: bool = True
-    prefix: bool = True
-    width: int = len(SYSTEM)
+    def __init__(self, colour: bool = True, prefix: bool = True, width: int = len(SYSTEM)) -> None:
+        self.colour = colour
+        self.prefix = prefix
+        self.width = width
 
     def widen(self, names: list[str] | tuple[str, ...]) -> None:
         self.width = max([self.width, *map(len, names)])
 
 
-@dataclass
 class Prefixer:
     """Builds ``HH:MM:SS name | `` prefixes, caching the clock string per second."""
 
-    style: Style
-    clock: callable = time.time  # type: ignore[valid-type]
-    _second: int = field(default=-1, repr=False)
-    _stamp: str = field(default="", repr=False)
+    def __init__(self, style: Style, clock: Callable[[], float] = time.time) -> None:
+        self.style = style
+        self.clock = clock
+        self._second = -1
+        self._stamp = ""
 
     def stamp(self) -> str:
         now = int(self.clock())

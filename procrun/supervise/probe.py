@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.supervise.order import BOOT_TIMEOUT
 
@@ -14,13 +14,12 @@ if TYPE_CHECKING:
     from procrun.chaos.report import Report
 
 
-@dataclass(frozen=True)
-class Checks:
+class Checks(NamedTuple):
     """What a session checks its instances for: readiness by port (these types), a boot
     timeout per type (default 60 s), and the findings procrun.yaml accepts (``allow``)."""
 
     probe_types: frozenset[str] = frozenset({"web"})
-    boot_timeouts: Mapping[str, float] = field(default_factory=dict)
+    boot_timeouts: Mapping[str, float] = MappingProxyType({})
     allow: tuple[str, ...] = ()
 
     def boot_timeout(self, name: str) -> float:

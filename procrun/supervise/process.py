@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from procrun.errors import UsageError
 from procrun.platform import backend
@@ -30,13 +30,15 @@ def reset_ignored_signals() -> None:
             signal.signal(sig, signal.SIG_DFL)
 
 
-@dataclass
 class Child:
     """A spawned ``sh -c`` group leader and the read end of its output pipe."""
 
-    popen: subprocess.Popen[bytes]
-    fd: int  # a pipe's read end, or a pseudo-terminal's master (read and write)
-    tty: bool = False
+    __slots__ = ("popen", "fd", "tty")
+
+    def __init__(self, popen: subprocess.Popen[bytes], fd: int, tty: bool = False) -> None:
+        self.popen = popen
+        self.fd = fd  # a pipe's read end, or a pseudo-terminal's master (read and write)
+        self.tty = tty
 
     @property
     def pid(self) -> int:
@@ -161,8 +163,7 @@ def ensure_open_files(instances: int) -> None:
                              "(ulimit -n); run fewer instances or raise the limit")
 
 
-@dataclass(frozen=True)
-class Effects:
+class Effects(NamedTuple):
     """The process effects a Session uses; tests pass fakes (no real processes)."""
 
     spawn: Callable[[str, Mapping[str, str], str, bool], Child]  # (command, env, cwd, tty)

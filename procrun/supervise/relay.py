@@ -12,7 +12,6 @@ import select
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 from procrun.supervise.output import LineSplitter
 
@@ -136,17 +135,15 @@ class Writer:
                 return  # stalled: the daemon thread goes with the process
 
 
-@dataclass
 class Relay:
-    """One process's output pipe: chunks in, whole prefixed lines out."""
+    """One process's output pipe: chunks in, whole prefixed lines out. ``taps`` are the attached
+    clients by name (raw bytes); a pseudo-terminal (``tty``) ends its lines with \r\n."""
 
-    name: str
-    fd: int
-    colour: str | None
-    quiet: bool
-    splitter: LineSplitter = field(default_factory=LineSplitter)
-    tty: bool = False  # a pseudo-terminal ends its lines with \r\n
-    taps: Mapping[str, Callable[[bytes], None]] = field(default_factory=dict)  # attached clients by name: raw bytes
+    def __init__(self, name: str, fd: int, colour: str | None, quiet: bool, tty: bool = False,
+                 taps: Mapping[str, Callable[[bytes], None]] | None = None) -> None:
+        self.name, self.fd, self.colour, self.quiet, self.tty = name, fd, colour, quiet, tty
+        self.splitter = LineSplitter()
+        self.taps = {} if taps is None else taps
 
     def pump(self, emit: Emit) -> bool:
         """Read what is available; False at EOF (after flushing the last line)."""

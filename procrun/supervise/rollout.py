@@ -5,27 +5,26 @@ Pure; mixed into ``Machine``, which owns the table."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from procrun.supervise.states import MachineBase, Action, Proc, Say
 
 
 READY_TIMEOUT = 60.0  # a surge not ready by then: the type restarts in place
 
 
-@dataclass
 class Rollout:
     """A rolling restart in progress: one type, its surge, the old instances still to go."""
 
-    type: str
-    count: int  # the formation to return to
-    surge: str
-    waiting: list[str]  # old instances still to restart, in order
-    current: str = ""  # the one restarting now
-    old_pid: int | None = None
-    deadline: float = 0.0
-    source: str = "watch"
-    done: list[str] = field(default_factory=list)
+    def __init__(self, type: str, count: int, surge: str, waiting: list[str], deadline: float,
+                 source: str = "watch") -> None:
+        self.type = type
+        self.count = count  # the formation to return to
+        self.surge = surge
+        self.waiting = waiting  # old instances still to restart, in order
+        self.current = ""  # the one restarting now
+        self.old_pid: int | None = None
+        self.deadline = deadline
+        self.source = source
+        self.done: list[str] = []
 
 
 class RolloutMixin(MachineBase):

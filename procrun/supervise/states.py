@@ -4,9 +4,8 @@ what a stop leads to, the actions the Machine returns, and one process's record.
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
 from enum import Enum, StrEnum
-TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
+from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.project.plan import Instance
 
@@ -49,16 +48,14 @@ class AfterStop(Enum):
 
 # --- actions -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Spawn:
+class Spawn(NamedTuple):
     """Start an instance."""
 
     instance: Instance
     fresh: bool = False  # in a fresh working directory (relocate)
 
 
-@dataclass(frozen=True)
-class Kill:
+class Kill(NamedTuple):
     """Signal an instance's process group."""
 
     name: str
@@ -66,23 +63,20 @@ class Kill:
     sig: int
 
 
-@dataclass(frozen=True)
-class Sweep:
+class Sweep(NamedTuple):
     """Signal descendants outside every tracked group (daemonised grandchildren)."""
 
     sig: int
 
 
-@dataclass(frozen=True)
-class Say:
+class Say(NamedTuple):
     """A line for the output."""
 
     text: str
     source: str = "system"
 
 
-@dataclass(frozen=True)
-class Finish:
+class Finish(NamedTuple):
     """The session is over, with this exit code."""
 
     code: int
@@ -93,8 +87,7 @@ Action = Spawn | Kill | Sweep | Say | Finish
 
 # --- policy ------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Backoff:
+class Backoff(NamedTuple):
     """Restart delays: immediate first retry, then doubling up to a cap.
 
     A process that stayed up for ``reset_after`` seconds starts over at the
@@ -128,23 +121,29 @@ def describe_exit(returncode: int) -> str:
 
 # --- state -------------------------------------------------------------------
 
-@dataclass
 class Proc:
     """One instance's record: its state, pid, restarts and timings."""
 
-    instance: Instance
-    state: State = State.EXITED
-    pid: int | None = None
-    started: float | None = None
-    restarts: int = 0
-    failures: int = 0
-    due: float | None = None  # a restart, a resume or an escalation is due then
-    after_stop: AfterStop = AfterStop.NOTHING
-    last_rc: int | None = None
-    ready_after: float | None = None  # seconds from spawn to ready (disposability)
-    stop_after: float | None = None  # seconds from stop request to exit
-    stop_requested: float | None = None
-    resume_to: State = State.RUNNING  # the state a paused process returns to
+    __slots__ = ("instance", "state", "pid", "started", "restarts", "failures", "due", "after_stop", "last_rc",
+                 "ready_after", "stop_after", "stop_requested", "resume_to")
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.state = State.EXITED
+        self.pid: int | None = None
+        self.started: float | None = None
+        self.restarts = 0
+        self.failures = 0
+        self.due: float | None = None  # a restart, a resume or an escalation is due then
+        self.after_stop = AfterStop.NOTHING
+        self.last_rc: int | None = None
+        self.ready_after: float | None = None  # seconds from spawn to ready (disposability)
+        self.stop_after: float | None = None  # seconds from stop request to exit
+        self.stop_requested: float | None = None
+        self.resume_to = State.RUNNING  # the state a paused process returns to
+
+    def __repr__(self) -> str:
+        return f"Proc({self.name}, {self.state.value}, pid={self.pid})"
 
     @property
     def name(self) -> str:
