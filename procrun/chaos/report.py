@@ -6,9 +6,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-TYPE_CHECKING = False  # typing costs a start ~4 ms before its first process; annotations need none of it
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ import errno
 import os
 import struct
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from procrun.chaos.report import pattern
 from procrun.chaos.slug import ALWAYS_IGNORED, ignored
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
 

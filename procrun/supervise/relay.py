@@ -12,10 +12,10 @@ import select
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from procrun.supervise.output import LineSplitter
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio  # annotations only: a session launches its processes before it imports asyncio
 
