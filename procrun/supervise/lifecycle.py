@@ -71,7 +71,11 @@ class LifecycleMixin:
         if self.effects.guardian:
             self.guardian = Guardian(self.marker, self.workdirs is not None and self.workdirs.keep)
         self.launched = True
-        self.apply(self.machine.start(self.clock()))
+        self.writer.hold()
+        try:
+            self.apply(self.machine.start(self.clock()))
+        finally:
+            self.writer.release()
 
     async def run(self) -> int:
         self._open()

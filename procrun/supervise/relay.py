@@ -49,6 +49,7 @@ class Writer:
         self._drained: Callable[[], None] | None = None
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._held: list[tuple[bytes, int]] | None = None
 
     def congested(self) -> bool:
         return self._queued - self._written > self.limit
@@ -57,7 +58,20 @@ class Writer:
         """Call ``callback`` (from the writer thread) once half the limit is left waiting."""
         self._drained = callback
 
+    def hold(self) -> None:
+        """Keep what is written until ``release``: a launch's 50 'started' lines then cost the
+        writer thread one wake-up (and the launch one GIL hand-over) instead of 50."""
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.write(b"".join(data for data, _ in held), sum(lines for _, lines in held))
+
     def write(self, data: bytes, lines: int = 1) -> None:
+        if self._held is not None:
+            self._held.append((data, lines))
+            return
         if self.error is not None:
             return
         pending = self._queued - self._written

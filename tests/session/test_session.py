@@ -6,6 +6,8 @@ import os
 import signal
 import threading
 
+import pytest
+
 from procrun.project.plan import Instance
 from procrun.supervise.machine import Machine
 from procrun.supervise.output import Prefixer, Style
@@ -220,3 +222,26 @@ def test_readiness_probes_start_once_the_services_are_up():
     assert asyncio.run(main()) == 0
     assert seen == [0, 0, 1]
     text()
+
+
+def test_output_held_during_a_launch_goes_out_at_release_in_order():
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    try:
+        held = Writer(w)
+        held.hold()
+        held.write(b"web.1 started\n")
+        held.close()  # a held line is not handed to the writer thread, so closing writes nothing
+        with pytest.raises(BlockingIOError):
+            os.read(r, 100)
+
+        writer = Writer(w)
+        writer.hold()
+        for name in ("web.1", "web.2", "worker.1"):
+            writer.write(f"{name} started\n".encode())
+        writer.release()
+        writer.close()
+        assert os.read(r, 100) == b"web.1 started\nweb.2 started\nworker.1 started\n"
+    finally:
+        os.close(r)
+        os.close(w)
