@@ -58,17 +58,11 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     from procrun.supervise import process
 
     plan = make_plan(app)
-    for name in s.tty:
-        if app.procfile.get(name) is None:
-            raise UsageError(f"--tty {name}: not a process type in {app.procfile.path}; use one of "
-                             f"{', '.join(app.procfile.names)}")
     process.ensure_open_files(len(plan.instances))
     routed = s.router and app.procfile.get(ROUTED_TYPE) is not None
-    if s.router_explicit and not routed:
-        raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
+    _refuse_bad_input(app, routed)
     live = Live(app, plan, routed)
     backing = _backing(app, plan, live, routed)  # before the instances are made: they get the proxied URLs
-    chaos_types(app)  # bad input is refused before anything starts
     session = _session(app, plan, live)
     lock = _lock_session(app.root)
     try:
@@ -78,6 +72,10 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
         process.become_subreaper()
         if backing is None:  # (--chaos-backing's proxies must listen before the processes connect)
             session.launch()  # now, before asyncio and the services are imported: processes start sooner
+        if journal_dir is not None:  # housekeeping, once the processes are up
+            from procrun.journal.store import prune
+
+            prune(journal_dir, s.journal_keep)
         _attach_services(session, app, live, state_dir, routed)
         if backing is not None:
             session.services.append(backing)
@@ -88,6 +86,18 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
         return code
     finally:
         lock.release()
+
+
+def _refuse_bad_input(app: App, routed: bool) -> None:
+    """What the plan cannot tell: refused before anything starts."""
+    s = app.settings
+    for name in s.tty:
+        if app.procfile.get(name) is None:
+            raise UsageError(f"--tty {name}: not a process type in {app.procfile.path}; use one of "
+                             f"{', '.join(app.procfile.names)}")
+    if s.router_explicit and not routed:
+        raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
+    chaos_types(app)
 
 
 def _backing(app: App, plan: Plan, live: Live, routed: bool) -> Any:
@@ -202,7 +212,7 @@ def _journal(session: Session, app: App, plan: Plan, state_dir: str) -> str | No
     meta = {"pid": os.getpid(), "root": app.root, "argv": argv, "replay": shlex.join(replay) if s.chaos else None,
             "seed": s.chaos_seed, "chaos": s.chaos, "started": time.time(), "names": [i.name for i in plan.instances]}
     try:
-        directory = new_session(state_dir, s.journal_keep, meta, meta["started"])
+        directory = new_session(state_dir, meta, meta["started"])
     except OSError as exc:
         session.say(f"no journal for this session: {exc.strerror or exc}", "warning")
         return None

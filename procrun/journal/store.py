@@ -33,21 +33,28 @@ def segment_number(name: str) -> int | None:
     return None
 
 
-def new_session(state_dir: str, keep: int, meta: dict[str, object], now: float) -> str:
-    """Make ``sessions/<id>/`` with its meta.json, removing the oldest beyond ``keep``."""
+def new_session(state_dir: str, meta: dict[str, object], now: float) -> str:
+    """Make ``sessions/<id>/`` with its meta.json."""
     base = os.path.join(state_dir, SESSIONS)
     os.makedirs(base, mode=0o700, exist_ok=True)
-    names = sorted(os.listdir(base))
-    for old in names[:max(0, len(names) - (keep - 1))]:
-        import shutil  # only when there is something to remove: a start imports it before its processes
-
-        shutil.rmtree(os.path.join(base, old), ignore_errors=True)
     ident = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{os.getpid()}"
     directory = os.path.join(base, ident)
     os.makedirs(directory, mode=0o700)
     with open(os.path.join(directory, META), "w") as f:
         json.dump({"id": ident, **meta}, f, indent=1)
     return directory
+
+
+def prune(current: str, keep: int) -> None:
+    """Remove the oldest sessions beside ``current`` but the last ``keep - 1``. A start does this
+    once its processes are up: it is housekeeping, and shutil costs ~5 ms to import."""
+    base, own = os.path.split(current)
+    names = sorted(name for name in os.listdir(base) if name != own)
+    if len(names) > keep - 1:
+        import shutil
+
+        for old in names[:len(names) - (keep - 1)]:
+            shutil.rmtree(os.path.join(base, old), ignore_errors=True)
 
 
 class Journal:

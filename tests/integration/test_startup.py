@@ -56,3 +56,15 @@ def test_a_client_imports_nothing_of_the_supervisor(tmp_path):
     assert "procrun.control.client" in modules
     assert {m for m in modules if m.startswith(("procrun.supervise", "procrun.project"))} == set()
     assert modules & HEAVY == set()
+
+
+def test_old_sessions_are_pruned_once_the_processes_are_up(tmp_path):
+    write_app(tmp_path, "web: echo up\n", procrun__yaml="journal:\n  keep: 2\n")
+    sessions = tmp_path / ".procrun" / "sessions"
+    for day in (1, 2, 3):
+        (sessions / f"2020010{day}-000000-1").mkdir(parents=True)
+    code, modules = imported(tmp_path, "start")
+    assert code == 0
+    assert "shutil" not in modules  # removing them imports it, after the launch
+    kept = sorted(p.name for p in sessions.iterdir())
+    assert len(kept) == 2 and kept[0] == "20200103-000000-1"  # the newest old one and this session's

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from procrun.errors import UsageError
 from procrun.journal import logs, timeline
 from procrun.journal.read import Reader
-from procrun.journal.store import Journal, new_session, segment_name
+from procrun.journal.store import Journal, new_session, prune, segment_name
 from procrun.router.tally import Tally
 
 
@@ -22,7 +22,21 @@ def journal_dir(tmp_path, **meta):
     state = tmp_path / ".procrun"
     state.mkdir()
     (state / "session.lock").write_text("{}")  # where `logs` looks for the session's directory
-    return new_session(str(state), 10, {"pid": -1, "names": ["web.1"], **meta}, time.time())
+    return new_session(str(state), {"pid": -1, "names": ["web.1"], **meta}, time.time())
+
+
+def test_prune_keeps_the_current_session_and_the_newest_others(tmp_path):
+    base = tmp_path / "sessions"
+    names = ["20260101-000000-7", "20260102-000000-7", "20260103-000000-7", "20260104-000000-7"]
+    for name in names:
+        (base / name).mkdir(parents=True)
+        (base / name / "meta.json").write_text("{}")
+    current = base / "20250101-000000-9"  # its clock was behind: it sorts first, and stays
+    current.mkdir()
+    prune(str(current), keep=3)
+    assert sorted(p.name for p in base.iterdir()) == ["20250101-000000-9", *names[-2:]]
+    prune(str(current), keep=1)
+    assert [p.name for p in base.iterdir()] == ["20250101-000000-9"]
 
 
 def test_rotation_keeps_the_newest_records_under_the_cap(tmp_path):
