@@ -44,15 +44,28 @@ def ctl(root, *args: str, check: bool = True) -> subprocess.CompletedProcess[str
 
 
 def free_base() -> int:
-    """A base port whose next few hundred ports are most likely free."""
+    """A base port whose first ports per type (base + 100 * type + instance) are free now.
+
+    The OS hands out odd ports to bind(0) and even ones to connect(), so base + 1 is in the
+    range outgoing connections use; one of those in TIME_WAIT (after earlier tests' requests)
+    refuses a server's bind. So each candidate's ports are tried, without SO_REUSEADDR."""
     import socket
+
+    def bindable(port: int) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
+
     for _ in range(100):  # one the OS just gave out, low enough to leave room above it
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port <= 60000:
+        if port <= 60000 and all(bindable(port + 100 * t + i) for t in range(3) for i in range(4)):
             return port
-    return 60000
+    raise AssertionError("no base port with free ports above it")
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):

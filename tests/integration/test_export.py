@@ -74,7 +74,12 @@ files={out}/shop.conf
             r = subprocess.run([str(BIN / "supervisorctl"), "-c", str(conf), "status"], capture_output=True, text=True)
             return r.stdout
 
-        wait_until(lambda: status().count("RUNNING") == 3, timeout=30)
+        try:
+            wait_until(lambda: status().count("RUNNING") == 3, timeout=30)
+        except AssertionError:
+            logs = "".join(f"{p.name}: {p.read_text()[-2000:]}" for p in sorted((out / "log").glob("*.log")))
+            raise AssertionError(f"not all RUNNING within 30 s:\n{status()}\n"
+                                 f"{(tmp_path / 'supervisord.log').read_text()[-3000:]}\n{logs}") from None
         lines = status().splitlines()
         assert sorted(l.split()[0] for l in lines) == ["shop:shop-web-1", "shop:shop-web-2", "shop:shop-worker-1"]
         for i in (0, 1):
