@@ -58,11 +58,9 @@ def _add_settings(parser: argparse.ArgumentParser, command: str, top: bool = Fal
 
     Options may come before or after the subcommand, as honcho accepts them: the main
     parser holds the common ones too, and a subcommand's copy only overrides when given."""
-    from procrun.project.settings import SETTINGS
+    from procrun.project.settings import flagged
 
-    for setting in SETTINGS:
-        if not setting.flags or command not in setting.commands:
-            continue
+    for setting in flagged(command):
         kw: dict[str, Any] = {"dest": setting.name, "help": setting.help,
                               "default": None if top else argparse.SUPPRESS}
         if setting.negatable:

@@ -49,12 +49,12 @@ def start(args: Sequence[str]) -> SimpleNamespace | None:
     """`procrun start` with its TYPE words in one run and exact flags, each with a valid value."""
     if not args or args[0] != "start":
         return None
-    from procrun.project.settings import SETTINGS
+    from procrun.project.settings import flagged
 
-    ns = SimpleNamespace(**{s.name: None for s in SETTINGS if s.flags and "run" in s.commands},
+    ns = SimpleNamespace(**{s.name: None for s in flagged("run")},  # the main parser's defaults
                          app_root=".", no_colour=False, no_prefix=False, quiet=[], command="start", types=[],
                          watch=None)
-    flags = {flag: s for s in SETTINGS if "start" in s.commands for flag in s.flags}
+    flags = {flag: s for s in flagged("start") for flag in s.flags}
     rest, types_ended = iter(args[1:]), False  # argparse refuses a second run of TYPE words
     for arg in rest:
         if not arg.startswith("-"):

@@ -194,6 +194,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("watch_debounce", _number(ranges.seconds), 0.3, (), "watch.debounce", example="0.3"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def flagged(command: str) -> tuple[Setting, ...]:
+    """The settings ``command`` takes as flags (argparse and procrun.quick build from this)."""
+    return tuple(s for s in SETTINGS if s.flags and command in s.commands)
+
 BY_YAML = {s.yaml: s for s in SETTINGS if s.yaml}
 SECTIONS = ("chaos", "fresh", "router", "journal", "watch")
 
