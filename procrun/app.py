@@ -131,7 +131,7 @@ def _machine(app: App, plan: Plan, live: Live) -> Machine:
 
 
 def _session(app: App, plan: Plan, live: Live) -> Session:
-    from procrun.chaos.workdir import Workdirs
+    from procrun.fresh.workdir import Workdirs
     from procrun.supervise.output import Prefixer, Style
     from procrun.supervise.relay import Writer
     from procrun.supervise.session import Session
@@ -183,7 +183,7 @@ def _attach_services(session: Session, app: App, live: Live, state_dir: str, rou
 
 def _found(session: Session, finding: Any) -> None:
     """A memory finding, new or newly confirmed: said at once, kept in the report."""
-    from procrun.chaos.report import StateFinding, allowed
+    from procrun.diagnose.report import StateFinding, allowed
     from procrun.diagnose.memory import as_report, join_disk
 
     written: dict[str, set[str]] = {}

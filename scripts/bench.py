@@ -252,7 +252,7 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.005) -> None:
 
 def fresh_dirs(base: Path, runs: int) -> tuple[float, float, float]:
     """(slug snapshot once, fresh directory per start, state diff) for 2,000 files / 20 MB."""
-    from procrun.chaos.workdir import Workdirs
+    from procrun.fresh.workdir import Workdirs
 
     app = base / "bigapp"
     for i in range(2000):

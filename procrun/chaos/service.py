@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from procrun.chaos.schedule import DESCRIPTIONS, Candidate, ChaosConfig, Disruption, Schedule
-from procrun.chaos.report import Event
+from procrun.diagnose.report import Event
 from procrun.supervise.session import Service
 
 if TYPE_CHECKING:

@@ -157,7 +157,7 @@ def _quit(root: str, ns: argparse.Namespace) -> int:
 
 
 def _report(root: str, ns: argparse.Namespace) -> int:
-    from procrun.chaos.report import from_json
+    from procrun.diagnose.report import from_json
 
     if ns.html is not None:
         from procrun.errors import SessionError

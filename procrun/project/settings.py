@@ -19,7 +19,7 @@ from procrun.supervise.states import POLICIES
 # Defaults owned by chaos' modules, restated so that reading the settings does not import them
 # (a start launches its processes before it needs chaos; tests/unit/test_config.py keeps them equal).
 ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS
-LINKED = (".venv", "venv", "node_modules")  # chaos.slug.LINKED
+LINKED = (".venv", "venv", "node_modules")  # fresh.slug.LINKED
 
 START = ("start",)
 RUNNING = ("start", "run", "check", "export")  # the commands that read the app's files

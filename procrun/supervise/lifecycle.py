@@ -20,8 +20,8 @@ from procrun.supervise.relay import Relay, Writer, call_soon
 if TYPE_CHECKING:
     import asyncio
 
-    from procrun.chaos.inspect import FreshDirs
-    from procrun.chaos.workdir import Workdirs
+    from procrun.fresh.inspect import FreshDirs
+    from procrun.fresh.workdir import Workdirs
     from procrun.supervise.probe import Checks, Probes
     from procrun.supervise.process import Child, Effects
     from procrun.supervise.reaper import Stragglers

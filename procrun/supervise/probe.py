@@ -11,7 +11,7 @@ from procrun.supervise.order import BOOT_TIMEOUT
 if TYPE_CHECKING:
     import asyncio
 
-    from procrun.chaos.report import Report
+    from procrun.diagnose.report import Report
 
 
 class Checks(NamedTuple):
@@ -90,7 +90,7 @@ class Probes:
 
 
     def elsewhere(self, name: str, port: int, ports: set[int]) -> None:
-        from procrun.chaos.report import StateFinding, allowed
+        from procrun.diagnose.report import StateFinding, allowed
         from procrun.diagnose.ports import elsewhere
 
         entry = StateFinding(**elsewhere(name, port, ports))  # type: ignore[arg-type]

@@ -29,10 +29,10 @@ from procrun.supervise.relay import Relay, Writer
 if TYPE_CHECKING:
     import asyncio
 
-    from procrun.chaos.inspect import FreshDirs
-    from procrun.chaos.report import Report
+    from procrun.fresh.inspect import FreshDirs
+    from procrun.diagnose.report import Report
     from procrun.chaos.service import ChaosService
-    from procrun.chaos.workdir import Workdirs
+    from procrun.fresh.workdir import Workdirs
     from procrun.supervise.probe import Probes
     from procrun.supervise.reaper import Stragglers
     from procrun.supervise.relay import Relays
@@ -93,7 +93,7 @@ class Session(LifecycleMixin):
         """What the session found (chaos events, findings, timings); made on first use, after
         the launch in a plain session (start-up time)."""
         if self._report is None:
-            from procrun.chaos.report import Report
+            from procrun.diagnose.report import Report
 
             self._report = Report()
         return self._report
@@ -162,7 +162,7 @@ class Session(LifecycleMixin):
 
     def _fresh_dirs(self) -> FreshDirs:
         if self.fresh is None:
-            from procrun.chaos.inspect import FreshDirs
+            from procrun.fresh.inspect import FreshDirs
 
             assert self.workdirs is not None
             self.fresh = FreshDirs.watched(self.workdirs, self.report, self.say, self.clock, self.guardian,

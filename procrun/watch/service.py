@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import watchfiles
 
-from procrun.chaos import slug
+from procrun.fresh import slug
 from procrun.errors import ConfigError
 from procrun.project.plan import Instance, with_port
 from procrun.supervise.machine import AfterStop

@@ -183,9 +183,10 @@ def test_after_and_tty_per_type():
     assert types["worker"].tty is True and types["web"].after == ("db",) and types["web"].tty is None
 
 
-def test_the_defaults_restated_from_chaos_are_chaos_own():
-    """settings.py restates two chaos defaults so that reading settings imports no chaos module."""
-    from procrun.chaos import schedule, slug
+def test_the_defaults_restated_from_chaos_and_fresh_are_their_own():
+    """settings.py restates two defaults of chaos and fresh so that reading settings imports neither."""
+    from procrun.chaos import schedule
+    from procrun.fresh import slug
     from procrun.project import settings
 
     assert settings.ACTIONS == schedule.ACTIONS

@@ -14,13 +14,13 @@ LAYERS = {
     4: ["app"],
     3: ["router/service", "router/proxy", "router/listen", "watch/service", "chaos/service", "control/service", "control/server",
         "control/commands", "control/cli", "control/client", "control/streams", "backing/service", "control/attach", "control/top"],
-    2: ["supervise/session", "supervise/lifecycle", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "chaos/workdir",
-        "chaos/inspect", "chaos/writes", "statedir", "backing/proxy", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "export/stage"],
+    2: ["supervise/session", "supervise/lifecycle", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "fresh/workdir",
+        "fresh/inspect", "fresh/writes", "statedir", "backing/proxy", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "export/stage"],
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
-        "supervise/machine", "supervise/states", "supervise/formation", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "chaos/schedule", "chaos/slug", "chaos/report", "router/http",
+        "supervise/machine", "supervise/states", "supervise/formation", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "chaos/schedule", "fresh/slug", "diagnose/report", "router/http",
         "watch/plan", "diagnose/memory", "diagnose/ports", "diagnose/__init__", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",
         "export/compose", "control/protocol", "control/table", "errors", "__init__", "project/__init__",
-        "supervise/__init__", "chaos/__init__", "backing/__init__", "backing/urls", "backing/verdicts", "journal/__init__", "journal/timeline", "router/tally", "router/__init__", "watch/__init__", "control/__init__"],
+        "supervise/__init__", "chaos/__init__", "fresh/__init__", "backing/__init__", "backing/urls", "backing/verdicts", "journal/__init__", "journal/timeline", "router/tally", "router/__init__", "watch/__init__", "control/__init__"],
 }
 LAYER = {module: rank for rank, modules in LAYERS.items() for module in modules}
 PURE = LAYERS[1]

@@ -1,4 +1,4 @@
-from procrun.chaos.slug import Diff, describe, diff, ignored
+from procrun.fresh.slug import Diff, describe, diff, ignored
 
 
 def test_diff_created_changed_deleted_and_ignores():
@@ -27,7 +27,7 @@ def test_describe_line():
 
 
 def test_report_summary_and_json_round_trip():
-    from procrun.chaos.report import Event, Finding, Report, from_json
+    from procrun.diagnose.report import Event, Finding, Report, from_json
     report = Report(seed=7, scheduled=True, inspected=1)
     report.events.append(Event(1.0, "web.1", "relocate"))
     report.findings.append(Finding("web.1", "web", 3.0, 1.0, ("uploads/a",), (), ()))
@@ -47,7 +47,7 @@ def test_report_summary_and_json_round_trip():
 def test_summary_claims_only_what_the_session_did():
     """Regression: a manual `chaos now` offered a replay seed, and a session without fresh
     directories said 'hidden local state: none found'."""
-    from procrun.chaos.report import Event, Report
+    from procrun.diagnose.report import Event, Report
     manual = Report(seed=7)
     manual.events.append(Event(1.0, "web.1", "kill"))
     lines = manual.summary()
@@ -60,7 +60,7 @@ def test_summary_claims_only_what_the_session_did():
 
 
 def test_generated_paths_are_grouped_and_allow_patterns_match():
-    from procrun.chaos.report import Finding, Report, allowed, pattern
+    from procrun.diagnose.report import Finding, Report, allowed, pattern
     assert pattern("uploads/3f2a9c1e.txt") == pattern("uploads/77ab01c2.txt") == "uploads/<id>.txt"
     assert pattern("logs/app.log") == "logs/app.log"
     report = Report()

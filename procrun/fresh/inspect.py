@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from procrun.chaos.report import Finding, Report, allowed
-from procrun.chaos.slug import Diff, describe
-from procrun.chaos.workdir import Workdir, Workdirs
-from procrun.chaos.writes import Writes
+from procrun.diagnose.report import Finding, Report, allowed
+from procrun.fresh.slug import Diff, describe
+from procrun.fresh.workdir import Workdir, Workdirs
+from procrun.fresh.writes import Writes
 
 if TYPE_CHECKING:
     import asyncio

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from procrun.chaos import slug
+from procrun.fresh import slug
 
 
 def scan(root: str) -> dict[str, slug.Entry]:

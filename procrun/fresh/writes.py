@@ -17,8 +17,8 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from procrun.chaos.report import pattern
-from procrun.chaos.slug import ALWAYS_IGNORED, ignored
+from procrun.diagnose.report import pattern
+from procrun.fresh.slug import ALWAYS_IGNORED, ignored
 
 if TYPE_CHECKING:
     import asyncio
