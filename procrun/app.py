@@ -118,16 +118,17 @@ def _backing(app: App, plan: Plan, live: Live, routed: bool) -> Any:
 
 
 def _machine(app: App, plan: Plan, live: Live) -> Machine:
-    from procrun.supervise.machine import Machine
+    from procrun.supervise.machine import Machine, Rules
+    from procrun.supervise.order import StartOrder
 
     s, per_type = app.settings, app.settings.type_settings
-    return Machine(tuple(live.make_instance(i.type, i.index) for i in plan.instances), timeout=s.timeout,
-                   restart=s.restart, make_instance=live.make_instance, counts=plan.counts,
-                   type_restart={t: c.restart for t, c in per_type.items() if c.restart},
-                   stop_signals={t: c.stop_signal for t, c in per_type.items() if c.stop_signal},
-                   graces={t: c.grace for t, c in per_type.items() if c.grace is not None}, cap=s.max_instances,
-                   after={t: c.after for t, c in per_type.items() if c.after},
-                   boot_timeouts={t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout})
+    rules = Rules(s.timeout, s.restart, type_restart={t: c.restart for t, c in per_type.items() if c.restart},
+                  stop_signals={t: c.stop_signal for t, c in per_type.items() if c.stop_signal},
+                  graces={t: c.grace for t, c in per_type.items() if c.grace is not None})
+    order = StartOrder(after={t: c.after for t, c in per_type.items() if c.after},
+                       boot_timeouts={t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout})
+    return Machine(tuple(live.make_instance(i.type, i.index) for i in plan.instances), rules,
+                   make_instance=live.make_instance, counts=plan.counts, cap=s.max_instances, order=order)
 
 
 def _session(app: App, plan: Plan, live: Live) -> Session:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from procrun.backing import verdicts
 from procrun.backing.proxy import Link, Proxy
 from procrun.backing.urls import Backing, Skipped
+from procrun.project.plan import type_of
 from procrun.platform import connection_owner
 from procrun.supervise.session import Service
 
@@ -138,7 +139,7 @@ class BackingService(Service):
         for instance, _ in fault.users:
             proc = self.session.machine.get(instance)
             links = [link for link in proxy.history if link.owner == instance]
-            routed = instance.rsplit(".", 1)[0] == self.routed_type
+            routed = type_of(instance) == self.routed_type
             rate = self.session.rates.get(instance) or {}
             seen[instance] = verdicts.Seen(
                 pid=proc.pid if proc is not None else None,

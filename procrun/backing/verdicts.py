@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+from procrun.project.plan import type_of
+
 
 class Fault(NamedTuple):
     var: str
@@ -49,7 +51,7 @@ def judge(fault: Fault, seen: Mapping[str, Seen]) -> list[Verdict]:
         now = seen.get(instance)
         if now is None:
             continue
-        type_name = instance.rsplit(".", 1)[0]
+        type_name = type_of(instance)
         verdict, after = _one(fault, pid, now)
         if verdict:
             out.append(Verdict(instance, type_name, fault.var, fault.action, verdict, after))

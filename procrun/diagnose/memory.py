@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from procrun.project.plan import type_of
+
 SAFE = frozenset({"GET", "HEAD"})
 LOGOUT_WORDS = ("logout", "log-out", "signout", "sign-out", "logoff")  # a GET that changes state
 LOGIN_WORDS = ("login", "log-in", "signin", "sign-in", "auth")
@@ -44,7 +46,7 @@ class Record:
 
     @property
     def type(self) -> str:
-        return self.instance.rsplit(".", 1)[0]
+        return type_of(self.instance)
 
     @property
     def success(self) -> bool:

@@ -11,6 +11,7 @@ from procrun.diagnose.report import Finding, Report, allowed
 from procrun.fresh.slug import Diff, describe
 from procrun.fresh.workdir import Workdir, Workdirs
 from procrun.fresh.writes import Writes
+from procrun.project.plan import type_of
 
 if TYPE_CHECKING:
     import asyncio
@@ -71,7 +72,7 @@ class FreshDirs:
             found = Diff(*(tuple(p for p in paths if not allowed(self.allow, "files", p))
                            for paths in (found.created, found.changed, found.deleted)))
         self.report.inspected += 1
-        type_name = name.rsplit(".", 1)[0]
+        type_name = type_of(name)
         lifetime = self.clock() - started
         if found:
             self.say(describe(name, lifetime, found), "warning")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from procrun.diagnose.report import pattern
 from procrun.fresh.slug import ALWAYS_IGNORED, ignored
+from procrun.project.plan import type_of
 
 if TYPE_CHECKING:
     import asyncio
@@ -135,7 +136,7 @@ class Writes:
     def _wrote(self, instance: str, path: str, verb: str) -> None:
         if verb == "wrote":
             self.written.setdefault(instance, set()).add(path)
-        type_name = instance.rsplit(".", 1)[0]
+        type_name = type_of(instance)
         kind = "logs" if ignored(path, LOGS) else "files"
         shown = pattern(path)
         key = (type_name, kind, shown)

@@ -21,6 +21,11 @@ INSTANCE_NAME_VARS = ("PS", "DYNO", "HONCHO_PROCESS_NAME")
 _ITEM = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*(-?\d+)\s*$")
 
 
+def type_of(name: str) -> str:
+    """The process type of an instance name: ``web`` for ``web.2``."""
+    return name.rsplit(".", 1)[0]
+
+
 class Instance(NamedTuple):
     """One process to run: ``web.2`` with its command, port and environment."""
 

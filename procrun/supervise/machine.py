@@ -1,11 +1,13 @@
 """The supervisor's pure core: events in, actions out, no I/O.
 
-``Machine`` owns the table of processes. Every input (spawned, exited, timer,
-signal, control command) is a method call with the current time; every effect
-it wants (spawn, signal a group, print, finish) comes back as action data
-that the effect layer in ``session.py`` carries out. Time is passed in, so
-the whole lifecycle is testable with a fake clock. Callers ask the Machine
-through its queries; they never reach into its table.
+``Machine`` decides. Every input (spawned, exited, timer, signal, control command) is a
+method call with the current time; every effect it wants (spawn, signal a group, print,
+finish) comes back as action data that the effect layer in ``session.py`` carries out.
+Time is passed in, so the whole lifecycle is testable with a fake clock. Its parts are
+objects it owns, each with its own state: the table of processes (``table.Table``), the
+per-type rules (``states.Rules``), start order (``order.StartOrder``), rolling restarts
+(``rollout.Rollouts``) and the way out (``shutdown.Ending``). Callers ask the Machine
+through its queries; they never reach into its parts.
 """
 
 from __future__ import annotations
@@ -15,93 +17,49 @@ from collections.abc import Callable, Iterable, Mapping
 
 from procrun.project.plan import Instance
 from procrun.project.ranges import MAX_INSTANCES
-from procrun.supervise.formation import FormationMixin
-from procrun.supervise.order import OrderMixin
-from procrun.supervise.rollout import Rollout, RolloutMixin
-from procrun.supervise.shutdown import ShutdownMixin
+from procrun.supervise.order import Released, StartOrder
+from procrun.supervise.rollout import Rollouts
+from procrun.supervise.shutdown import Ending
 from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-exported for callers)
-    DISRUPTABLE_STATES, POLICIES, Action, AfterStop, Backoff, Finish, Kill, Policy, Proc, Say, Spawn,
+    DISRUPTABLE_STATES, POLICIES, Action, AfterStop, Backoff, Finish, Kill, Policy, Proc, Rules, Say, Spawn,
     State, Sweep, describe_exit, exit_code)
+from procrun.supervise.table import Table
 
 
-class Machine(FormationMixin, ShutdownMixin, RolloutMixin, OrderMixin):
-    """The supervisor's decisions, pure: inputs in, actions out (see the module docstring). Per type:
-    policy, stop signal (default SIGTERM), grace (default ``timeout``), the types it starts after and
-    how long start order waits for them; ``counts``: the formation asked for, zeros included."""
+class Machine:
+    """The supervisor's decisions, pure: inputs in, actions out (see the module docstring).
+    ``counts``: the formation asked for, zeros included; ``make_instance`` builds the instances
+    that scaling adds, at most ``cap`` of a type."""
 
-    def __init__(self, instances: Iterable[Instance], timeout: float = 5.0, restart: str = "never",
-                 type_restart: Mapping[str, str] | None = None, backoff: Backoff = Backoff(),
+    def __init__(self, instances: Iterable[Instance], rules: Rules = Rules(), *,
                  make_instance: Callable[[str, int], Instance] | None = None, counts: Mapping[str, int] | None = None,
-                 stop_signals: Mapping[str, int] | None = None, graces: Mapping[str, float] | None = None,
-                 cap: int = MAX_INSTANCES, after: Mapping[str, tuple[str, ...]] | None = None,
-                 boot_timeouts: Mapping[str, float] | None = None) -> None:
-        self.timeout, self.restart, self.backoff, self.cap = timeout, restart, backoff, cap
-        self.make_instance, self.counts = make_instance, counts
-        self.type_restart, self.stop_signals, self.graces = type_restart or {}, stop_signals or {}, graces or {}
-        self.after, self.boot_timeouts = after or {}, boot_timeouts or {}
-        self._procs: dict[str, Proc] = {i.name: Proc(i) for i in instances}
-        self._wanted: dict[str, int] = dict(self.counts or {})
-        for proc in self._procs.values():
-            self._wanted.setdefault(proc.type, 0)
-        if self.counts is None:
-            for proc in self._procs.values():
-                self._wanted[proc.type] += 1
-        self._by_pid: dict[int, str] = {}
-        self._rollouts: dict[str, Rollout] = {}  # type -> its rolling restart under way
-        self._held: dict[str, tuple[tuple[str, ...], float, float]] = {}  # start order: types still waiting
-        self.ending: int | None = None
-        self.deadline: float | None = None
-        self.killed = False
+                 cap: int = MAX_INSTANCES, order: StartOrder | None = None) -> None:
+        self.rules, self.make_instance, self.cap = rules, make_instance, cap
+        self.table = Table(instances, counts)
+        self.order = order if order is not None else StartOrder()
+        self.rollouts = Rollouts()
+        self.end = Ending()
+        # the queries callers ask, answered by the table
+        self.get, self.all, self.names, self.of_type = self.table.get, self.table.all, self.table.names, self.table.of_type
+        self.ready, self.disruptable, self.live = self.table.ready, self.table.disruptable, self.table.live
+        self.name_of, self.formation, self.resolve = self.table.name_of, self.table.formation, self.table.resolve
+        self.forget_type, self.waiting_for = self.table.forget_type, self.order.waiting_for
+        self.rolling, self.overdue = self.rollouts.active, self.end.overdue  # overdue: stragglers get SIGKILL
 
-    # -- queries
-    def get(self, name: str) -> Proc | None:
-        return self._procs.get(name)
-
-    def all(self) -> list[Proc]:
-        """Every instance, in Procfile order then index."""
-        return list(self._procs.values())
-
-    def names(self) -> list[str]:
-        return list(self._procs)
-
-    def of_type(self, type_name: str) -> list[Proc]:
-        return [p for p in self._procs.values() if p.type == type_name]
-
-    def ready(self, type_name: str) -> list[Proc]:
-        """Running (ready: its port answered), not paused, with a port."""
-        return [p for p in self.of_type(type_name)
-                if p.state is State.RUNNING and p.pid is not None and p.instance.port is not None]
-
-    def disruptable(self) -> list[Proc]:
-        return [p for p in self._procs.values() if p.pid is not None and p.state in DISRUPTABLE_STATES]
-
-    def name_of(self, pid: int) -> str | None:
-        return self._by_pid.get(pid)
-
-    def policy(self, type_name: str) -> Policy:
-        return Policy(self.type_restart.get(type_name, self.restart))
-
-    def stop_signal(self, proc: Proc) -> int:
-        return self.stop_signals.get(proc.type, signal.SIGTERM)
-
-    def grace(self, proc: Proc) -> float:
-        return self.graces.get(proc.type, self.timeout)
-
-    def live(self) -> list[Proc]:
-        return [p for p in self._procs.values() if p.pid is not None]
+    @property
+    def ending(self) -> int | None:
+        """The exit code once the session is ending; None while it runs."""
+        return self.end.code
 
     def next_deadline(self) -> float | None:
-        times = [p.due for p in self._procs.values() if p.due is not None] + self._roll_deadlines() \
-            + self._order_deadlines()
-        if self.deadline is not None and not self.killed:
-            times.append(self.deadline)
-        return min(times, default=None)
+        times = [p.due for p in self.table.all() if p.due is not None]
+        return min(times + self.rollouts.deadlines() + self.order.deadlines() + self.end.next_deadline(), default=None)
 
-    # -- inputs
+    # -- inputs: the processes
     def start(self, now: float) -> list[Action]:
-        actions = self._hold(now)
-        for proc in self._procs.values():
-            if proc.type in self._held:
+        actions: list[Action] = [*self.order.hold({p.type for p in self.table.all()}, now)]
+        for proc in self.table.all():
+            if self.order.holds(proc.type):
                 proc.state = State.WAITING
             else:
                 actions += self._spawn(proc, now)
@@ -109,24 +67,24 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin, OrderMixin):
 
     def spawned(self, name: str, pid: int, now: float, probing: bool = False) -> list[Action]:
         """A process exists. With ``probing`` it stays STARTING until ``ready()``."""
-        proc = self._procs[name]
-        proc.pid, proc.started = pid, now
-        proc.state = State.STARTING if probing else State.RUNNING
+        proc = self.table[name]
+        self.table.bind(proc, pid)
+        proc.started, proc.state = now, State.STARTING if probing else State.RUNNING
         proc.ready_after = None if probing else 0.0
-        self._by_pid[pid] = name
         actions: list[Action] = [Say(f"{name} started (pid={pid})")]
         if self.ending is not None:  # spawned while shutting down: stop it at once
             proc.state = State.STOPPING
-            actions.append(Kill(name, pid, signal.SIGKILL if self.killed else signal.SIGTERM))
-        return actions + ([] if probing or not self._held else self._release(now))
+            actions.append(Kill(name, pid, signal.SIGKILL if self.end.killed else signal.SIGTERM))
+        return actions + ([] if probing or not self.order.any_held() else self._release(now))
 
     def redefine(self, name: str, instance: Instance) -> None:
         """Use a new definition (command, environment) from the next start on."""
-        self._procs[name].instance = instance
+        proc = self.table[name]
+        proc.instance = instance
 
     def became_ready(self, name: str, pid: int, now: float) -> list[Action]:
         """The instance's port answered: it is ready."""
-        proc = self._procs.get(name)
+        proc = self.table.get(name)
         if proc is None or proc.pid != pid or proc.state not in (State.STARTING, State.PAUSED):
             return []
         if proc.state is State.PAUSED:
@@ -135,89 +93,135 @@ class Machine(FormationMixin, ShutdownMixin, RolloutMixin, OrderMixin):
             proc.state = State.RUNNING
         proc.ready_after = now - (proc.started or now)
         return [Say(f"{name} is ready on port {proc.instance.port} after {proc.ready_after:.2f}s"),
-                *self._roll_on_ready(name, now), *self._release(now)]
+                *self.rollouts.on_ready(self, name, now), *self._release(now)]
 
     def spawn_failed(self, name: str, error: str, now: float) -> list[Action]:
-        proc = self._procs[name]
+        proc = self.table[name]
         proc.started = now
         return [Say(f"{name} could not start: {error}")] + self._exited_by_itself(proc, 127, now)
 
     def exited(self, pid: int, returncode: int, now: float) -> list[Action]:
-        name = self._by_pid.pop(pid, None)
-        if name is None:
+        proc = self.table.unbind(pid)
+        if proc is None:
             return []
-        proc = self._procs[name]
         proc.pid, proc.last_rc = None, returncode
         if proc.stop_requested is not None:
             proc.stop_after, proc.stop_requested = now - proc.stop_requested, None
-        actions: list[Action] = [Say(f"{name} stopped (rc={returncode})")]
+        actions: list[Action] = [Say(f"{proc.name} stopped (rc={returncode})")]
         if self.ending is not None:
             proc.state, proc.due = State.EXITED, None
-            return actions + self._maybe_finish()
-        if proc.state is State.STOPPING:
-            return actions + self._stopped_by_us(proc, now)
-        return actions + self._exited_by_itself(proc, returncode, now) + self._roll_on_failure(name, now)
+            return actions + self.end.finished(self.table)
+        if proc.state is State.STOPPING:  # a stop procrun asked for
+            then, proc.after_stop = proc.after_stop, AfterStop.NOTHING
+            proc.restarts += then in (AfterStop.RESTART, AfterStop.RELOCATE)
+            return actions + self._after_stop(proc, then, now)
+        return actions + self._exited_by_itself(proc, returncode, now) + self.rollouts.on_failure(self, proc.name, now)
 
     def tick(self, now: float) -> list[Action]:
-        actions: list[Action] = []
-        if self.deadline is not None and not self.killed and now >= self.deadline:
-            actions += self._kill_all("timeout")
-        for proc in list(self._procs.values()):
+        actions = self.end.due(self.table, now)
+        for proc in self.table.all():
             if proc.due is not None and proc.due <= now:
                 proc.due = None
                 actions += self._due(proc, now)
-        return actions + self._roll_tick(now) + self._order_tick(now)
+        return actions + self.rollouts.tick(self, now) + self._start_held(self.order.expired(now, self.table.type_ready), now)
 
-    def _due(self, proc: Proc, now: float) -> list[Action]:
-        if proc.state is State.PAUSED and proc.pid is not None:
-            proc.state = proc.resume_to
-            return [Say(f"resume {proc.name} (SIGCONT)", "chaos"), Kill(proc.name, proc.pid, signal.SIGCONT)]
-        if proc.state is State.BACKOFF:
-            return self._spawn(proc, now)
-        if proc.state is State.STOPPING and proc.pid is not None:
-            return [Say(f"{proc.name} did not stop within {self.grace(proc):g}s; sending SIGKILL"),
-                    Kill(proc.name, proc.pid, signal.SIGKILL)]
-        return []
+    # -- inputs: requests (control socket, chaos, watch, scale)
+    def stop(self, names: Iterable[str], now: float, then: AfterStop = AfterStop.NOTHING) -> list[Action]:
+        actions: list[Action] = []
+        for name in names:
+            proc = self.table[name]
+            if proc.state is State.BACKOFF or (proc.pid is None and proc.state is not State.STOPPING):
+                actions += self._after_stop(proc, then, now)
+                continue
+            if then is not AfterStop.NOTHING:
+                proc.after_stop = then
+            if proc.state is not State.STOPPING:
+                actions += proc.stop(self.rules.stop_signal(proc), self.rules.grace(proc), now)
+        return actions
+
+    def restart_procs(self, names: Iterable[str], now: float) -> list[Action]:
+        return self.stop(names, now, then=AfterStop.RESTART)
+
+    def disrupt(self, name: str, action: str, now: float, pause_for: float = 0.0) -> list[Action]:
+        """A chaos action on one running instance. Never ends the session."""
+        proc = self.table.get(name)
+        if proc is None or proc.pid is None or proc.state not in DISRUPTABLE_STATES:
+            return []
+        if action in ("restart", "relocate"):
+            return self.stop([name], now, then=AfterStop(action))
+        if action == "kill":
+            return proc.stop(signal.SIGKILL, None, now, then=AfterStop.RESTART)
+        if action == "pause":
+            return proc.pause(now + pause_for)
+        raise ValueError(f"unknown chaos action {action!r}")
+
+    def scale(self, type_name: str, count: int, now: float) -> list[Action]:
+        """After this, ``count`` instances of the type run (stopped ones are started again).
+        New instances are built and checked first, so a refused scale (ValueError) changes nothing."""
+        added = self.table.new(type_name, count, self.make_instance, self.cap)
+        mine = self.table.ask(type_name, count)
+        actions = self.stop([p.name for p in reversed(mine[count:])], now, then=AfterStop.REMOVE)
+        for proc in mine[:count]:
+            if proc.state is State.EXITED:  # stopped earlier (procrun stop): start it again
+                actions += self._spawn(proc, now)
+        self.table.add(added)
+        return actions + [a for proc in added for a in self._spawn(proc, now)]
+
+    def roll(self, type_name: str, names: list[str], now: float, source: str = "watch") -> list[Action]:
+        """Restart ``names`` (instances of one type) without the type ever running dry."""
+        return self.rollouts.begin(self, type_name, names, now, source)
+
+    # -- inputs: the way out
+    def shutdown(self, code: int, now: float, reason: str = "") -> list[Action]:
+        """Stop everything: the stop signal now, SIGKILL at the deadline, then Finish."""
+        return self.end.begin(self.table, self.rules, code, now, reason)
+
+    def hurry(self, now: float) -> list[Action]:
+        return self.end.hurry(self.table)
 
     # -- internals
     def _spawn(self, proc: Proc, now: float, fresh: bool = False) -> list[Action]:
         proc.state, proc.due = State.STARTING, None
         return [Spawn(proc.instance, fresh)]
 
-    def _continued(self, proc: Proc, paused: bool) -> list[Action]:
-        """A stopped (SIGSTOP) process must be continued to act on the signal just sent."""
-        return [Kill(proc.name, proc.pid, signal.SIGCONT)] if paused and proc.pid is not None else []
+    def _due(self, proc: Proc, now: float) -> list[Action]:
+        """Its timer fired: start again after a backoff, or the instance's own (resume, escalate)."""
+        return self._spawn(proc, now) if proc.state is State.BACKOFF else proc.timer(self.rules.grace(proc))
 
-    def _stopped_by_us(self, proc: Proc, now: float) -> list[Action]:
-        then, proc.after_stop, proc.due = proc.after_stop, AfterStop.NOTHING, None
+    def _release(self, now: float) -> list[Action]:
+        return self._start_held(self.order.released(self.table.type_ready), now)
+
+    def _start_held(self, released: Released, now: float) -> list[Action]:
+        """Each released type's line, and its waiting instances spawned (unless the session ends)."""
+        actions: list[Action] = []
+        for type_name, line in released:
+            waiting = [p for p in self.of_type(type_name) if p.state is State.WAITING and self.ending is None]
+            actions += [line, *(a for p in waiting for a in self._spawn(p, now))]
+        return actions
+
+    def _after_stop(self, proc: Proc, then: AfterStop, now: float) -> list[Action]:
+        """What a stop procrun asked for leads to once the instance is not running: the one place
+        that reads AfterStop, for a stop of a running instance and of one that was not (in backoff)."""
+        proc.due = None
         if then in (AfterStop.RESTART, AfterStop.RELOCATE):
-            proc.restarts += 1
             return self._spawn(proc, now, fresh=then is AfterStop.RELOCATE)
-        proc.state = State.EXITED
         if then is AfterStop.REMOVE:
-            del self._procs[proc.name]
+            self.table.remove(proc)
+        else:
+            proc.state = State.EXITED
         return []
 
     def _exited_by_itself(self, proc: Proc, returncode: int, now: float) -> list[Action]:
-        policy = self.policy(proc.type)
+        policy = self.rules.policy(proc.type)
         proc.state, proc.due = State.EXITED, None
         if policy is Policy.NEVER:
             return self.shutdown(exit_code(returncode), now)
         if policy is Policy.ON_FAILURE and returncode == 0:
             return [Say(f"{proc.name} exited cleanly; not restarting it (restart policy on-failure)")] \
                 + self._maybe_end(now)
-        uptime = now - (proc.started if proc.started is not None else now)
-        if uptime >= self.backoff.reset_after:
-            proc.failures = 0
-        proc.failures += 1
-        proc.restarts += 1
-        delay = self.backoff.delay(proc.failures)
-        proc.state, proc.due = State.BACKOFF, now + delay
-        return [Say(self._crash_text(proc, returncode, delay))]
+        return [proc.crashed(self.rules.backoff, returncode, now)]
 
-    def _crash_text(self, proc: Proc, returncode: int, delay: float) -> str:
-        if proc.failures >= self.backoff.loop_after:
-            return (f"{proc.name} is crash-looping: it exited {proc.failures} times in a row within "
-                    f"{self.backoff.reset_after:g}s of starting (last: {describe_exit(returncode)}); "
-                    f"next try in {delay:.1f}s")
-        return f"{proc.name} exited with {describe_exit(returncode)}; restarting in {delay:.1f}s"
+    def _maybe_end(self, now: float) -> list[Action]:
+        if self.ending is None and all(p.state is State.EXITED for p in self.table.all()):
+            return self.shutdown(0, now, "nothing left to supervise")
+        return []

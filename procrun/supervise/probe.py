@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.supervise.order import BOOT_TIMEOUT
+from procrun.project.plan import type_of
 
 if TYPE_CHECKING:
     import asyncio
@@ -23,7 +24,7 @@ class Checks(NamedTuple):
     allow: tuple[str, ...] = ()
 
     def boot_timeout(self, name: str) -> float:
-        return self.boot_timeouts.get(name.rsplit(".", 1)[0], BOOT_TIMEOUT)
+        return self.boot_timeouts.get(type_of(name), BOOT_TIMEOUT)
 
 
 LOOK_AFTER = 1.0  # seconds without an answer on $PORT before looking at what the instance listens on

@@ -44,7 +44,5 @@ class Stragglers:
         if not stragglers:
             done()
             return
-        deadline = self.machine.deadline
-        late = self.machine.killed or (deadline is not None and self.clock() >= deadline)
-        process.kill_all(stragglers, signal.SIGKILL if late else signal.SIGTERM)
+        process.kill_all(stragglers, signal.SIGKILL if self.machine.overdue(self.clock()) else signal.SIGTERM)
         self.loop.call_later(0.02, self._step, done)

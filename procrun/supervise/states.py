@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import signal
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 from procrun.project.plan import Instance
-
-if TYPE_CHECKING:  # the Machine's mixins are typed as the Machine they are mixed into
-    from procrun.supervise.machine import Machine as MachineBase
-else:
-    MachineBase = object
 
 
 class State(StrEnum):
@@ -105,6 +102,32 @@ class Backoff(NamedTuple):
         return min(self.cap, self.base * 2 ** (failures - 2))
 
 
+class Rules(NamedTuple):
+    """How the Machine treats each type: restart policy, stop signal (default SIGTERM), grace
+    (default ``timeout``) and the restart backoff."""
+
+    timeout: float = 5.0
+    restart: str = "never"
+    type_restart: Mapping[str, str] = MappingProxyType({})
+    stop_signals: Mapping[str, int] = MappingProxyType({})
+    graces: Mapping[str, float] = MappingProxyType({})
+    backoff: Backoff = Backoff()
+
+    def policy(self, type_name: str) -> Policy:
+        return Policy(self.type_restart.get(type_name, self.restart))
+
+    def stop_signal(self, proc: Proc) -> int:
+        return self.stop_signals.get(proc.type, signal.SIGTERM)
+
+    def grace(self, proc: Proc) -> float:
+        return self.graces.get(proc.type, self.timeout)
+
+
+def continued(proc: Proc, paused: bool) -> list[Action]:
+    """A stopped (SIGSTOP) process must be continued to act on the signal just sent."""
+    return [Kill(proc.name, proc.pid, signal.SIGCONT)] if paused and proc.pid is not None else []
+
+
 def exit_code(returncode: int) -> int:
     """Shell convention: a death by signal N is 128 + N."""
     return returncode if returncode >= 0 else 128 - returncode
@@ -152,3 +175,46 @@ class Proc:
     @property
     def type(self) -> str:
         return self.instance.type
+
+    # -- its own transitions; the Machine decides which, for the session
+    def stop(self, sig: int, grace: float | None, now: float, then: AfterStop | None = None) -> list[Action]:
+        """Ask it to stop: the signal now (continued if it was paused), SIGKILL due after ``grace``
+        (None: the signal is SIGKILL); ``then``: what its exit leads to (chaos' kill: a restart)."""
+        paused = self.state is State.PAUSED
+        self.state, self.due, self.stop_requested = State.STOPPING, None if grace is None else now + grace, now
+        if then is not None:
+            self.after_stop = then
+        return [Kill(self.name, self.pid, sig), *continued(self, paused)]  # type: ignore[arg-type]
+
+    def timer(self, grace: float) -> list[Action]:
+        """Its timer fired: a pause ends, or a stop that took longer than its grace is killed."""
+        if self.pid is None:
+            return []
+        if self.state is State.PAUSED:
+            self.state = self.resume_to
+            return [Say(f"resume {self.name} (SIGCONT)", "chaos"), Kill(self.name, self.pid, signal.SIGCONT)]
+        if self.state is State.STOPPING:
+            return [Say(f"{self.name} did not stop within {grace:g}s; sending SIGKILL"),
+                    Kill(self.name, self.pid, signal.SIGKILL)]
+        return []
+
+    def pause(self, until: float) -> list[Action]:
+        self.resume_to, self.state, self.due = self.state, State.PAUSED, until
+        return [Kill(self.name, self.pid, signal.SIGSTOP)]  # type: ignore[arg-type]
+
+    def crashed(self, backoff: Backoff, returncode: int, now: float) -> Say:
+        """It exited by itself under a policy that restarts: count it (a process that stayed up
+        long enough starts over), back off until its next try, and say so, plainly when it is a
+        crash loop."""
+        if now - (self.started if self.started is not None else now) >= backoff.reset_after:
+            self.failures = 0
+        self.failures += 1
+        self.restarts += 1
+        delay = backoff.delay(self.failures)
+        self.state, self.due = State.BACKOFF, now + delay
+        if self.failures >= backoff.loop_after:
+            return Say(f"{self.name} is crash-looping: it exited {self.failures} times in a row within "
+                       f"{backoff.reset_after:g}s of starting (last: {describe_exit(returncode)}); "
+                       f"next try in {delay:.1f}s")
+        return Say(f"{self.name} exited with {describe_exit(returncode)}; restarting in {delay:.1f}s")
+

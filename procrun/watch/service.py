@@ -19,7 +19,7 @@ import watchfiles
 
 from procrun.fresh import slug
 from procrun.errors import ConfigError
-from procrun.project.plan import Instance, with_port
+from procrun.project.plan import Instance, type_of, with_port
 from procrun.supervise.machine import AfterStop
 from procrun.project.procfile import Procfile
 from procrun.project.settings import TypeSettings
@@ -163,7 +163,7 @@ class WatchService(Service):
 
     def restarted(self, names: Iterable[str]) -> None:
         """`procrun restart` resumes watch restarts of those types."""
-        self.guard.resume({name.rsplit(".", 1)[0] for name in names})
+        self.guard.resume({type_of(name) for name in names})
 
     def _procfile(self) -> set[str]:
         """Apply a Procfile edit; returns the types whose command changed."""

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from procrun.project.plan import Instance
-from procrun.supervise.machine import Machine
+from procrun.supervise.machine import Machine, Rules
 from procrun.supervise.output import Prefixer, Style
 from procrun.supervise.probe import Checks
 from procrun.supervise.process import Effects
@@ -69,7 +69,7 @@ def make(instances, **machine_args):
     reader = threading.Thread(target=lambda: out.append(os.read(read_fd, 1 << 20)) or
                               [out.append(c) for c in iter(lambda: os.read(read_fd, 1 << 20), b"")], daemon=True)
     reader.start()
-    machine = Machine(instances, **machine_args)
+    machine = Machine(instances, Rules(**machine_args))
     writer = Writer(write_fd)
     session = Session(machine, Prefixer(Style(colour=False)), writer, "/", checks=Checks(probe_types=frozenset()),
                       effects=fake.effects())

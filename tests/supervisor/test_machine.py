@@ -5,7 +5,7 @@ import signal
 import pytest
 
 from procrun.project.plan import Instance
-from procrun.supervise.machine import Backoff, Finish, Kill, Machine, Say, Spawn, State, Sweep
+from procrun.supervise.machine import AfterStop, Backoff, Finish, Kill, Machine, Rules, Say, Spawn, State, Sweep
 
 
 def inst(type_name="web", index=1):
@@ -36,7 +36,7 @@ def pid_of(machine, name):
 
 
 def test_default_policy_first_exit_ends_session_with_its_code():
-    m = Machine([inst("web"), inst("worker")], timeout=5)
+    m = Machine([inst("web"), inst("worker")], Rules(timeout=5))
     boot(m)
     acts = m.exited(pid_of(m, "worker.1"), 3, now=1.0)
     assert Say("worker.1 stopped (rc=3)") in acts
@@ -46,13 +46,13 @@ def test_default_policy_first_exit_ends_session_with_its_code():
 
 
 def test_death_by_signal_ends_with_128_plus_signal():
-    m = Machine([inst()], timeout=5)
+    m = Machine([inst()], Rules(timeout=5))
     boot(m)
     assert m.exited(100, -9, now=1)[-1] == Finish(137)
 
 
 def test_shutdown_escalates_to_sigkill_at_deadline():
-    m = Machine([inst("web"), inst("worker")], timeout=2)
+    m = Machine([inst("web"), inst("worker")], Rules(timeout=2))
     boot(m)
     m.shutdown(130, now=10.0, reason="SIGINT received")
     m.exited(100, -15, now=10.1)
@@ -64,7 +64,7 @@ def test_shutdown_escalates_to_sigkill_at_deadline():
 
 
 def test_second_interrupt_kills_at_once_and_keeps_code():
-    m = Machine([inst()], timeout=30)
+    m = Machine([inst()], Rules(timeout=30))
     boot(m)
     m.shutdown(143, now=0.0)
     assert Kill("web.1", 100, signal.SIGKILL) in m.hurry(now=0.5)
@@ -73,7 +73,7 @@ def test_second_interrupt_kills_at_once_and_keeps_code():
 
 def test_on_failure_restarts_with_backoff_and_resets_after_uptime():
     b = Backoff(base=0.1, cap=1.0, reset_after=10, loop_after=3)
-    m = Machine([inst()], restart="on-failure", backoff=b)
+    m = Machine([inst()], Rules(restart="on-failure", backoff=b))
     _, pids = boot(m)
     delays = []
     now = 0.0
@@ -92,7 +92,7 @@ def test_on_failure_restarts_with_backoff_and_resets_after_uptime():
 
 
 def test_crash_loop_is_reported_in_plain_words():
-    m = Machine([inst()], restart="always", backoff=Backoff(loop_after=3))
+    m = Machine([inst()], Rules(restart="always", backoff=Backoff(loop_after=3)))
     _, pids = boot(m)
     texts = []
     for i in range(3):
@@ -105,7 +105,7 @@ def test_crash_loop_is_reported_in_plain_words():
 
 
 def test_on_failure_clean_exits_end_session_with_zero():
-    m = Machine([inst("web"), inst("worker")], restart="on-failure")
+    m = Machine([inst("web"), inst("worker")], Rules(restart="on-failure"))
     boot(m)
     assert of(Finish, m.exited(100, 0, 1.0)) == []
     assert m.get("web.1").state is State.EXITED
@@ -113,7 +113,7 @@ def test_on_failure_clean_exits_end_session_with_zero():
 
 
 def test_stop_by_control_never_ends_session_and_restart_respawns():
-    m = Machine([inst("web"), inst("worker")], timeout=3)
+    m = Machine([inst("web"), inst("worker")], Rules(timeout=3))
     _, pids = boot(m)
     acts = m.restart_procs(["web.1"], now=1.0)
     assert acts == [Kill("web.1", 100, signal.SIGTERM)]
@@ -125,7 +125,7 @@ def test_stop_by_control_never_ends_session_and_restart_respawns():
 
 
 def test_individual_stop_escalates_after_timeout():
-    m = Machine([inst()], timeout=3)
+    m = Machine([inst()], Rules(timeout=3))
     boot(m)
     m.stop(["web.1"], now=1.0)
     assert m.next_deadline() == 4.0
@@ -152,7 +152,7 @@ def test_spawn_failure_counts_as_exit_127():
 
 @pytest.mark.parametrize("policy", ["on-failure", "always"])
 def test_shutdown_cancels_pending_backoff(policy):
-    m = Machine([inst()], restart=policy)
+    m = Machine([inst()], Rules(restart=policy))
     boot(m)
     m.exited(100, 1, 1.0)
     assert m.get("web.1").state is State.BACKOFF
@@ -160,7 +160,7 @@ def test_shutdown_cancels_pending_backoff(policy):
 
 
 def test_chaos_kill_restarts_without_ending_the_session():
-    m = Machine([inst()], restart="never")
+    m = Machine([inst()], Rules(restart="never"))
     _, pids = boot(m)
     assert m.disrupt("web.1", "kill", 1.0) == [Kill("web.1", 100, signal.SIGKILL)]
     acts = respond(m, m.exited(100, -9, 1.01), 1.01, pids)
@@ -175,8 +175,19 @@ def test_chaos_relocate_spawns_fresh():
     assert of(Spawn, acts) == [Spawn(inst(), fresh=True)]
 
 
+def test_a_relocate_asked_while_not_running_still_starts_fresh():
+    """One reading of AfterStop for a running and a not-running instance: a relocate asked while
+    the instance waits in backoff starts it in a fresh directory (it used to start it in place)."""
+    m = Machine([inst()], Rules(restart="always"))
+    boot(m)
+    m.exited(100, 1, 1.0)  # crashed: waits in backoff for its next try
+    assert m.get("web.1").state is State.BACKOFF and m.get("web.1").pid is None
+    acts = m.stop(["web.1"], 1.05, then=AfterStop.RELOCATE)
+    assert of(Spawn, acts) == [Spawn(inst(), fresh=True)]
+
+
 def test_chaos_pause_resumes_and_shutdown_continues_paused():
-    m = Machine([inst(), inst("worker")], timeout=5)
+    m = Machine([inst(), inst("worker")], Rules(timeout=5))
     boot(m)
     assert m.disrupt("web.1", "pause", 1.0, pause_for=2.0) == [Kill("web.1", 100, signal.SIGSTOP)]
     assert m.disrupt("web.1", "kill", 1.5) == []  # paused: not a victim
@@ -189,7 +200,7 @@ def test_chaos_pause_resumes_and_shutdown_continues_paused():
 
 def test_scale_after_stop_runs_exactly_the_asked_count():
     """Regression: `stop web; scale web=1` printed web=1 but started nothing."""
-    m = Machine([inst("web", 1), inst("web", 2)], make_instance=lambda t, i: inst(t, i), restart="on-failure")
+    m = Machine([inst("web", 1), inst("web", 2)], Rules(restart="on-failure"), make_instance=lambda t, i: inst(t, i))
     _, pids = boot(m)
     for a in of(Kill, m.stop(["web.1", "web.2"], now=1.0)):
         m.exited(a.pid, -15, now=1.1)
@@ -211,7 +222,7 @@ def test_refused_scale_changes_nothing():
             raise UsageError(f"{t}.{i} would get port 65536, above 65535; use a lower --port")
         return inst(t, i)
 
-    m = Machine([inst("worker", 1)], make_instance=make, restart="on-failure", cap=10)
+    m = Machine([inst("worker", 1)], Rules(restart="on-failure"), make_instance=make, cap=10)
     boot(m)
     before = m.names(), m.formation()
     with pytest.raises(ValueError, match="above 65535"):
@@ -222,8 +233,7 @@ def test_refused_scale_changes_nothing():
 
 
 def test_scale_refuses_a_port_clash_with_another_type():
-    m = Machine([Instance("clock", 1, "c", 5100)], make_instance=lambda t, i: Instance(t, i, "w", 5000 + i - 1),
-                restart="on-failure")
+    m = Machine([Instance("clock", 1, "c", 5100)], Rules(restart="on-failure"), make_instance=lambda t, i: Instance(t, i, "w", 5000 + i - 1))
     boot(m)
     with pytest.raises(ValueError, match="clock.1 and worker.101 would both get port 5100"):
         m.scale("worker", 101, now=1.0)
@@ -241,7 +251,7 @@ def probed(machine, actions, now, pids):
 
 
 def test_rolling_restart_is_driven_by_the_machines_own_events():
-    m = Machine([inst("web", 1), inst("web", 2)], make_instance=lambda t, i: inst(t, i), restart="on-failure")
+    m = Machine([inst("web", 1), inst("web", 2)], Rules(restart="on-failure"), make_instance=lambda t, i: inst(t, i))
     pids = iter(range(100, 10_000))
     probed(m, m.start(0.0), 0.0, pids)
     for name in ("web.1", "web.2"):
@@ -263,7 +273,7 @@ def test_rolling_restart_is_driven_by_the_machines_own_events():
 
 
 def test_a_surge_that_fails_restarts_the_type_in_place():
-    m = Machine([inst("web", 1)], make_instance=lambda t, i: inst(t, i), restart="on-failure")
+    m = Machine([inst("web", 1)], Rules(restart="on-failure"), make_instance=lambda t, i: inst(t, i))
     pids = iter(range(100, 10_000))
     probed(m, m.start(0.0), 0.0, pids)
     probed(m, m.roll("web", ["web.1"], now=1.0), 1.0, pids)
@@ -273,7 +283,7 @@ def test_a_surge_that_fails_restarts_the_type_in_place():
 
 
 def test_a_surge_never_ready_is_given_up_at_the_deadline():
-    m = Machine([inst("web", 1)], make_instance=lambda t, i: inst(t, i), restart="on-failure")
+    m = Machine([inst("web", 1)], Rules(restart="on-failure"), make_instance=lambda t, i: inst(t, i))
     pids = iter(range(100, 10_000))
     probed(m, m.start(0.0), 0.0, pids)
     probed(m, m.roll("web", ["web.1"], now=1.0), 1.0, pids)

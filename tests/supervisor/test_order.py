@@ -1,6 +1,7 @@
 """Start order (types.T.after) as Machine transitions, with a fake clock."""
 
-from procrun.supervise.machine import Machine, Say, Spawn, State
+from procrun.supervise.machine import Machine, Rules, Say, Spawn, State
+from procrun.supervise.order import StartOrder
 from tests.supervisor.test_machine import inst, of, respond
 
 
@@ -13,7 +14,7 @@ def said(actions):
 
 
 def machine(**kw):
-    return Machine([inst("db"), inst("web", 1), inst("web", 2), inst("worker")], restart="on-failure", **kw)
+    return Machine([inst("db"), inst("web", 1), inst("web", 2), inst("worker")], Rules(restart="on-failure"), **kw)
 
 
 def probe_spawn(m, actions, pids, now):
@@ -25,7 +26,7 @@ def probe_spawn(m, actions, pids, now):
 
 
 def test_a_type_waits_until_every_instance_it_starts_after_is_ready():
-    m = machine(after={"worker": ("web", "db")})
+    m = machine(order=StartOrder(after={"worker": ("web", "db")}))
     pids = iter(range(100, 200))
     first = m.start(0.0)
     assert spawned_names(first) == ["db.1", "web.1", "web.2"]
@@ -40,7 +41,7 @@ def test_a_type_waits_until_every_instance_it_starts_after_is_ready():
 
 
 def test_only_the_first_start_waits():
-    m = machine(after={"worker": ("web",)})
+    m = machine(order=StartOrder(after={"worker": ("web",)}))
     pids = iter(range(100, 200))
     first = m.start(0.0)
     probe_spawn(m, first, pids, 0.0)
@@ -54,7 +55,7 @@ def test_only_the_first_start_waits():
 
 
 def test_a_dependency_never_ready_is_named_and_the_type_starts_anyway():
-    m = machine(after={"worker": ("web",)}, boot_timeouts={"web": 5.0})
+    m = machine(order=StartOrder(after={"worker": ("web",)}, boot_timeouts={"web": 5.0}))
     pids = iter(range(100, 200))
     probe_spawn(m, m.start(0.0), pids, 0.0)
     respond(m, m.became_ready("web.1", m.get("web.1").pid, 1.0), 1.0, pids)
@@ -65,19 +66,19 @@ def test_a_dependency_never_ready_is_named_and_the_type_starts_anyway():
 
 
 def test_a_dependency_not_started_is_ignored_with_one_line():
-    m = Machine([inst("worker")], after={"worker": ("web",)})
+    m = Machine([inst("worker")], order=StartOrder(after={"worker": ("web",)}))
     first = m.start(0.0)
     assert spawned_names(first) == ["worker.1"]
     assert said(first) == ["worker starts after web, which this session does not start; not waiting for it"]
 
 
 def test_spawn_ready_dependencies_release_at_spawn_and_shutdown_drops_the_wait():
-    m = machine(after={"worker": ("db",)})
+    m = machine(order=StartOrder(after={"worker": ("db",)}))
     pids = iter(range(100, 200))
     first = m.start(0.0)
     out = respond(m, first, 0.0, pids)  # db counts as ready once spawned (no probe)
     assert "worker.1" in spawned_names(out)
-    m2 = machine(after={"worker": ("web",)})
+    m2 = machine(order=StartOrder(after={"worker": ("web",)}))
     probe_spawn(m2, m2.start(0.0), iter(range(300, 400)), 0.0)
     m2.shutdown(0, 1.0, "quit")
     assert m2.get("worker.1").state is State.EXITED
