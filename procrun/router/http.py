@@ -140,6 +140,15 @@ def response_framing(response: Response, method: str) -> str:
     return "length" if response.sized else "eof"
 
 
+def relay_framing(response: Response, request: Request) -> tuple[str, bool, bool]:
+    """How the router relays this response: its framing, whether the router re-frames the body
+    in chunks (an EOF-framed body to an HTTP/1.1 client), and whether the client connection stays open."""
+    framing = response_framing(response, request.method)
+    chunked_out = framing == "chunked" or (framing == "eof" and request.version == "1.1")
+    keep = request.keep_alive and request.upgrade is None and (framing != "eof" or chunked_out)
+    return framing, chunked_out, keep
+
+
 def response_head(response: Response, instance: bytes, keep_alive: bool, chunked: bool, upgrade: bool = False) -> bytes:
     """The head sent to the client; ``chunked``: the router frames the body in chunks."""
     lines = [b"HTTP/1.1 %d " % response.status + response.reason, *response.passed]

@@ -16,22 +16,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from enum import Enum
 from typing import TYPE_CHECKING
 
 import httptools
 
 from procrun.router import http
 from procrun.router.http import BadMessage, Request, Response
+from procrun.router.sweep import NEVER
 
 if TYPE_CHECKING:
-    from procrun.router.service import Router, Target
+    from procrun.router.pool import Target
+    from procrun.router.service import Router
 
 CONNECT_TIMEOUT = 2.0
 HEADER_TIMEOUT = 10.0  # a client has this long to send a request head
 IDLE_TIMEOUT = 60.0  # a keep-alive client connection with no request in flight
 RECENT = 1.0  # a pooled connection used this recently may carry a request that cannot be retried
 PENDING_LIMIT = 256 * 1024  # request bytes held while the backend connection opens
-NEVER = float("inf")
 
 
 class HeadTooLarge(BadMessage):
@@ -191,7 +193,7 @@ class Client(Gathered):
     # -- towards the client
     def refuse(self, status: int, text: str) -> None:
         """An answer of the router's own, then close (the connection may be mid-message)."""
-        if self.exchange is None or not self.exchange.response_started:
+        if self.exchange is None or not self.exchange.head_sent:
             self.write(http.error_response(status, text))
         self.close()
 
@@ -200,6 +202,19 @@ class Client(Gathered):
         self.flush()
         if self.transport is not None:
             self.transport.close()
+
+    def tunnel_to(self, backend: Backend, rest: bytes, pending: list[bytes]) -> None:
+        """After a 101: bytes both ways as they come; ``rest`` came with the head, ``pending``
+        from the client while it waited."""
+        self.tunnel = backend
+        backend.tunnel = self
+        self.write(rest)
+        self.flush()
+        for piece in pending:
+            if piece:
+                backend.write(piece)
+        backend.flush()
+        self.resume("upgrade")
 
     def pause(self, reason: str) -> None:
         if not self.paused and self.transport is not None:
@@ -225,12 +240,17 @@ class Client(Gathered):
                 self.resume("pipelined")
             self.exchange.start()
         else:
-            self.router.expire_at(self, IDLE_TIMEOUT, 0, "")
+            self.expire_in(IDLE_TIMEOUT, 0, "")
 
-    # -- deadlines (checked by Router.sweep)
+    # -- deadlines (checked by the router's sweeper)
     def _expect_head(self) -> None:
-        self.router.expire_at(self, HEADER_TIMEOUT, 408,
-                              f"procrun router: no complete request head within {HEADER_TIMEOUT:g}s")
+        self.expire_in(HEADER_TIMEOUT, 408, f"procrun router: no complete request head within {HEADER_TIMEOUT:g}s")
+
+    def expire_in(self, seconds: float, status: int, text: str) -> None:
+        """At ``seconds`` from now, answer ``status`` with ``text`` and close (0: close quietly)."""
+        self.deadline = time.monotonic() + seconds
+        self.expiry = (status, text)
+        self.router.sweeper.expect(self.deadline)
 
     def check(self, now: float) -> float:
         """Act on a passed deadline; the next deadline of this connection."""
@@ -272,12 +292,22 @@ class Refusal(asyncio.Protocol):
             self.timer.cancel()
 
 
+class Phase(Enum):
+    """Where an exchange is: waiting for a connection or the response head, relaying a
+    response, tunnelling after a 101, or ended (answered, finished, failed or aborted)."""
+
+    WAITING = "waiting"
+    RESPONDING = "responding"
+    TUNNEL = "tunnel"
+    ENDED = "ended"
+
+
 class Exchange:
     """One request and its response, across one (or, on a retry, another) backend connection."""
 
     __slots__ = ("client", "router", "request", "head", "backend", "targets", "pending", "pending_size",
-                 "tunnel_pending", "complete", "response_started", "framing", "chunked_out", "keep", "attempts",
-                 "done", "fresh_only", "force_new", "deadline", "connecting", "started")
+                 "tunnel_pending", "complete", "phase", "framing", "chunked_out", "keep", "attempts",
+                 "fresh_only", "force_new", "deadline", "connecting", "started")
 
     def __init__(self, client: Client, request: Request) -> None:
         self.client = client
@@ -290,17 +320,21 @@ class Exchange:
         self.pending_size = 0
         self.tunnel_pending: list[bytes] = []
         self.complete = False  # the whole request was received
-        self.response_started = False
+        self.phase = Phase.WAITING
         self.framing = "none"
         self.chunked_out = False
         self.keep = False
         self.attempts = 0
-        self.done = False
         self.fresh_only = not request.retryable
         self.force_new = request.upgrade is not None  # tunnels get a connection of their own
         self.deadline = NEVER  # for the response to start
         self.started = time.monotonic()
         self.connecting: asyncio.Task[None] | None = None
+
+    @property
+    def head_sent(self) -> bool:
+        """The client has (part of) the instance's answer: an error can no longer be said."""
+        return self.phase is Phase.RESPONDING or self.phase is Phase.TUNNEL
 
     # -- request side
     def start(self) -> None:
@@ -313,7 +347,7 @@ class Exchange:
             self._answer(503, self.router.unavailable())
             return
         target = self.targets[0]
-        backend = None if self.force_new else self.router.take(target, RECENT if self.fresh_only else None)
+        backend = None if self.force_new else self.router.pools.take(target, RECENT if self.fresh_only else None)
         if backend is not None:
             self.use(backend)
         else:
@@ -332,7 +366,7 @@ class Exchange:
         if not self.client.writable:
             backend.pause()
         self.deadline = time.monotonic() + self.router.timeout
-        self.router.expect(self.deadline)
+        self.router.sweeper.expect(self.deadline)
         if self.router.recorder is not None:
             self.router.serving(backend.target.name, self.request)
         backend.flush()
@@ -362,14 +396,11 @@ class Exchange:
             self.client.write(http.informational(response))  # 100 Continue and friends
             return
         self.deadline = NEVER
-        self.response_started = True
+        self.phase = Phase.RESPONDING
         if status == 101 and self.request.upgrade is not None:
             self.client.write(http.response_head(response, instance, False, False, upgrade=True))
             return
-        request = self.request
-        self.framing = framing = http.response_framing(response, request.method)
-        self.chunked_out = framing == "chunked" or (framing == "eof" and request.version == "1.1")
-        self.keep = request.keep_alive and request.upgrade is None and (framing != "eof" or self.chunked_out)
+        self.framing, self.chunked_out, self.keep = http.relay_framing(response, self.request)
         self.client.write(http.response_head(response, instance, self.keep, self.chunked_out))
         self.router.answered(self, status, response)
 
@@ -377,54 +408,32 @@ class Exchange:
         self.client.write(http.chunk(data) if self.chunked_out else data)
 
     def response_done(self, backend_keep: bool) -> None:
-        if self.done:
+        if self.phase is Phase.ENDED:
             return
-        self.done = True
-        self.deadline = NEVER
+        self._end()
         if self.chunked_out:
             self.client.write(http.LAST_CHUNK)
-        backend, self.backend = self.backend, None
-        if backend is not None:
-            backend.exchange = None
-            if self.router.recorder is not None:
-                self.router.served(backend.target.name)
-            if backend_keep and self.complete:
-                self.router.give_back(backend)
-            else:
-                backend.close()
+        self._release(keep=backend_keep and self.complete)
         if not self.complete:
             self.keep = False  # the client is still sending a body the instance did not wait for
         self.client.finished(self, self.keep)
 
     def tunnel(self, backend: Backend, rest: bytes) -> None:
         """101 Switching Protocols: from now on, bytes both ways as they come."""
-        self.done = True
-        self.deadline = NEVER
-        client = self.client
-        client.tunnel = backend
-        backend.tunnel = client
-        client.write(rest)
-        client.flush()
-        for piece in self.tunnel_pending:
-            if piece:
-                backend.write(piece)
-        backend.flush()
-        client.resume("upgrade")
+        self.phase, self.deadline = Phase.TUNNEL, NEVER
+        self.client.tunnel_to(backend, rest, self.tunnel_pending)
 
     # -- failures
     def backend_lost(self, backend: Backend, got_response: bool) -> None:
-        """The backend connection closed (or sent garbage) with this exchange on it."""
-        if self.done or backend is not self.backend:
+        """The backend connection closed with this exchange on it."""
+        if self.phase is Phase.ENDED or self.phase is Phase.TUNNEL or backend is not self.backend:
             return
-        self.backend = None
-        if self.router.recorder is not None:
-            self.router.served(backend.target.name)
-        if self.response_started:
+        self._release(keep=False)
+        if self.head_sent:
             if self.framing == "eof":
                 self.response_done(False)  # the end of an EOF-framed body
             else:
-                self.done = True
-                self.client.close()  # truncated: never glue an error into a started body
+                self._truncate()
             self.client.flush()
             return
         self.deadline = NEVER
@@ -438,35 +447,58 @@ class Exchange:
             return
         self._answer(502, f"procrun router: {backend.target.name} failed before answering")
 
+    def backend_malformed(self, backend: Backend, problem: Exception) -> None:
+        """The instance sent bytes that are not HTTP: 502, or a cut if its answer had begun."""
+        if backend is not self.backend or self.phase is Phase.ENDED:
+            return
+        self._release(keep=False)
+        if self.head_sent:
+            self._truncate()
+        else:
+            self._answer(502, f"procrun router: {backend.target.name} sent a malformed response ({problem})")
+
     def timed_out(self) -> None:
         self.deadline = NEVER
-        if self.response_started or self.done:
+        if self.head_sent or self.phase is Phase.ENDED:
             return
         name = self.backend.target.name if self.backend else "the instance"
-        if self.backend is not None:
-            self.backend.exchange = None
-            self.backend.close()
-            self.backend = None
+        self._release(keep=False)
         self._answer(504, f"procrun router: {name} did not start a response within {self.router.timeout:g}s")
-
-    def _answer(self, status: int, text: str) -> None:
-        self.done = True
-        self.deadline = NEVER
-        self.router.answered(self, status, None)
-        self.client.refuse(status, text)
 
     def abort(self) -> None:
         """The client went away: drop the backend connection (it may be mid-message)."""
-        self.done = True
-        self.deadline = NEVER
+        self._end()
         if self.connecting is not None:
             self.connecting.cancel()
-        if self.backend is not None:
-            if self.router.recorder is not None:
-                self.router.served(self.backend.target.name)
-            self.backend.exchange = None
-            self.backend.close()
-            self.backend = None
+        self._release(keep=False)
+
+    # -- the one end and the one release
+    def _end(self) -> None:
+        self.phase, self.deadline = Phase.ENDED, NEVER
+
+    def _release(self, keep: bool) -> None:
+        """Let go of the backend connection: back to its pool when ``keep``, else closed."""
+        backend, self.backend = self.backend, None
+        if backend is None:
+            return
+        backend.exchange = None
+        if self.router.recorder is not None:
+            self.router.served(backend.target.name)
+        if keep:
+            self.router.pools.give_back(backend, backend.target in self.router.ready())
+        else:
+            backend.close()
+
+    def _answer(self, status: int, text: str) -> None:
+        """The router's own answer (503, 502, 504), then the connection closes."""
+        self._end()
+        self.router.answered(self, status, None)
+        self.client.refuse(status, text)
+
+    def _truncate(self) -> None:
+        """The instance's answer had begun and cannot be finished: never glue an error into it."""
+        self._end()
+        self.client.close()
 
 
 async def connect(exchange: Exchange, target: Target) -> None:
@@ -477,13 +509,13 @@ async def connect(exchange: Exchange, target: Target) -> None:
             router.loop.create_connection(lambda: Backend(router, target), "127.0.0.1", target.port), CONNECT_TIMEOUT)
     except (OSError, asyncio.TimeoutError):
         exchange.connecting = None
-        if not exchange.done:
+        if exchange.phase is not Phase.ENDED:
             exchange.targets.pop(0)  # that instance is gone: the next one
             exchange.attach()
             exchange.client.flush()
         return
     exchange.connecting = None
-    if exchange.done:
+    if exchange.phase is Phase.ENDED:
         backend.close()
         return
     exchange.use(backend, fresh=True)
@@ -516,7 +548,7 @@ class Backend(Gathered):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self.router.forget(self)
+        self.router.pools.forget(self)
         if self.tunnel is not None:
             self.tunnel.close()
         elif self.exchange is not None:
@@ -552,14 +584,8 @@ class Backend(Gathered):
             self.flush()
 
     def _malformed(self, problem: Exception) -> None:
-        exchange, self.exchange = self.exchange, None
-        if exchange is not None:
-            exchange.backend = None
-            if exchange.response_started:
-                exchange.done = True
-                exchange.client.close()
-            else:
-                exchange._answer(502, f"procrun router: {self.target.name} sent a malformed response ({problem})")
+        if self.exchange is not None:
+            self.exchange.backend_malformed(self, problem)
         self.close()
 
     def pause_writing(self) -> None:

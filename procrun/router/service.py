@@ -1,9 +1,10 @@
 """The non-sticky router: one listening port in front of every ready ``web.N``.
 
 HTTP mode balances per request (round-robin over ready instances) through
-keep-alive pools, one per instance generation: when an instance stops, pauses
-or is relocated its pool is dropped, so chaos and non-stickiness are unchanged.
-TCP mode balances per connection. The parsing and framing rules live in
+keep-alive pools (``pool``), one per instance generation: when an instance stops,
+pauses or is relocated its pool is dropped, so chaos and non-stickiness are
+unchanged. Every client deadline is kept by one timer (``sweep``). TCP mode
+balances per connection. The parsing and framing rules live in
 ``procrun.router.http`` (pure); the protocols in ``procrun.router.proxy``.
 """
 
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import resource
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from procrun.project.plan import fd_budget
 from procrun.router import http
+from procrun.router.pool import Pools, Target
+from procrun.router.sweep import Sweeper
 from procrun.router.tally import Tally
 from procrun.supervise.session import Service
 
@@ -23,18 +26,10 @@ if TYPE_CHECKING:
     from procrun.router.listen import Listener
     from procrun.diagnose.recorder import Recorder
     from procrun.router.http import Request, Response
-    from procrun.router.proxy import Backend, Client, Exchange
+    from procrun.router.proxy import Client, Exchange
     from procrun.supervise.session import Session
 
-POOL_SIZE = 64  # idle connections kept per instance
 CLIENT_CEILING = 10_000
-NEVER = float("inf")
-
-
-class Target(NamedTuple):
-    name: str
-    port: int
-    pid: int
 
 
 class Router(Service):
@@ -46,14 +41,13 @@ class Router(Service):
         self.session: Session | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.clients: set[Client] = set()
-        self.pools: dict[Target, list[Backend]] = {}
+        self.pools = Pools()
+        self.sweeper: Sweeper = None  # type: ignore[assignment]  # made with the loop
         self._counter = 0
         self._server: asyncio.base_events.Server | None = None
         self._listener: Listener | None = None
         self._ready: list[Target] = []
         self._ready_at = -1  # the session generation _ready was read at
-        self._sweeper: asyncio.TimerHandle | None = None
-        self._sweep_at = NEVER
         self.connections = 0  # client connections accepted and not yet closed
         self.refusing = 0  # of those, the ones being told 503 (over the cap)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -63,6 +57,7 @@ class Router(Service):
     async def start(self, session: Session) -> None:
         self.session = session
         self.loop = asyncio.get_running_loop()
+        self.sweeper = Sweeper(self.loop, lambda: self.clients)
         try:
             if self.mode == "http":
                 from procrun.router.listen import Listener
@@ -79,8 +74,7 @@ class Router(Service):
                     f"{self.type_name}.N ({'per request' if http_mode else 'per connection'}, never sticky)", "router")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        self.sweeper.close()
         if self._tally_timer is not None:
             self._tally_timer.cancel()
         self._journal_tally(None)
@@ -90,10 +84,7 @@ class Router(Service):
             self._server.close()
         for client in list(self.clients):
             client.close()
-        for pool in self.pools.values():
-            for backend in pool:
-                backend.close()
-        self.pools.clear()
+        self.pools.close()
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
@@ -108,7 +99,7 @@ class Router(Service):
             self._ready_at = self.session.generation
             self._ready = [Target(p.name, p.instance.port, p.pid)  # type: ignore[arg-type]
                            for p in self.session.machine.ready(self.type_name)]
-            self._prune(set(self._ready))
+            self.pools.keep_only(self._ready)
         return self._ready
 
     def order(self) -> list[Target]:
@@ -116,61 +107,6 @@ class Router(Service):
         ready = self.ready()
         self._counter += 1
         return http.rotate(ready, self._counter)  # type: ignore[return-value]
-
-    def _prune(self, ready: set[Target]) -> None:
-        """Connections to an instance that stopped, paused or moved are never reused."""
-        for target in [t for t in self.pools if t not in ready]:
-            for backend in self.pools.pop(target):
-                backend.close()
-
-    def take(self, target: Target, recent: float | None) -> Backend | None:
-        """An idle pooled connection to ``target``; with ``recent``, only one used that recently."""
-        pool = self.pools.get(target)
-        now = time.monotonic()
-        while pool:
-            backend = pool.pop()
-            if backend.usable and (recent is None or now - backend.last_used <= recent):
-                return backend
-            backend.close()
-        return None
-
-    def give_back(self, backend: Backend) -> None:
-        pool = self.pools.get(backend.target)
-        if pool is None:
-            if backend.target not in self.ready():
-                backend.close()
-                return
-            pool = self.pools[backend.target] = []
-        if backend.usable and len(pool) < POOL_SIZE:
-            pool.append(backend)
-        else:
-            backend.close()
-
-    def forget(self, backend: Backend) -> None:
-        pool = self.pools.get(backend.target)
-        if pool and backend in pool:
-            pool.remove(backend)
-
-    # -- deadlines: one timer for every connection, armed for the earliest deadline only
-    def expire_at(self, client: Client, seconds: float, status: int, text: str) -> None:
-        client.deadline = time.monotonic() + seconds
-        client.expiry = (status, text)
-        self.expect(client.deadline)
-
-    def expect(self, deadline: float) -> None:
-        if deadline < self._sweep_at:
-            if self._sweeper is not None:
-                self._sweeper.cancel()
-            self._sweep_at = deadline
-            self._sweeper = self.loop.call_at(self.loop.time() + max(0.0, deadline - time.monotonic()) + 0.001,
-                                              self._sweep)
-
-    def _sweep(self) -> None:
-        self._sweeper, self._sweep_at = None, NEVER
-        now = time.monotonic()
-        soonest = min((client.check(now) for client in list(self.clients)), default=NEVER)
-        if soonest != NEVER:
-            self.expect(soonest)
 
     def serving(self, name: str, request: Request) -> None:
         """Which request an instance is serving: a file it writes meanwhile is attributed to it."""

@@ -15,7 +15,7 @@ LAYERS = {
     3: ["router/service", "router/proxy", "router/listen", "watch/service", "chaos/service", "control/service", "control/server",
         "control/commands", "control/cli", "control/client", "control/streams", "backing/service", "control/attach", "control/top"],
     2: ["supervise/session", "supervise/lifecycle", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "fresh/workdir",
-        "fresh/inspect", "fresh/writes", "statedir", "backing/proxy", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "export/stage"],
+        "fresh/inspect", "fresh/writes", "statedir", "backing/proxy", "router/pool", "router/sweep", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "export/stage"],
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
         "supervise/machine", "supervise/states", "supervise/table", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "chaos/schedule", "fresh/slug", "diagnose/report", "router/http",
         "watch/plan", "diagnose/memory", "diagnose/ports", "diagnose/__init__", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",
