@@ -1,49 +1,33 @@
-"""Composition root: loads the app, builds the plan, wires a session and its services."""
+"""Composition root: loads the app, builds the plan, wires a session and its services.
+
+Read top to bottom: ``check`` and ``start`` (the verbs that run here; ``run`` is
+``procrun.oneoff``'s, ``export`` is ``procrun.export.run``'s), then how a start builds its
+backing proxies, its Machine, its session and its services, and how it ends.
+"""
 
 from __future__ import annotations
 
-import errno
-import json
 import os
-import shlex
 import sys
-import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from procrun import statedir
-from procrun.errors import SessionError, UsageError
-from procrun.project import plan as formation
-from procrun.project import procfile
-from procrun.project.files import App, env_file_list, load, read_dotenv, read_text, rel
-from procrun.project.plan import Instance
+from procrun.chaos.types import chaos_types
+from procrun.errors import UsageError
+from procrun.journal.store import open_journal
+from procrun.project.files import App, load
+from procrun.project.live import Live
+from procrun.project.plan import ROUTED_TYPE, Plan, make_plan
 
 if TYPE_CHECKING:
-    from procrun.chaos.schedule import ChaosConfig
     from procrun.supervise.machine import Machine
     from procrun.supervise.session import Session
 
-ROUTED_TYPE = "web"
-
-
-class Plan(NamedTuple):
-    """The formation to start: selected types, their counts and every instance."""
-
-    types: tuple[str, ...]
-    counts: Mapping[str, int]
-    instances: tuple[Instance, ...]
-
-
-def make_plan(app: App, env: Mapping[str, str] | None = None) -> Plan:
-    s = app.settings
-    types = formation.select_types(app.procfile, s.types)
-    counts = formation.resolve_counts(types, formation.parse_formation(s.formation), app.procfile.names,
-                                      s.max_instances)
-    instances = formation.plan(app.procfile, types, counts, s.port, app.environment(env))
-    return Plan(types, counts, instances)
-
 
 def check(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> str:
+    from procrun.chaos.schedule import chaos_config
+
     app = load(flags, edge)
     make_plan(app)
     chaos_config(app)
@@ -53,9 +37,10 @@ def check(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> str:
 def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     app = load(flags, edge)
     s = app.settings
-    if not s.watch:  # watchfiles' anyio imports ssl
-        _without_tls()
     from procrun.supervise import process
+
+    if not s.watch:  # watchfiles' anyio imports ssl
+        process.without_tls()
 
     plan = make_plan(app)
     process.ensure_open_files(len(plan.instances))
@@ -64,10 +49,13 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     live = Live(app, plan, routed)
     backing = _backing(app, plan, live, routed)  # before the instances are made: they get the proxied URLs
     session = _session(app, plan, live)
-    lock = _lock_session(app.root)
+    lock = statedir.lock_session(app.root)
     try:
         state_dir = os.path.dirname(lock.path)
-        journal_dir = _journal(session, app, plan, state_dir)
+        journal = open_journal(state_dir, s, [i.name for i in plan.instances], session.say)  # None: --no-journal
+        if journal is not None:
+            session.journal = journal
+        journal_dir = journal.directory if journal is not None else None
         process.reset_ignored_signals()
         process.become_subreaper()
         if backing is None:  # (--chaos-backing's proxies must listen before the processes connect)
@@ -156,6 +144,7 @@ def _session(app: App, plan: Plan, live: Live) -> Session:
 
 
 def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool) -> None:
+    from procrun.chaos.schedule import chaos_config
     from procrun.chaos.service import ChaosService
     from procrun.control.service import ControlService
 
@@ -172,7 +161,9 @@ def _attach_services(session: Session, app: App, live: Live, state_dir: str, rou
         if s.router_record and s.router_mode == "http":
             from procrun.diagnose.recorder import Recorder
 
-            router.recorder = Recorder(lambda finding: _found(session, finding))
+            from procrun.diagnose.findings import Findings
+
+            router.recorder = Recorder(Findings.of(session))
             session.report.requests_seen = True
         session.services.append(router)
     if s.watch:
@@ -180,46 +171,6 @@ def _attach_services(session: Session, app: App, live: Live, state_dir: str, rou
 
         session.services.append(WatchService(live, s.watch_paths, s.watch_ignore, s.watch_debounce,
                                              type_globs(s.type_settings), rolling=(ROUTED_TYPE,) if routed else ()))
-
-
-def _found(session: Session, finding: Any) -> None:
-    """A memory finding, new or newly confirmed: said at once, kept in the report."""
-    from procrun.diagnose.report import StateFinding, allowed
-    from procrun.diagnose.memory import as_report, join_disk
-
-    written: dict[str, set[str]] = {}
-    for files in session.report.findings:  # what stopped instances left, and what running ones wrote so far
-        written.setdefault(files.instance, set()).update(files.created + files.changed)
-    if session.fresh is not None and session.fresh.writes is not None:
-        for instance, paths in session.fresh.writes.written.items():
-            written.setdefault(instance, set()).update(paths)
-    join_disk([finding], written)
-    if allowed(session.checks.allow, finding.kind, f"{finding.method} {finding.path}", finding.path):
-        return
-    entry = StateFinding(**as_report(finding))  # type: ignore[arg-type]
-    session.report.add_state(f"{entry.kind} {entry.type} {entry.request}", entry)
-    session.say(f"{entry.line} [{entry.status}]", "finding")
-
-
-def _journal(session: Session, app: App, plan: Plan, state_dir: str) -> str | None:
-    """The session's journal under sessions/<id>/, with what replays it; None with --no-journal."""
-    from procrun.journal.store import Journal, new_session
-
-    s = app.settings
-    if not s.journal:
-        return None
-    argv = ["procrun", *sys.argv[1:]]
-    replay = argv + ([] if any(a.startswith("--chaos-seed") for a in argv) else ["--chaos-seed", str(s.chaos_seed)])
-    meta = {"pid": os.getpid(), "root": app.root, "argv": argv, "replay": shlex.join(replay) if s.chaos else None,
-            "seed": s.chaos_seed, "chaos": s.chaos, "started": time.time(), "names": [i.name for i in plan.instances]}
-    try:
-        directory = new_session(state_dir, meta, meta["started"])
-    except OSError as exc:
-        session.say(f"no journal for this session: {exc.strerror or exc}", "warning")
-        return None
-    session.journal = Journal(directory, int(s.journal_max_mb * 1_000_000),
-                              on_error=lambda exc: session.say(f"journal stopped: {exc.strerror or exc}", "warning"))
-    return directory
 
 
 def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None, code: int) -> None:
@@ -240,173 +191,7 @@ def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None,
             session.say(f"timeline: file://{page}", "report")
         session.journal.event("end", {"code": code})
         session.journal.close()
+    from procrun.supervise.relay import say_output_error
+
     session.writer.close()
-    _say_output_error(session.output_error)
-
-
-def _say_output_error(exc: OSError | None) -> None:
-    """One stderr line when the output failed; none for a closed pipe (`procrun start | head`)."""
-    if exc is None or exc.errno == errno.EPIPE:
-        return
-    try:
-        os.write(2, f"procrun: cannot write the output ({exc.strerror}); stopped the session\n".encode())
-    except OSError:
-        pass
-
-
-class Live:
-    """The definitions a running session starts instances from; --watch may change them."""
-
-    def __init__(self, app: App, plan: Plan, routed: bool) -> None:
-        self.app = app
-        self.root = app.root
-        self.procfile = app.procfile
-        self.procfile_path = os.path.abspath(app.procfile.path)
-        files, self.env_required = env_file_list(app.settings.env_files)
-        self.env_paths = tuple(os.path.abspath(rel(app.root, f)) for f in files)
-        self.config_path = os.path.abspath(app.settings.config_path)
-        self.env = app.environment()
-        self.overrides: dict[str, str] = {}  # values procrun rewrote (--chaos-backing), kept across .env reloads
-        # Types started later (scale, Procfile edits) keep honcho's port slots after the started ones.
-        self.port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
-        self.routed = routed
-
-    def make_instance(self, type_name: str, index: int) -> Instance:
-        inst = formation.instance(self.procfile, self.port_order, type_name, index, self.app.settings.port, self.env)
-        if self.routed and type_name == ROUTED_TYPE:  # the router owns the base port; the session picks one
-            inst = formation.with_port(inst, formation.AUTO_PORT)
-        return inst
-
-    def reload_procfile(self) -> procfile.Procfile:
-        self.procfile = procfile.parse(read_text(self.procfile_path, "Procfile"), self.app.procfile.path)
-        return self.procfile
-
-    def reload_env(self) -> None:
-        dotenv, _ = read_dotenv([os.path.relpath(p) for p in self.env_paths], self.env_required)
-        self.env = {**os.environ, **dotenv, **self.overrides}
-
-    def add_type(self, type_name: str) -> None:
-        if type_name not in self.port_order:
-            self.port_order = (*self.port_order, type_name)
-
-
-def chaos_config(app: App) -> ChaosConfig:
-    """The chaos settings, checked against the Procfile (types that opt out in procrun.yaml left out)."""
-    from procrun.chaos.schedule import ChaosConfig
-
-    s = app.settings
-    return ChaosConfig(s.chaos_interval, s.chaos_actions, chaos_types(app), s.chaos_min_uptime, s.chaos_seed)
-
-
-def chaos_types(app: App) -> tuple[str, ...]:
-    """The types chaos may disrupt (empty: all), refused when the Procfile has no such type."""
-    s = app.settings
-    types = s.chaos_types
-    opted_out = {t for t, c in s.type_settings.items() if c.chaos is False}
-    if opted_out:  # procrun.yaml types.X.chaos: false
-        types = tuple(t for t in (types or app.procfile.names) if t not in opted_out)
-    for name in types:
-        if app.procfile.get(name) is None and app.procfile.types:
-            raise UsageError(f"--chaos-types: {app.procfile.path} has no process type {name!r}; "
-                             f"it defines {', '.join(app.procfile.names)}")
-    return types
-
-
-def _without_tls() -> None:
-    """A session speaks no TLS: keep asyncio from loading OpenSSL, several MiB per session.
-
-    asyncio treats a missing ssl module as "no TLS support", which is exactly right here.
-    """
-    if "ssl" not in sys.modules:
-        sys.modules["ssl"] = None  # type: ignore[assignment]
-
-
-def _lock_session(root: str) -> statedir.SessionLock:
-    try:
-        directory = statedir.create(root)
-    except OSError as exc:
-        raise SessionError(f"cannot create the session directory: {exc}") from None
-    if directory == statedir.preferred(root):
-        ignore = os.path.join(directory, ".gitignore")
-        if not os.path.exists(ignore):
-            with open(ignore, "w") as f:
-                f.write("# procrun session state\n*\n")
-    lock = statedir.SessionLock(directory)
-    info = json.dumps({"pid": os.getpid(), "started": time.strftime("%H:%M:%S"), "root": root})
-    holder = lock.acquire(info)
-    if holder is not None:
-        try:
-            data = json.loads(holder)
-            who = f"pid {data['pid']}, started {data['started']}"
-        except (ValueError, KeyError, TypeError):
-            who = holder
-        raise SessionError(f"a procrun session is already running in {root} ({who}); "
-                           "use 'procrun ps' to see it or 'procrun quit' to stop it")
-    return lock
-
-
-def run(flags: Mapping[str, Any], edge: Mapping[str, Any], argv: Sequence[str]) -> int:
-    """``procrun run``: exec the command with the app's environment; never returns on success."""
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    if not argv or not argv[0]:
-        raise UsageError("run needs a command, like: procrun run python manage.py migrate")
-    app = load(flags, edge, with_procfile=False)  # like honcho and foreman: only the environment
-    env = app.environment()
-    if "PORT" not in app.dotenv:
-        env["PORT"] = str(app.settings.port)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    from procrun.supervise.process import reset_ignored_signals
-
-    reset_ignored_signals()
-    args = list(argv)
-    if len(args) == 1 and any(c in args[0] for c in " \t\n$|&;<>()*?[]~`'\"\\"):
-        args = ["/bin/sh", "-c", args[0]]
-    return _exec(args, env)
-
-
-def _exec(args: list[str], env: Mapping[str, str]) -> int:
-    try:
-        os.execvpe(args[0], args, env)
-    except FileNotFoundError:
-        print(f"procrun: {shlex.quote(args[0])}: command not found", file=sys.stderr)
-        return 127
-    except PermissionError:
-        print(f"procrun: {shlex.quote(args[0])}: permission denied", file=sys.stderr)
-        return 126
-    except OSError as exc:
-        print(f"procrun: {shlex.quote(args[0])}: {exc.strerror}", file=sys.stderr)
-        return 126
-    except ValueError as exc:  # a NUL byte in an argument
-        raise UsageError(f"run: cannot run {shlex.quote(args[0])}: {exc}") from None
-    return 0  # not reached: exec replaced us
-
-
-def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: str, app_name: str | None,
-           image: str | None, user: str | None, log_dir: str | None) -> list[str]:
-    """Render the formation for another engine and write it into ``target``; returns the paths."""
-    from procrun.export import FORMATS, ExportContext, TypeSpec, renderers, stage
-
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    app = load(flags, edge)
-    s = app.settings
-    plan = make_plan(app, env={})
-    if fmt == "kubernetes" and not image:
-        raise UsageError("export kubernetes needs the container image: pass --image NAME")
-    types = tuple(TypeSpec(t, app.procfile.get(t).command, plan.counts[t],  # type: ignore[union-attr]
-                           formation.type_port(s.port, plan.types, t, 1)) for t in plan.types)
-    target = os.path.abspath(target)
-    ctx = ExportContext(app=app_name or os.path.basename(app.root) or "app", root=app.root, types=types,
-                        env=dict(app.dotenv), timeout=s.timeout, user=user,
-                        log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
-                        path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image,
-                        chaos=chaos_config(app) if s.chaos else None)
-    files = renderers()[fmt](ctx)
-    if log_dir and fmt == "supervisord":  # supervisord will not start a program whose log path is missing
-        try:
-            os.makedirs(os.path.abspath(log_dir), exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create log directory {log_dir}: {exc.strerror}; pass -l DIR you can write") from None
-    return stage.write(files, target)
+    say_output_error(session.output_error)

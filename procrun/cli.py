@@ -29,12 +29,16 @@ def dispatch(ns: Namespace) -> int:
     if ns.command == "start":
         return app.start(flags, edge)
     if ns.command == "run":
-        return app.run(flags, edge, ns.argv)
+        from procrun.oneoff import run
+
+        return run(flags, edge, ns.argv)
     if ns.command == "check":
         print(app.check(flags, edge), file=sys.stderr)
         return 0
     if ns.command == "export":
-        for path in app.export(flags, edge, ns.format, ns.location, ns.app, ns.image, ns.user, ns.log):
+        from procrun.export.run import export
+
+        for path in export(flags, edge, ns.format, ns.location, ns.app, ns.image, ns.user, ns.log):
             print(f"wrote {path}", file=sys.stderr)
         return 0
     raise UsageError(f"unknown command {ns.command!r}")

@@ -7,8 +7,12 @@ root is not writable, a per-user runtime directory is used instead.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
+
+from procrun import errors
 
 SOCKET = "control.sock"
 LOCK = "session.lock"
@@ -146,3 +150,29 @@ def load_json(root: str, name: str) -> object | None:
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def lock_session(root: str) -> SessionLock:
+    """The session's lock in its state directory (a .gitignore beside it in the app's own
+    .procrun/); SessionError while another session holds it."""
+    try:
+        directory = create(root)
+    except OSError as exc:
+        raise errors.SessionError(f"cannot create the session directory: {exc}") from None
+    if directory == preferred(root):
+        ignore = os.path.join(directory, ".gitignore")
+        if not os.path.exists(ignore):
+            with open(ignore, "w") as f:
+                f.write("# procrun session state\n*\n")
+    lock = SessionLock(directory)
+    info = json.dumps({"pid": os.getpid(), "started": time.strftime("%H:%M:%S"), "root": root})
+    holder = lock.acquire(info)
+    if holder is not None:
+        try:
+            data = json.loads(holder)
+            who = f"pid {data['pid']}, started {data['started']}"
+        except (ValueError, KeyError, TypeError):
+            who = holder
+        raise errors.SessionError(f"a procrun session is already running in {root} ({who}); "
+                           "use 'procrun ps' to see it or 'procrun quit' to stop it")
+    return lock

@@ -10,6 +10,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from procrun.chaos.types import chaos_types
+
+if TYPE_CHECKING:
+    from procrun.project.files import App
 
 ACTIONS = ("restart", "kill", "relocate", "pause")
 DESCRIPTIONS = {
@@ -77,3 +83,9 @@ class Schedule:
         act = action or self.config.actions[self.rng.randrange(len(self.config.actions))]
         pause = self.rng.uniform(self.config.pause_min, self.config.pause_max) if act == "pause" else 0.0
         return Disruption(chosen.name, act, round(pause, 3))
+
+
+def chaos_config(app: App) -> ChaosConfig:
+    """The chaos settings, checked against the Procfile (types that opt out in procrun.yaml left out)."""
+    s = app.settings
+    return ChaosConfig(s.chaos_interval, s.chaos_actions, chaos_types(app), s.chaos_min_uptime, s.chaos_seed)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 SESSIONS = "sessions"
 META = "meta.json"
@@ -43,6 +46,26 @@ def new_session(state_dir: str, meta: dict[str, object], now: float) -> str:
     with open(os.path.join(directory, META), "w") as f:
         json.dump({"id": ident, **meta}, f, indent=1)
     return directory
+
+
+def open_journal(state_dir: str, settings: Any, names: list[str], say: Callable[[str, str], None]) -> Journal | None:
+    """The session's journal under sessions/<id>/, with what replays it (the seed joins the
+    command line under chaos); None with --no-journal, or when it cannot be made (one warning
+    says why)."""
+    if not settings.journal:
+        return None
+    argv = ["procrun", *sys.argv[1:]]
+    replay = argv + ([] if any(a.startswith("--chaos-seed") for a in argv) else ["--chaos-seed", str(settings.chaos_seed)])
+    meta = {"pid": os.getpid(), "root": settings.app_root, "argv": argv, "seed": settings.chaos_seed,
+            "replay": shlex.join(replay) if settings.chaos else None, "chaos": settings.chaos,
+            "started": time.time(), "names": names}
+    try:
+        directory = new_session(state_dir, meta, meta["started"])
+    except OSError as exc:
+        say(f"no journal for this session: {exc.strerror or exc}", "warning")
+        return None
+    return Journal(directory, int(settings.journal_max_mb * 1_000_000),
+                   on_error=lambda exc: say(f"journal stopped: {exc.strerror or exc}", "warning"))
 
 
 def prune(current: str, keep: int) -> None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.errors import UsageError
 from procrun.project.ranges import MAX_INSTANCES
 from procrun.project.procfile import Procfile
+
+if TYPE_CHECKING:
+    from procrun.project.files import App
 
 MAX_PORT = 65535
 # The variables that name the instance (web.1) in its environment: start and every exporter use this table.
@@ -159,3 +162,23 @@ def plan(procfile: Procfile, types: tuple[str, ...], counts: Mapping[str, int],
     if clash is not None:
         raise UsageError(clash)
     return instances
+
+
+ROUTED_TYPE = "web"  # the type the router serves
+
+
+class Plan(NamedTuple):
+    """The formation to start: selected types, their counts and every instance."""
+
+    types: tuple[str, ...]
+    counts: Mapping[str, int]
+    instances: tuple[Instance, ...]
+
+
+def make_plan(app: App, env: Mapping[str, str] | None = None) -> Plan:
+    """The formation the app's settings ask for: what check, export and start all use."""
+    s = app.settings
+    types = select_types(app.procfile, s.types)
+    counts = resolve_counts(types, parse_formation(s.formation), app.procfile.names, s.max_instances)
+    instances = plan(app.procfile, types, counts, s.port, app.environment(env))
+    return Plan(types, counts, instances)

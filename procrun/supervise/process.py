@@ -4,6 +4,7 @@ from the platform backend (procrun.platform)."""
 from __future__ import annotations
 
 import os
+import sys
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
@@ -194,3 +195,12 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def without_tls() -> None:
+    """A session speaks no TLS: keep asyncio from loading OpenSSL, several MiB per session.
+
+    asyncio treats a missing ssl module as "no TLS support", which is exactly right here.
+    """
+    if "ssl" not in sys.modules:
+        sys.modules["ssl"] = None  # type: ignore[assignment]

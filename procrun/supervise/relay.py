@@ -6,6 +6,7 @@ owns the children's pipes on the loop, holding them back while the output is con
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import select
@@ -250,4 +251,14 @@ def call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], 
     try:
         loop.call_soon_threadsafe(callback, *args)
     except RuntimeError:  # the loop is closed: nothing left to tell
+        pass
+
+
+def say_output_error(exc: OSError | None) -> None:
+    """One stderr line when the output failed; none for a closed pipe (`procrun start | head`)."""
+    if exc is None or exc.errno == errno.EPIPE:
+        return
+    try:
+        os.write(2, f"procrun: cannot write the output ({exc.strerror}); stopped the session\n".encode())
+    except OSError:
         pass

@@ -1,0 +1,41 @@
+"""``procrun export FORMAT DIR``: the app's formation rendered for another engine (pure
+renderers) and written into DIR (``stage``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from procrun.chaos.schedule import chaos_config
+from procrun.errors import UsageError
+from procrun.export import FORMATS, ExportContext, TypeSpec, renderers, stage
+from procrun.project.files import load
+from procrun.project.plan import make_plan, type_port
+
+
+def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: str, app_name: str | None,
+           image: str | None, user: str | None, log_dir: str | None) -> list[str]:
+    """Render the formation for another engine and write it into ``target``; returns the paths."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    app = load(flags, edge)
+    s = app.settings
+    plan = make_plan(app, env={})
+    if fmt == "kubernetes" and not image:
+        raise UsageError("export kubernetes needs the container image: pass --image NAME")
+    types = tuple(TypeSpec(t, app.procfile.get(t).command, plan.counts[t],  # type: ignore[union-attr]
+                           type_port(s.port, plan.types, t, 1)) for t in plan.types)
+    target = os.path.abspath(target)
+    ctx = ExportContext(app=app_name or os.path.basename(app.root) or "app", root=app.root, types=types,
+                        env=dict(app.dotenv), timeout=s.timeout, user=user,
+                        log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
+                        path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image,
+                        chaos=chaos_config(app) if s.chaos else None)
+    files = renderers()[fmt](ctx)
+    if log_dir and fmt == "supervisord":  # supervisord will not start a program whose log path is missing
+        try:
+            os.makedirs(os.path.abspath(log_dir), exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create log directory {log_dir}: {exc.strerror}; pass -l DIR you can write") from None
+    return stage.write(files, target)

@@ -1,0 +1,47 @@
+"""The definitions a running session starts instances from: the Procfile, the environment and
+the port slots, as the session began with them and as ``--watch`` changes them."""
+
+from __future__ import annotations
+
+import os
+
+from procrun.project import plan as formation
+from procrun.project import procfile
+from procrun.project.files import App, env_file_list, read_dotenv, read_text, rel
+from procrun.project.plan import ROUTED_TYPE, Instance, Plan
+
+
+class Live:
+    """The definitions a running session starts instances from; --watch may change them."""
+
+    def __init__(self, app: App, plan: Plan, routed: bool) -> None:
+        self.app = app
+        self.root = app.root
+        self.procfile = app.procfile
+        self.procfile_path = os.path.abspath(app.procfile.path)
+        files, self.env_required = env_file_list(app.settings.env_files)
+        self.env_paths = tuple(os.path.abspath(rel(app.root, f)) for f in files)
+        self.config_path = os.path.abspath(app.settings.config_path)
+        self.env = app.environment()
+        self.overrides: dict[str, str] = {}  # values procrun rewrote (--chaos-backing), kept across .env reloads
+        # Types started later (scale, Procfile edits) keep honcho's port slots after the started ones.
+        self.port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
+        self.routed = routed
+
+    def make_instance(self, type_name: str, index: int) -> Instance:
+        inst = formation.instance(self.procfile, self.port_order, type_name, index, self.app.settings.port, self.env)
+        if self.routed and type_name == ROUTED_TYPE:  # the router owns the base port; the session picks one
+            inst = formation.with_port(inst, formation.AUTO_PORT)
+        return inst
+
+    def reload_procfile(self) -> procfile.Procfile:
+        self.procfile = procfile.parse(read_text(self.procfile_path, "Procfile"), self.app.procfile.path)
+        return self.procfile
+
+    def reload_env(self) -> None:
+        dotenv, _ = read_dotenv([os.path.relpath(p) for p in self.env_paths], self.env_required)
+        self.env = {**os.environ, **dotenv, **self.overrides}
+
+    def add_type(self, type_name: str) -> None:
+        if type_name not in self.port_order:
+            self.port_order = (*self.port_order, type_name)
