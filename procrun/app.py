@@ -19,6 +19,7 @@ from procrun.journal.store import open_journal
 from procrun.project.files import App, load
 from procrun.project.live import Live
 from procrun.project.plan import ROUTED_TYPE, Plan, make_plan
+from procrun.supervise.shared import Shared
 
 if TYPE_CHECKING:
     from procrun.supervise.machine import Machine
@@ -47,8 +48,9 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     routed = s.router and app.procfile.get(ROUTED_TYPE) is not None
     _refuse_bad_input(app, routed)
     live = Live(app, plan, routed)
-    backing = _backing(app, plan, live, routed)  # before the instances are made: they get the proxied URLs
-    session = _session(app, plan, live)
+    backing = _backing(app, plan, live)  # before the instances are made: they get the proxied URLs
+    shared = Shared()  # the channels the session's services tell each other through
+    session = _session(app, plan, live, shared)
     lock = statedir.lock_session(app.root)
     try:
         state_dir = os.path.dirname(lock.path)
@@ -64,9 +66,7 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
             from procrun.journal.store import prune
 
             prune(journal_dir, s.journal_keep)
-        _attach_services(session, app, live, state_dir, routed)
-        if backing is not None:
-            session.services.append(backing)
+        _attach_services(session, shared, app, live, state_dir, routed, backing)
         import asyncio
 
         code = asyncio.run(session.run())
@@ -88,12 +88,12 @@ def _refuse_bad_input(app: App, routed: bool) -> None:
     chaos_types(app)
 
 
-def _backing(app: App, plan: Plan, live: Live, routed: bool) -> Any:
-    """--chaos-backing: a proxy port for each loopback service URL in .env, the values rewritten."""
+def _backing(app: App, plan: Plan, live: Live) -> Any:
+    """--chaos-backing: a proxy port for each loopback service URL in .env, the values rewritten;
+    (proxied with their ports, skipped), or None."""
     s = app.settings
     if not s.chaos_backing:
         return None
-    from procrun.backing.service import BackingService
     from procrun.backing.urls import find, rewrite
     from procrun.supervise.process import free_port
 
@@ -102,7 +102,7 @@ def _backing(app: App, plan: Plan, live: Live, routed: bool) -> Any:
     ports = [(b, free_port()) for b in proxied]
     live.overrides.update({b.var: rewrite(b.url, port) for b, port in ports})
     live.env.update(live.overrides)
-    return BackingService(ports, skipped, s.chaos_seed, s.chaos_interval, s.chaos, ROUTED_TYPE if routed else None)
+    return ports, skipped
 
 
 def _machine(app: App, plan: Plan, live: Live) -> Machine:
@@ -119,7 +119,7 @@ def _machine(app: App, plan: Plan, live: Live) -> Machine:
                    make_instance=live.make_instance, counts=plan.counts, cap=s.max_instances, order=order)
 
 
-def _session(app: App, plan: Plan, live: Live) -> Session:
+def _session(app: App, plan: Plan, live: Live, shared: Shared) -> Session:
     from procrun.fresh.workdir import Workdirs
     from procrun.supervise.output import Prefixer, Style
     from procrun.supervise.relay import Writer
@@ -128,36 +128,33 @@ def _session(app: App, plan: Plan, live: Live) -> Session:
     s = app.settings
     style = Style(colour=s.colour, prefix=s.prefix)
     style.widen([i.name for i in plan.instances])
-    default_ready = {ROUTED_TYPE: "port"}  # web is ready when its port answers; others once spawned
-    per_type = s.type_settings
-    probe = {t for t in app.procfile.names
-             if (per_type[t].ready if t in per_type and per_type[t].ready else default_ready.get(t)) == "port"}
     workdirs = Workdirs(app.root, ignore=s.fresh_ignore, keep=s.keep_dirs, linked=s.fresh_link)
     sys.stdout.flush()
     from procrun.supervise.probe import Checks
 
-    checks = Checks(frozenset(probe), {t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout}, s.allow)
+    checks = Checks.of(s, app.procfile.names)
     session = Session(_machine(app, plan, live), Prefixer(style), Writer(1), app.root, quiet=s.quiet,
-                      workdirs=workdirs, fresh_all=s.fresh, checks=checks)
+                      workdirs=workdirs, fresh_all=s.fresh, checks=checks, shared=shared)
     session.ttys = frozenset(s.tty) | {t for t, c in s.type_settings.items() if c.tty}
     return session
 
 
-def _attach_services(session: Session, app: App, live: Live, state_dir: str, routed: bool) -> None:
+def _attach_services(session: Session, shared: Shared, app: App, live: Live, state_dir: str, routed: bool,
+                     backing: Any) -> None:
     from procrun.chaos.schedule import chaos_config
     from procrun.chaos.service import ChaosService
     from procrun.control.service import ControlService
 
     s = app.settings
-    session.services.append(ControlService(os.path.join(state_dir, statedir.SOCKET),
+    session.services.append(ControlService(session, shared, os.path.join(state_dir, statedir.SOCKET),
                                            lambda: live.procfile.names, app.root))
     session.report.listener = session.journal.event  # (the report is made now: after the launch)
-    session.chaos = ChaosService(chaos_config(app), enabled=s.chaos)
+    session.chaos = ChaosService(session, shared, chaos_config(app), enabled=s.chaos)
     session.services.append(session.chaos)
     if routed:
         from procrun.router.service import Router
 
-        router = Router(s.router_host, s.port, s.router_mode, s.router_timeout, ROUTED_TYPE)
+        router = Router(session, shared, s.router_host, s.port, s.router_mode, s.router_timeout, ROUTED_TYPE)
         if s.router_record and s.router_mode == "http":
             from procrun.diagnose.recorder import Recorder
 
@@ -169,8 +166,14 @@ def _attach_services(session: Session, app: App, live: Live, state_dir: str, rou
     if s.watch:
         from procrun.watch.service import WatchService, type_globs
 
-        session.services.append(WatchService(live, s.watch_paths, s.watch_ignore, s.watch_debounce,
-                                             type_globs(s.type_settings), rolling=(ROUTED_TYPE,) if routed else ()))
+        watch = WatchService(session, live, s.watch_paths, s.watch_ignore, s.watch_debounce, type_globs(s.type_settings),
+                             rolling=(ROUTED_TYPE,) if routed else ())
+        session.services.append(watch)
+    if backing is not None:
+        from procrun.backing.service import BackingService
+
+        session.services.append(BackingService(session, shared, *backing, s.chaos_seed, s.chaos_interval, s.chaos,
+                                               ROUTED_TYPE if routed else None))
 
 
 def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None, code: int) -> None:

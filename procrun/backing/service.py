@@ -16,6 +16,7 @@ from procrun.platform import connection_owner
 from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
+    from procrun.supervise.shared import Shared
     from procrun.supervise.session import Session
 
 FAULTS = ("latency", "reset", "outage", "blackhole")
@@ -36,20 +37,21 @@ def draw(rng: random.Random, names: list[str]) -> tuple[str, str, float, float]:
 class BackingService(Service):
     kind = "backing"
 
-    def __init__(self, proxied: list[tuple[Backing, int]], skipped: list[Skipped], seed: int, interval: float,
-                 scheduled: bool, routed_type: str | None) -> None:
+    def __init__(self, session: Session, shared: Shared, proxied: list[tuple[Backing, int]], skipped: list[Skipped],
+                 seed: int, interval: float, scheduled: bool, routed_type: str | None) -> None:
+        super().__init__(session)
+        self.shared = shared
         # its own random stream: the same seed replays the same process chaos with or without it
         self.rng = random.Random(f"backing-{seed}")
         self.interval, self.scheduled, self.routed_type = interval, scheduled, routed_type
         self.proxies = {b.var: Proxy(b, port, self.rng.random, self._opened) for b, port in proxied}
         self.skipped = skipped
-        self.session: Session | None = None
         self.verdicts: list[verdicts.Verdict] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, session: Session) -> None:
-        self.session = session
+    async def start(self) -> None:
+        session = self.session
         for proxy in self.proxies.values():
             try:
                 await proxy.start()
@@ -78,12 +80,10 @@ class BackingService(Service):
 
     # -- faults
     def _arm(self) -> None:
-        assert self.session is not None
         delay = self.rng.expovariate(1.0 / self.interval)
         self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
 
     def _fire(self) -> None:
-        assert self.session is not None
         if self.session.machine.ending is None:
             name, action, seconds, latency = draw(self.rng, sorted(self.proxies))
             self.now(name, action, seconds, latency)
@@ -91,7 +91,6 @@ class BackingService(Service):
 
     def now(self, name: str, action: str, seconds: float | None = None, latency: float = 0.2) -> None:
         """Begin a fault at once (the schedule, or `procrun chaos now --backing NAME --action A`)."""
-        assert self.session is not None
         proxy = self.proxies.get(name)
         if proxy is None:
             raise ValueError(f"no proxied backing service {name!r}; proxied: {', '.join(self.proxies) or 'none'}")
@@ -109,7 +108,6 @@ class BackingService(Service):
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, proxy: Proxy, action: str, seconds: float, latency: float) -> None:
-        assert self.session is not None
         start = time.monotonic()
         users = self._users(proxy)
         if action == "reset":
@@ -125,7 +123,6 @@ class BackingService(Service):
         self._judged(verdicts.judge(fault, self._seen(proxy, fault, wall)))
 
     def _users(self, proxy: Proxy) -> tuple[tuple[str, int], ...]:
-        assert self.session is not None
         out = []
         for link in proxy.links:
             proc = self.session.machine.get(link.owner) if link.owner else None
@@ -134,25 +131,23 @@ class BackingService(Service):
         return tuple(sorted(out))
 
     def _seen(self, proxy: Proxy, fault: verdicts.Fault, ended_wall: float) -> dict[str, verdicts.Seen]:
-        assert self.session is not None
         seen = {}
         for instance, _ in fault.users:
             proc = self.session.machine.get(instance)
             links = [link for link in proxy.history if link.owner == instance]
             routed = type_of(instance) == self.routed_type
-            rate = self.session.rates.get(instance) or {}
+            rate = self.shared.rates.get(instance) or {}
             seen[instance] = verdicts.Seen(
                 pid=proc.pid if proc is not None else None,
                 restarted_at=proc.started if proc is not None else None,
                 reconnected=any(link.opened > fault.end for link in links),
                 holding=any(link.opened < fault.start and link.closed is None for link in links),
-                stuck=routed and instance in self.session.in_flight,
+                stuck=routed and instance in self.shared.in_flight,
                 served=routed and int(rate.get("sec", 0)) >= int(ended_wall) and int(rate.get("2xx", 0)) > 0,
                 routed=routed)
         return seen
 
     def _judged(self, found: list[verdicts.Verdict]) -> None:
-        assert self.session is not None
         self.verdicts += found
         for v in found:
             self.session.say(f"{v.instance} {v.verdict} after {v.action} of {v.var}", "backing")
@@ -167,7 +162,7 @@ class BackingService(Service):
         future.add_done_callback(lambda f: self._owned(link, f))
 
     def _owned(self, link: Link, future: asyncio.Future[int | None]) -> None:
-        if self.session is None or future.cancelled() or future.exception() is not None:
+        if future.cancelled() or future.exception() is not None:
             return
         pid = future.result()
         if pid is None:

@@ -12,21 +12,22 @@ from procrun.diagnose.report import Event
 from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
+    from procrun.supervise.shared import Shared
     from procrun.supervise.session import Session
 
 
 class ChaosService(Service):
-    def __init__(self, config: ChaosConfig, enabled: bool = True) -> None:
+    def __init__(self, session: Session, shared: Shared, config: ChaosConfig, enabled: bool = True) -> None:
+        super().__init__(session)
+        self.shared = shared
         self.config = config
         self.schedule = Schedule(config, random.Random(config.seed))
         self.enabled = enabled
-        self.session: Session | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.next_at: float | None = None
 
-    async def start(self, session: Session) -> None:
-        self.session = session
-        session.report.seed = self.config.seed
+    async def start(self) -> None:
+        self.session.report.seed = self.config.seed
         if self.enabled:
             self._announce()
             self._arm()
@@ -35,7 +36,6 @@ class ChaosService(Service):
         self._cancel()
 
     def _announce(self) -> None:
-        assert self.session is not None
         self.session.report.scheduled = True
         c = self.config
         self.session.say(f"seed {self.config.seed} (replay with --chaos-seed {self.config.seed}); a disruption every "
@@ -51,21 +51,19 @@ class ChaosService(Service):
             self._arm()
         else:
             self._cancel()
-            assert self.session is not None
             self.session.say("off", "chaos")
 
     def status(self) -> dict[str, object]:
-        now = self.session.clock() if self.session else 0.0
+        now = self.session.clock()
         return {"enabled": self.enabled, "seed": self.config.seed, "interval": self.config.interval,
                 "actions": list(self.config.actions), "types": list(self.config.types),
                 "next_in": None if self.next_at is None else max(0.0, self.next_at - now),
-                "disruptions": len(self.session.report.events) if self.session else 0}
+                "disruptions": len(self.session.report.events)}
 
     def candidates(self) -> list[Candidate]:
-        assert self.session is not None
         now = self.session.clock()
         return [Candidate(p.name, p.instance.type, now - (p.started or now))
-                for p in self.session.machine.disruptable() if p.name not in self.session.taps]  # not attached
+                for p in self.session.machine.disruptable() if p.name not in self.shared.taps]  # not attached
 
     def now(self, victim: str | None = None, action: str | None = None) -> Disruption | None:
         """Disrupt at once (``procrun chaos now``); returns what was done."""
@@ -75,7 +73,6 @@ class ChaosService(Service):
         return disruption
 
     def _arm(self) -> None:
-        assert self.session is not None
         delay = self.schedule.next_delay()
         self.next_at = self.session.clock() + delay
         self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
@@ -87,7 +84,6 @@ class ChaosService(Service):
 
     def _fire(self) -> None:
         self._timer = None
-        assert self.session is not None
         if self.session.machine.ending is not None:
             return
         disruption = self.schedule.pick(self.candidates())
@@ -96,7 +92,6 @@ class ChaosService(Service):
         self._arm()
 
     def _carry_out(self, d: Disruption) -> None:
-        assert self.session is not None
         extra = f" for {d.pause_for:.1f}s" if d.action == "pause" else ""
         self.session.say(f"{d.action} {d.victim}{extra} ({DESCRIPTIONS[d.action]})", "chaos")
         self.session.report.add_event(Event(round(time.time(), 3), d.victim, d.action,

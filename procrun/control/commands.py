@@ -18,15 +18,16 @@ from procrun.supervise import process
 
 if TYPE_CHECKING:
     from procrun.supervise.session import Session
+    from procrun.supervise.shared import Shared
 
 Reply = dict[str, Any]
 READ_ONLY = ("ping", "ps", "report", "subscribe")
 
 
 class Controller:
-    def __init__(self, session: Session, known_types: Callable[[], tuple[str, ...]], root: str,
+    def __init__(self, session: Session, shared: Shared, known_types: Callable[[], tuple[str, ...]], root: str,
                  wall: Callable[[], float] = time.time) -> None:
-        self.session = session
+        self.session, self.shared = session, shared
         self.known_types = known_types
         self.root = root
         self.wall = wall
@@ -147,7 +148,7 @@ class Controller:
                          f"procrun.yaml (or start with --tty {proc.type})")
         if proc.pid is None:
             return error(f"{name} is not running ({proc.state})")
-        if name in session.taps:
+        if name in self.shared.taps:
             return error(f"{name} already has a client attached")
         return ok(name=name, pid=proc.pid)
 
@@ -160,7 +161,7 @@ class Controller:
         findings = [f"{f.line} [{f.status}]" for f in self.session.report.state.values()]
         findings += [f"{f.instance} left {len(f.created) + len(f.changed)} file(s)" for f in self.session.report.findings]
         return {"processes": self.snapshot(), "formation": self.session.machine.formation(), "chaos": chaos,
-                "findings": findings[-5:], "rates": self.session.rates, "ending": self.session.machine.ending}
+                "findings": findings[-5:], "rates": self.shared.rates, "ending": self.session.machine.ending}
 
     def snapshot(self) -> list[Reply]:
         machine = self.session.machine

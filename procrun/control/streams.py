@@ -12,12 +12,13 @@ from procrun.control.protocol import Request, encode
 if TYPE_CHECKING:
     from procrun.control.commands import Controller
     from procrun.supervise.session import Session
+    from procrun.supervise.shared import Shared
 
 PUSH_EVERY = 1.0  # a subscriber hears at least this often (uptime, CPU)
 LOOK_EVERY = 0.25  # how soon a change reaches a subscriber
 
 
-async def attach(session: Session, request: Request, reader: asyncio.StreamReader,
+async def attach(session: Session, shared: Shared, request: Request, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
     """The client's bytes to the instance's terminal, its output to the client, until either closes.
     The instance and the session go on; a restarted instance keeps the client."""
@@ -27,8 +28,8 @@ async def attach(session: Session, request: Request, reader: asyncio.StreamReade
         if not writer.is_closing():
             writer.write(data)
 
-    session.taps[name] = out  # the instance's relay (this one's and a restarted one's) sends it its output
-    relay = _relay(session, name)
+    shared.taps[name] = out  # the instance's relay (this one's and a restarted one's) sends it its output
+    relay = session.tty_relay(name)
     if relay is not None and request.size is not None:  # the instance sees the attaching terminal's size
         from procrun.supervise.process import terminal_size
 
@@ -39,18 +40,12 @@ async def attach(session: Session, request: Request, reader: asyncio.StreamReade
     except (ConnectionError, OSError):
         pass
     finally:
-        session.taps.pop(name, None)
-
-
-def _relay(session: Session, name: str):  # type: ignore[no-untyped-def]
-    proc = session.machine.get(name)
-    child = session.children.get(proc.pid) if proc is not None and proc.pid is not None else None
-    return session.relays.relays.get(child.fd) if child is not None and child.tty else None
+        shared.taps.pop(name, None)
 
 
 async def _type(session: Session, name: str, data: bytes) -> None:
     """Write to the terminal the instance has now (none between a crash and its restart)."""
-    relay = _relay(session, name)
+    relay = session.tty_relay(name)
     view = memoryview(data)
     for _ in range(200):  # a program not reading its terminal: give up on the keystrokes after 2 s
         if relay is None or not view:

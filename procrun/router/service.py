@@ -28,17 +28,19 @@ if TYPE_CHECKING:
     from procrun.router.http import Request, Response
     from procrun.router.proxy import Client, Exchange
     from procrun.supervise.session import Session
+    from procrun.supervise.shared import Shared
 
 CLIENT_CEILING = 10_000
 
 
 class Router(Service):
-    def __init__(self, host: str, port: int, mode: str = "http", timeout: float = 30.0,
-                 type_name: str = "web") -> None:
+    def __init__(self, session: Session, shared: Shared, host: str, port: int, mode: str = "http",
+                 timeout: float = 30.0, type_name: str = "web") -> None:
+        super().__init__(session)
+        self.shared = shared
         self.host, self.port, self.mode, self.timeout = host, port, mode, timeout
         self.type_name = type_name
         self.recorder: Recorder | None = None  # set by the composition root when requests are recorded
-        self.session: Session | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.clients: set[Client] = set()
         self.pools = Pools()
@@ -54,8 +56,8 @@ class Router(Service):
         self.tally = Tally()  # per instance per second, for the journal
         self._tally_timer: asyncio.TimerHandle | None = None
 
-    async def start(self, session: Session) -> None:
-        self.session = session
+    async def start(self) -> None:
+        session = self.session
         self.loop = asyncio.get_running_loop()
         self.sweeper = Sweeper(self.loop, lambda: self.clients)
         try:
@@ -94,7 +96,6 @@ class Router(Service):
     def ready(self) -> list[Target]:
         """Ready instances: running (port accepted a connection), not paused. Read from the
         Machine again only when the session has applied something since the last look."""
-        assert self.session is not None
         if self._ready_at != self.session.generation:
             self._ready_at = self.session.generation
             self._ready = [Target(p.name, p.instance.port, p.pid)  # type: ignore[arg-type]
@@ -110,22 +111,18 @@ class Router(Service):
 
     def serving(self, name: str, request: Request) -> None:
         """Which request an instance is serving: a file it writes meanwhile is attributed to it."""
-        assert self.session is not None
-        self.session.in_flight[name] = f"{request.method} {request.target.split(b'?', 1)[0].decode('latin-1')}"
+        self.shared.in_flight[name] = f"{request.method} {request.target.split(b'?', 1)[0].decode('latin-1')}"
 
     def served(self, name: str) -> None:
-        assert self.session is not None
-        self.session.in_flight.pop(name, None)
+        self.shared.in_flight.pop(name, None)
 
     def unavailable(self) -> str:
-        assert self.session is not None
         states = [(p.name, str(p.state)) for p in self.session.machine.of_type(self.type_name)]
         return http.describe_pool(states, self.type_name)
 
     def client_cap(self) -> int:
         """Client connections served at once: half the file descriptors the processes and
         the control socket leave free (each client may hold a backend connection too)."""
-        assert self.session is not None
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft == resource.RLIM_INFINITY:
             return CLIENT_CEILING
@@ -148,8 +145,8 @@ class Router(Service):
         """Once a second while requests come (no timer when idle): the seconds before ``before`` (None: all)."""
         self._tally_timer = None
         for record in self.tally.drain(before):
-            self.session.journal.event("req", record)  # type: ignore[union-attr]  # records: started
-            self.session.rates[str(record["n"])] = record  # type: ignore[union-attr]
+            self.session.journal.event("req", record)
+            self.shared.rates[str(record["n"])] = record
         if self.tally and before is not None:
             self._tally_timer = self.loop.call_later(1.0, self._journal_tally, int(time.time()) + 1)
 

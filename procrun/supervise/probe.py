@@ -7,10 +7,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.supervise.order import BOOT_TIMEOUT
-from procrun.project.plan import type_of
+from procrun.project.plan import ROUTED_TYPE, type_of
 
 if TYPE_CHECKING:
     import asyncio
+
+    from procrun.project.settings import Settings
 
     from procrun.diagnose.report import Report
 
@@ -25,6 +27,16 @@ class Checks(NamedTuple):
 
     def boot_timeout(self, name: str) -> float:
         return self.boot_timeouts.get(type_of(name), BOOT_TIMEOUT)
+
+    @classmethod
+    def of(cls, settings: Settings, types: tuple[str, ...]) -> Checks:
+        """A session's checks: its web type is ready when its port answers, other types once
+        spawned, unless procrun.yaml says otherwise (``types.T.ready``)."""
+        per_type = settings.type_settings
+        probed = {t for t in types if (per_type[t].ready if t in per_type and per_type[t].ready
+                                       else "port" if t == ROUTED_TYPE else "spawn") == "port"}
+        return cls(frozenset(probed), {t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout},
+                   settings.allow)
 
 
 LOOK_AFTER = 1.0  # seconds without an answer on $PORT before looking at what the instance listens on

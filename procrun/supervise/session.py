@@ -4,8 +4,8 @@ Signals, child exits, pipe data and timers arrive as loop callbacks; each is
 turned into a Machine input, and the actions that come back are executed here
 and nowhere else. Signal handlers only feed the machine; they never print or
 block. Output goes through ``relay``, the guardian and fresh directories are
-objects of their own; the session's life (launch, run, the loop's callbacks) is
-``lifecycle``'s.
+objects of their own; what only a stage of the session's life can do (before
+its loop exists, or on it) is its stage's, ``lifecycle.Early`` or ``OnLoop``.
 """
 
 from __future__ import annotations
@@ -20,29 +20,30 @@ from procrun.journal.store import OFF, Journal
 from procrun.project.plan import AUTO_PORT, Instance, with_port
 from procrun.supervise import process
 from procrun.supervise.guardian import MARKER_VAR, Guardian
-from procrun.supervise.lifecycle import Early, LifecycleMixin
+from procrun.supervise.lifecycle import Early, OnLoop
 from procrun.supervise.machine import Action, Finish, Kill, Machine, Say, Spawn, Sweep
 from procrun.supervise.output import SYSTEM, Prefixer, colour_for, render
 from procrun.supervise.probe import Checks
 from procrun.supervise.relay import Relay, Writer
+from procrun.supervise.shared import Shared
 
 if TYPE_CHECKING:
-    import asyncio
-
-    from procrun.fresh.inspect import FreshDirs
-    from procrun.diagnose.report import Report
     from procrun.chaos.service import ChaosService
+    from procrun.diagnose.report import Report
+    from procrun.fresh.inspect import FreshDirs
     from procrun.fresh.workdir import Workdirs
-    from procrun.supervise.probe import Probes
-    from procrun.supervise.reaper import Stragglers
-    from procrun.supervise.relay import Relays
+
 
 class Service:
-    """Something that runs beside the processes for a session's life (control socket, ...)."""
+    """Something that runs beside the processes for a session's life (control socket, ...).
+    Made with the session it serves, and the shared channels it uses (``Shared``)."""
 
     kind = ""  # how others find it without importing its module ("backing")
 
-    async def start(self, session: Session) -> None:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def start(self) -> None:
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -52,17 +53,19 @@ class Service:
         """Instances restarted on request (procrun restart); most services ignore it."""
 
 
-class Session(LifecycleMixin):
+class Session:
     """Runs a Machine against real processes until it finishes; returns the exit code."""
 
     def __init__(self, machine: Machine, prefixer: Prefixer, writer: Writer, cwd: str,
                  quiet: frozenset[str] = frozenset(), clock: Callable[[], float] = time.monotonic,
                  checks: Checks = Checks(), workdirs: Workdirs | None = None, fresh_all: bool = False,
-                 report: Report | None = None, effects: process.Effects | None = None) -> None:
+                 report: Report | None = None, effects: process.Effects | None = None,
+                 shared: Shared | None = None) -> None:
         self.machine, self.prefixer, self.writer, self.cwd = machine, prefixer, writer, cwd
         self.quiet, self.clock, self.checks = quiet, clock, checks
         self.workdirs, self.fresh_all = workdirs, fresh_all
         self.effects = effects or process.real_effects()
+        self.shared = shared or Shared()  # the channels the relays (taps) and fresh directories (in_flight) use
         self._report = report
         self.services: list[Service] = []
         self.chaos: ChaosService | None = None  # set by the composition root
@@ -72,21 +75,12 @@ class Session(LifecycleMixin):
         self.code: int | None = None
         self.output_error: OSError | None = None
         self.generation = 0  # counts apply() calls: readers cache what they derive from the Machine
-        self.in_flight: dict[str, str] = {}  # instance -> the request it is serving ("POST /upload"), from the router
         self.guardian: Guardian | None = None
         self.journal: Journal = OFF  # set by the composition root
         self.ttys: frozenset[str] = frozenset()  # types run on a pseudo-terminal
-        self.taps: dict[str, Callable[[bytes], None]] = {}  # attached clients by instance (chaos spares them)
-        self.rates: dict[str, dict[str, object]] = {}  # the router's last second per instance (procrun top)
         self.fresh: FreshDirs | None = None  # made with the first fresh directory
         self.launched = False
-        self.early: Early | None = None  # what waits for the loop, when launched before it
-        self.relays: Relays = None  # type: ignore[assignment]  # this and the four below: made with the loop
-        self._timer: asyncio.TimerHandle | None = None
-        self._done: asyncio.Future[int] = None  # type: ignore[assignment]
-        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self.probes: Probes = None  # type: ignore[assignment]  # made with the loop
-        self.stragglers: Stragglers = None  # type: ignore[assignment]
+        self.stage: Early | OnLoop | None = None  # before the loop, or on it
 
     @property
     def report(self) -> Report:
@@ -98,25 +92,69 @@ class Session(LifecycleMixin):
             self._report = Report()
         return self._report
 
+    # -- life
+    def launch(self) -> None:
+        """The guardian and the first formation. Called before run() (and before asyncio is
+        imported), processes start as soon as the plan is known; their output waits in its
+        pipes, and exits and signals are kept, until run() hands them to the loop."""
+        if self.stage is None:
+            self.stage = Early()
+        if self.effects.guardian:
+            self.guardian = Guardian(self.marker, self.workdirs is not None and self.workdirs.keep)
+        self.launched = True
+        self.writer.hold()
+        try:
+            self.apply(self.machine.start(self.clock()))
+        finally:
+            self.writer.release()
+
+    async def run(self) -> int:
+        early = self.stage
+        self.stage = stage = OnLoop(self)
+        if isinstance(early, Early):
+            early.hand_over(self, stage)
+        started: list[Service] = []
+        try:
+            try:
+                for service in self.services:
+                    await service.start()
+                    started.append(service)
+            except Exception:
+                if self.launched:  # what was launched stops as a shutdown would, then the error is said
+                    self.apply(self.machine.shutdown(1, self.clock(), "the session cannot start; stopping"))
+                    await stage.done
+                raise
+            stage.probes.release()
+            if not self.launched:
+                self.launch()
+            return await stage.done
+        finally:
+            for service in reversed(started):
+                await service.close()
+            stage.close()
+            if self.fresh is not None:
+                self.fresh.close()
+            if self.guardian is not None:
+                self.guardian.release()
+
     # -- actions
     def apply(self, actions: list[Action]) -> None:
         """Carry out what the Machine decided. Every event source (signals, control socket,
         chaos, watch) calls the Machine and hands its actions here."""
+        stage = self.stage
+        assert stage is not None, "launch() or run() first"
         for action in actions:
-            if self.early is not None and isinstance(action, (Sweep, Finish)):
-                self.early.actions.append(action)  # the loop carries these out
-            elif isinstance(action, Spawn):
+            if isinstance(action, Spawn):
                 self._spawn(action.instance, action.fresh)
             elif isinstance(action, Kill):
                 self.effects.signal_group(action.pid, action.sig)
             elif isinstance(action, Sweep):
-                self.stragglers.signal(action.sig)
+                stage.sweep(action.sig)
             elif isinstance(action, Say):
                 self.say(action.text, action.source)
             elif isinstance(action, Finish):
-                self.code = action.code
-                self.stragglers.finish(self._finished)
-        self._arm_timer()
+                stage.finish(action.code)
+        stage.arm(self.machine.next_deadline())
         self.generation += 1
 
     def say(self, text: str, source: str = SYSTEM) -> None:
@@ -147,18 +185,13 @@ class Session(LifecycleMixin):
             self._fresh_dirs().started(child.pid, inst.name, workdir)
         self.children[child.pid] = child
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
-        relay = Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty, taps=self.taps)
+        self.stage.relay(Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty,  # type: ignore[union-attr]
+                               taps=self.shared.taps))
         probing = inst.type in self.checks.probe_types and inst.port is not None
         self.journal.event("start", {"n": inst.name, "pid": child.pid, "fresh": workdir is not None})
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
-        probe = (inst.name, child.pid, inst.port) if probing else None
-        if self.early is not None:
-            self.early.relays.append(relay)
-            self.early.probes.extend([probe] if probe else [])
-            return
-        self.relays.add(relay)
-        if probe:
-            self.probes.start(*probe)  # type: ignore[arg-type]
+        if probing:
+            self.stage.probe(inst.name, child.pid, inst.port)  # type: ignore[union-attr, arg-type]
 
     def _fresh_dirs(self) -> FreshDirs:
         if self.fresh is None:
@@ -166,19 +199,19 @@ class Session(LifecycleMixin):
 
             assert self.workdirs is not None
             self.fresh = FreshDirs.watched(self.workdirs, self.report, self.say, self.clock, self.guardian,
-                                           self.checks.allow, self.in_flight)
-            if self._loop is not None:
-                self.fresh.attach(self._loop)
+                                           self.checks.allow, self.shared.in_flight)
+            self.stage.attach_fresh(self.fresh)  # type: ignore[union-attr]
         return self.fresh
 
-    def _ready(self, name: str, pid: int) -> None:
+    # -- callbacks
+    def ready(self, name: str, pid: int) -> None:
+        """A readiness probe passed."""
         self.apply(self.machine.became_ready(name, pid, self.clock()))
         proc = self.machine.get(name)
         if proc is not None and proc.pid == pid and proc.ready_after is not None:
             self.report.record("ready", proc.type, proc.ready_after)
             self.journal.event("ready", {"n": name, "after": round(proc.ready_after, 4)})
 
-    # -- callbacks
     def children_exited(self) -> None:
         """SIGCHLD: reap every exited child, relay its last output, tell the Machine."""
         for pid, returncode in self.effects.reap():
@@ -186,7 +219,8 @@ class Session(LifecycleMixin):
             if child is None:
                 continue  # a reparented orphan
             child.exited(returncode)
-            self.relays.pump_fd(child.fd)  # print what it wrote before saying it stopped
+            if isinstance(self.stage, OnLoop):
+                self.stage.relays.pump_fd(child.fd)  # print what it wrote before saying it stopped
             if self.fresh is not None:
                 self.fresh.stopped(pid)  # report before a successor starts
             name = self.machine.name_of(pid)
@@ -198,6 +232,13 @@ class Session(LifecycleMixin):
             if stopping and proc is not None and proc.stop_after is not None:
                 self.report.record("stopped", proc.instance.type, proc.stop_after)
 
+    def tty_relay(self, name: str) -> Relay | None:
+        """The relay of an instance on a pseudo-terminal (attach types into it)."""
+        proc = self.machine.get(name)
+        child = self.children.get(proc.pid) if proc is not None and proc.pid is not None else None
+        if child is None or not child.tty or not isinstance(self.stage, OnLoop):
+            return None
+        return self.stage.relays.relays.get(child.fd)
 
 
 def _placed(machine: Machine, inst: Instance) -> Instance:

@@ -85,8 +85,10 @@ def _own_output_files() -> frozenset[tuple[int, int]]:
 
 
 class WatchService(Service):
-    def __init__(self, live: Live, paths: Iterable[str], ignore: Iterable[str] = (), debounce: float = 0.3,
-                 globs: Mapping[str, tuple[str, ...]] | None = None, rolling: Iterable[str] = ("web",)) -> None:
+    def __init__(self, session: Session, live: Live, paths: Iterable[str], ignore: Iterable[str] = (),
+                 debounce: float = 0.3, globs: Mapping[str, tuple[str, ...]] | None = None,
+                 rolling: Iterable[str] = ("web",)) -> None:
+        super().__init__(session)
         self.live = live
         self.paths = [os.path.join(live.root, p) for p in paths] or [live.root]
         self.filter = Filter(live.root, ignore)
@@ -94,12 +96,11 @@ class WatchService(Service):
         self.globs = dict(globs or {})
         self.rolling = set(rolling)
         self.guard = RestartGuard()
-        self.session: Session | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, session: Session) -> None:
-        self.session = session
+    async def start(self) -> None:
+        session = self.session
         for path in self.paths:
             if not os.path.exists(path):
                 raise ConfigError(path, None, "watch path does not exist", "name a file or folder in the app root")
@@ -116,7 +117,7 @@ class WatchService(Service):
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         """A watcher that dies must say so, not leave the user waiting for restarts."""
-        if not task.cancelled() and task.exception() is not None and self.session is not None:
+        if not task.cancelled() and task.exception() is not None:
             self.session.say(f"stopped watching: {task.exception()!r}", "watch")
 
     async def _run(self) -> None:
@@ -127,7 +128,6 @@ class WatchService(Service):
 
     def apply(self, paths: set[str]) -> None:
         session = self.session
-        assert session is not None
         if session.machine.ending is not None:
             return
         rel = lambda p: os.path.relpath(p, self.live.root)  # noqa: E731
@@ -155,7 +155,6 @@ class WatchService(Service):
             self.restart_type(type_name)
 
     def _allowed(self, type_name: str, paths: Iterable[str]) -> bool:
-        assert self.session is not None
         allowed, why = self.guard.allow(type_name, paths, self.session.clock())
         if why is not None:
             self.session.say(why, "watch")
@@ -168,7 +167,6 @@ class WatchService(Service):
     def _procfile(self) -> set[str]:
         """Apply a Procfile edit; returns the types whose command changed."""
         session = self.session
-        assert session is not None
         old = self.live.procfile
         try:
             new = self.live.reload_procfile()
@@ -203,7 +201,6 @@ class WatchService(Service):
 
     def restart_type(self, type_name: str) -> None:
         session = self.session
-        assert session is not None
         machine = session.machine
         names = [p.name for p in sorted(machine.of_type(type_name), key=lambda p: p.instance.index)
                  if p.after_stop is not AfterStop.REMOVE]

@@ -170,14 +170,14 @@ def test_a_service_that_cannot_start_after_the_launch_stops_what_was_launched():
     from procrun.supervise.session import Service
 
     class Broken(Service):
-        async def start(self, session):
+        async def start(self):
             raise SessionError("router cannot listen on 127.0.0.1:5000")
 
         async def close(self):
             pass
 
     fake, session, text = make([inst("web"), inst("worker")])
-    session.services.append(Broken())
+    session.services.append(Broken(session))
     session.launch()
     try:
         asyncio.run(asyncio.wait_for(session.run(), 5))
@@ -193,6 +193,7 @@ def test_a_service_that_cannot_start_after_the_launch_stops_what_was_launched():
 def test_readiness_probes_start_once_the_services_are_up():
     """Launched before the loop, a web instance is not probed (nor said ready) before the
     session's services, the router among them, have started."""
+    from procrun.supervise.lifecycle import OnLoop
     from procrun.supervise.session import Service
 
     fake, session, text = make([Instance("web", 1, "run-web", 1, {"PS": "web.1"})])
@@ -200,22 +201,22 @@ def test_readiness_probes_start_once_the_services_are_up():
     seen = []
 
     class Router(Service):
-        async def start(self, session):
-            seen.append(len(session.probes.tasks))
+        async def start(self):
+            seen.append(len(self.session.stage.probes.tasks))
             await asyncio.sleep(0.05)
-            seen.append(len(session.probes.tasks))
+            seen.append(len(self.session.stage.probes.tasks))
 
         async def close(self):
             pass
 
-    session.services.append(Router())
+    session.services.append(Router(session))
     session.launch()
 
     async def main():
         task = asyncio.ensure_future(session.run())
-        while session.probes is None or not session.probes.tasks:
+        while not isinstance(session.stage, OnLoop) or not session.stage.probes.tasks:
             await asyncio.sleep(0.01)
-        seen.append(len(session.probes.tasks))
+        seen.append(len(session.stage.probes.tasks))
         session.apply(session.machine.shutdown(0, session.clock(), "done"))
         return await asyncio.wait_for(task, 5)
 

@@ -17,7 +17,7 @@ LAYERS = {
     2: ["supervise/session", "supervise/lifecycle", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "fresh/workdir",
         "fresh/inspect", "fresh/writes", "statedir", "backing/proxy", "router/pool", "router/sweep", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "project/live", "export/stage"],
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
-        "supervise/machine", "supervise/states", "supervise/table", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "chaos/schedule", "chaos/types", "diagnose/findings", "fresh/slug", "diagnose/report", "router/http",
+        "supervise/machine", "supervise/states", "supervise/table", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "supervise/shared", "chaos/schedule", "chaos/types", "diagnose/findings", "fresh/slug", "diagnose/report", "router/http",
         "watch/plan", "diagnose/memory", "diagnose/ports", "diagnose/__init__", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",
         "export/compose", "control/protocol", "control/table", "errors", "__init__", "project/__init__",
         "supervise/__init__", "chaos/__init__", "fresh/__init__", "backing/__init__", "backing/urls", "backing/verdicts", "journal/__init__", "journal/timeline", "router/tally", "router/__init__", "watch/__init__", "control/__init__"],

@@ -1,0 +1,24 @@
+"""What the session's services tell each other, in one small explicit object (uvicorn's
+``ServerState`` is the model): the composition root makes it and hands it to the session and
+to each service that writes or reads a channel, so no service reaches into another's state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+class Shared:
+    """The channels between services; each says who writes it and who reads it."""
+
+    __slots__ = ("in_flight", "rates", "taps")
+
+    def __init__(self) -> None:
+        # instance -> the request it is serving ("POST /upload"): the router writes it; fresh
+        # directories' live writes (attribution) and backing verdicts (a stuck request) read it
+        self.in_flight: dict[str, str] = {}
+        # instance -> the router's last second of requests: the router writes it; `top` and
+        # backing verdicts read it
+        self.rates: dict[str, dict[str, object]] = {}
+        # instance -> the attached client's writer: `attach` writes it; the instance's relay sends
+        # its output there, and chaos spares attached instances
+        self.taps: dict[str, Callable[[bytes], None]] = {}
