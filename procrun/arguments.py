@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from procrun import __version__
 from procrun.control import cli as control
 from procrun.errors import UsageError
+from procrun.flags import OUTPUT
 
 
 class Parser(argparse.ArgumentParser):
@@ -72,7 +73,7 @@ def _add_settings(parser: argparse.ArgumentParser, command: str, top: bool = Fal
             kw["type"] = _checked(setting)
             if setting.choices:
                 kw.update(type=str, choices=setting.choices)
-            if setting.name == "env_files":
+            if setting.repeatable:
                 kw["action"] = "append"
         parser.add_argument(*setting.flags, **kw)
 
@@ -82,14 +83,11 @@ def _add_output(parser: argparse.ArgumentParser, top: bool) -> None:
     def default(value: object) -> object:
         return value if top else argparse.SUPPRESS
 
-    parser.add_argument("-d", "--app-root", metavar="DIR", default=default("."),
-                        help="app root: holds the Procfile; processes run here (default: .)")
-    parser.add_argument("--no-color", "--no-colour", dest="no_colour", action="store_true", default=default(False),
-                        help="no coloured prefixes (also: NO_COLOR)")
-    parser.add_argument("--no-prefix", action="store_true", default=default(False),
-                        help="print lines without the time/name prefix")
-    parser.add_argument("-q", "--quiet", metavar="TYPE[,TYPE]", action="append", default=default([]),
-                        help="hide the output of these process types")
+    for o in OUTPUT:
+        kw: dict[str, Any] = {"action": "store_true"} if o.switch else {"metavar": o.metavar}
+        if o.repeatable:
+            kw["action"] = "append"
+        parser.add_argument(*o.flags, dest=o.dest, default=default([] if o.repeatable else o.default), help=o.help, **kw)
 
 
 def _running(sub: Any, name: str, help: str) -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 from procrun import quick
 from procrun.control import cli as control
 from procrun.errors import ProcrunError, SessionError, UsageError
+from procrun.flags import words
 
 
 def dispatch(ns: Namespace) -> int:
@@ -49,14 +50,15 @@ def settings_from(ns: Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     from procrun.project.settings import SETTINGS
 
     flags = {s.name: getattr(ns, s.name) for s in SETTINGS if getattr(ns, s.name, None) is not None}
-    if "env_files" in flags:
-        flags["env_files"] = tuple(f for files in flags["env_files"] for f in files)
+    for s in SETTINGS:  # a repeatable flag's values, each already its words (-e a,b -e c)
+        if s.repeatable and s.name in flags:
+            flags[s.name] = tuple(w for value in flags[s.name] for w in value)
     watch = getattr(ns, "watch", None)
     if watch is not None:
         flags["watch"], flags["watch_paths"] = True, tuple(watch)
     edge = {"app_root": ns.app_root, "prefix": not ns.no_prefix,
             "colour": not ns.no_colour and not os.environ.get("NO_COLOR") and sys.stdout.isatty(),
-            "quiet": frozenset(t.strip() for v in ns.quiet for t in v.split(",") if t.strip()),
+            "quiet": frozenset(w for value in ns.quiet for w in words(value)),
             "types": tuple(getattr(ns, "types", ()))}
     return flags, edge
 

@@ -13,13 +13,11 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 TYPE_CHECKING = False  # importing typing would cost every CLI client ~4 ms
 if TYPE_CHECKING:
+    from procrun.flags import Option
     from procrun.project.settings import Setting
 
 from procrun.control.cli import SWITCHES
-
-# What only the command line sets, as procrun.arguments._add_output declares it.
-OUTPUT_SWITCHES = {"--no-color": "no_colour", "--no-colour": "no_colour", "--no-prefix": "no_prefix"}
-OUTPUT_VALUES = {"-d": "app_root", "--app-root": "app_root", "-q": "quiet", "--quiet": "quiet"}
+from procrun.flags import BY_FLAG, OUTPUT
 
 
 def parse(args: Sequence[str]) -> SimpleNamespace | None:
@@ -36,7 +34,7 @@ def client(args: Sequence[str]) -> SimpleNamespace | None:
     for arg in rest:
         if arg in switches:
             setattr(ns, arg[2:], True)
-        elif arg in ("-d", "--app-root") or arg.startswith("--app-root="):
+        elif arg.partition("=")[0] in OUTPUT[0].flags:  # -d, --app-root
             ns.app_root = arg.partition("=")[2] if "=" in arg else next(rest, "-")
             if ns.app_root.startswith("-"):
                 return None
@@ -52,8 +50,8 @@ def start(args: Sequence[str]) -> SimpleNamespace | None:
     from procrun.project.settings import flagged
 
     ns = SimpleNamespace(**{s.name: None for s in flagged("run")},  # the main parser's defaults
-                         app_root=".", no_colour=False, no_prefix=False, quiet=[], command="start", types=[],
-                         watch=None)
+                         **{o.dest: [] if o.repeatable else o.default for o in OUTPUT}, command="start",
+                         types=[], watch=None)
     flags = {flag: s for s in flagged("start") for flag in s.flags}
     rest, types_ended = iter(args[1:]), False  # argparse refuses a second run of TYPE words
     for arg in rest:
@@ -69,15 +67,16 @@ def start(args: Sequence[str]) -> SimpleNamespace | None:
             return None
         if switch:
             setattr(ns, *switch)
-        elif not _valued(ns, flags.get(flag), OUTPUT_VALUES.get(flag), value if eq else next(rest, "-")):
+        elif not _valued(ns, flags.get(flag), BY_FLAG.get(flag), value if eq else next(rest, "-")):
             return None
     return ns
 
 
 def _switch(flags: dict[str, Setting], flag: str) -> tuple[str, bool] | None:
     """(attribute, value) for a flag without a value: --chaos, --fresh and --no-fresh, --no-prefix."""
-    if flag in OUTPUT_SWITCHES:
-        return OUTPUT_SWITCHES[flag], True
+    option = BY_FLAG.get(flag)
+    if option is not None and option.switch:
+        return option.dest, True
     setting = flags.get(flag)
     if setting is not None and (setting.switch or setting.negatable):
         return setting.name, True
@@ -87,14 +86,14 @@ def _switch(flags: dict[str, Setting], flag: str) -> tuple[str, bool] | None:
     return None
 
 
-def _valued(ns: SimpleNamespace, setting: Setting | None, output: str | None, value: str) -> bool:
+def _valued(ns: SimpleNamespace, setting: Setting | None, output: Option | None, value: str) -> bool:
     """Sets a flag's value as argparse would; False where argparse should decide (or explain)."""
     if value.startswith("-") or setting is None and output is None:
         return False
-    if output == "quiet":
-        ns.quiet.append(value)
+    if output is not None and output.repeatable:
+        getattr(ns, output.dest).append(value)
     elif output is not None:
-        ns.app_root = value
+        setattr(ns, output.dest, value)
     elif setting is not None and setting.choices:
         if value not in setting.choices:
             return False
@@ -106,7 +105,7 @@ def _valued(ns: SimpleNamespace, setting: Setting | None, output: str | None, va
             converted = from_text(setting, value)
         except ValueError:
             return False
-        if setting.name == "env_files":  # -e is repeatable: argparse appends
+        if setting.repeatable:  # -e a -e b: argparse appends
             converted = [*(ns.env_files or []), converted]
         setattr(ns, setting.name, converted)
     return True

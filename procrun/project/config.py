@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from procrun.errors import ConfigError
-from procrun.project.settings import BY_YAML, POLICIES, SECTIONS, TypeSettings
+from procrun.project.settings import BY_YAML, LIST, MAP, ONE, POLICIES, SECTIONS, Setting, TypeSettings
 
 MAX_DEPTH = 32
 _OPEN = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
@@ -51,11 +51,12 @@ class _Reader:
         """The plain value of a node: a scalar, a list of scalars, or (formation) a mapping."""
         if isinstance(node, yaml.SequenceNode):
             return [self.scalar(item, key) for item in node.value]
-        if isinstance(node, yaml.MappingNode) and key == "formation":
-            return {name: self.scalar(v, f"formation.{name}") for name, v in self.mapping(node, key).items()}
+        declared = BY_YAML.get(key)
+        shape = declared.shape if declared is not None else ONE
+        if isinstance(node, yaml.MappingNode) and shape == MAP:
+            return {name: self.scalar(v, f"{key}.{name}") for name, v in self.mapping(node, key).items()}
         if isinstance(node, yaml.MappingNode):
-            declared = BY_YAML.get(key)
-            if declared is not None and declared.example.startswith("["):
+            if shape == LIST:
                 raise self.fail(node, f"{key} must be a list of strings", f"write {key}: {declared.example}")
             raise self.fail(node, f"{key} must be a single value", "write one value, not a mapping")
         return self.scalar(node, key)
@@ -74,9 +75,9 @@ class _Reader:
     def setting(self, node: yaml.Node, key: str) -> Any:
         """A declared setting: its type and range are the flag's."""
         declared = BY_YAML[key]
-        if isinstance(node, yaml.SequenceNode) and not declared.example.startswith("["):
+        if isinstance(node, yaml.SequenceNode) and declared.shape != LIST:
             raise self.fail(node, f"{key} must be a single value", "write one value, not a list or mapping")
-        for item, value in self._items(node, key):  # an error points at the item that has it
+        for item, value in self._items(node, declared):  # an error points at the item that has it
             try:
                 declared.parse(value)
             except ValueError as exc:
@@ -86,11 +87,12 @@ class _Reader:
         except ValueError as exc:
             raise self.fail(node, f"{key} {exc}", f"write {key}: {declared.example}") from None
 
-    def _items(self, node: yaml.Node, key: str) -> list[tuple[yaml.Node, Any]]:
+    def _items(self, node: yaml.Node, declared: Setting) -> list[tuple[yaml.Node, Any]]:
+        key = declared.yaml or declared.name
         if isinstance(node, yaml.SequenceNode):
             return [(item, [self.scalar(item, key)]) for item in node.value]
-        if isinstance(node, yaml.MappingNode) and key == "formation":
-            return [(v, {k.value: self.scalar(v, f"formation.{k.value}")}) for k, v in node.value]
+        if isinstance(node, yaml.MappingNode) and declared.shape == MAP:
+            return [(v, {k.value: self.scalar(v, f"{key}.{k.value}")}) for k, v in node.value]
         return []
 
 

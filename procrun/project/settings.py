@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from procrun.errors import UsageError
+from procrun.flags import words
 from procrun.project import ranges
 from procrun.supervise.states import POLICIES
 
@@ -41,7 +42,7 @@ def _flag(value: Any) -> bool:
 def _words(value: Any) -> tuple[str, ...]:
     """A list of strings, or one comma-separated string."""
     if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
+        return words(value)
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
         return tuple(value)
     raise ValueError("must be a list of strings")
@@ -67,34 +68,29 @@ def _among(noun: str, *choices: str) -> Callable[[Any], tuple[str, ...]]:
     return check
 
 
-def _number(check: Callable[[float], float]) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        return check(value)
-    parse.text = lambda text: _converted(float, text, "is not a number of seconds")  # type: ignore[attr-defined]
-    return parse
+def _converted(kind: Callable[[str], Any], problem: str) -> Callable[[str], Any]:
+    """A flag's text as a number (then checked like a procrun.yaml value), or the problem in words."""
+    def convert(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(problem) from None
+    return convert
 
 
-def _integer(check: Callable[[int], int], what: str = "an integer") -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        return check(value)
-    parse.text = lambda text: _converted(int, text, f"is not {what}")  # type: ignore[attr-defined]
-    return parse
+def _integral(what: str) -> Callable[[str], int]:
+    return _converted(int, f"is not {what}")
 
 
-def _converted(kind: Callable[[str], Any], text: str, problem: str) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        raise ValueError(problem) from None
-
-
-_port = _integer(ranges.port, "a port number; use an integer from 1 to 65535")
+SECONDS = _converted(float, "is not a number of seconds")
+NUMBER = _converted(float, "is not a number")
+_port = ranges.port
+PORT_TEXT = _integral("a port number; use an integer from 1 to 65535")
 
 
 def from_text(setting: Setting, text: str) -> Any:
     """A flag's text as the setting's value: numbers converted, then the same checks as procrun.yaml."""
-    convert = getattr(setting.parse, "text", None)
-    return setting.parse(convert(text) if convert is not None else text)
+    return setting.parse(setting.text(text) if setting.text is not None else text)
 
 
 def _formation(value: Any) -> str:
@@ -109,90 +105,112 @@ def _formation(value: Any) -> str:
     return _text(value)
 
 
+ONE, LIST, MAP = "one", "list", "map"  # a setting's shape in procrun.yaml
+
+
 class Setting(NamedTuple):
-    """One setting. ``parse`` turns a flag's text or a procrun.yaml value into the value (or
-    raises ValueError with the rule in words); ``commands`` get the flags."""
+    """One setting, declared once (rows below use keywords). ``parse`` turns a procrun.yaml value,
+    or a flag's text after ``text`` converted it, into the value (or raises ValueError with the
+    rule in words); ``commands`` get the flags."""
 
     name: str
     parse: Callable[[Any], Any]
     default: Any
+    text: Callable[[str], Any] | None = None  # a flag's text to the value parse checks (numbers)
+    shape: str = ONE  # in procrun.yaml: one value, a LIST of them (also comma-separated) or a MAP
     flags: tuple[str, ...] = ()
     yaml: str | None = None  # "timeout", or "chaos.interval" inside a section
     commands: tuple[str, ...] = START
-    help: str = ""
-    metavar: str | None = None
     switch: bool = False  # a flag without a value: --chaos
-    example: str = ""  # for the fix in a procrun.yaml error
-    choices: tuple[str, ...] = ()  # argparse lists them in its own error
     negatable: bool = False  # --fresh and --no-fresh
+    repeatable: bool = False  # -e a -e b,c: every value, each one comma-separated
+    choices: tuple[str, ...] = ()  # argparse lists them in its own error
+    metavar: str | None = None
+    example: str = ""  # for the fix in a procrun.yaml error
+    help: str = ""
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("procfile", _text, None, ("-f", "--procfile"), "procfile", RUNNING,
-            "Procfile path, relative to the app root (default: $PROCFILE or Procfile)", "FILE", example="Procfile"),
-    Setting("env_files", _words, (), ("-e", "--env"), "env", RUNNING,
-            "env file(s), comma-separated and repeatable; later ones win (default: .env)", "FILE[,FILE]",
-            example="[.env]"),
-    Setting("port", _port, None, ("-p", "--port"), "port", RUNNING, "base port (default: $PORT or 5000)", "N",
-            example="5000"),
-    Setting("formation", _formation, "", ("-m", "-c", "--formation", "--concurrency"), "formation", RUNNING,
-            "how many of each type: web=2,worker=3 or all=N", "TYPE=N,...", example="web=2"),
-    Setting("timeout", _number(ranges.seconds), 5.0, ("-t", "--timeout"), "timeout", RUNNING,
-            "grace period between SIGTERM and SIGKILL (default: 5)", "SECONDS", example="5"),
-    Setting("restart", _choice(*POLICIES), None, ("--restart",), "restart", RUNNING,
-            "restart processes that exit: never (default: the session ends), on-failure, always", "POLICY",
-            example="on-failure", choices=POLICIES),
-    Setting("allow", _words, (), (), "allow", example='["GET /health", "uploads/*", ports]'),
-    Setting("max_instances", _integer(ranges.instances), ranges.MAX_INSTANCES, (), "max_instances", example="2000"),
-    Setting("chaos", _flag, False, ("--chaos",), "chaos.enabled", CHAOS,
-            "disrupt running instances at random (restart policy becomes on-failure)", switch=True, example="true"),
-    Setting("chaos_interval", _number(ranges.interval), 30.0, ("--chaos-interval",), "chaos.interval", CHAOS,
-            "mean time between disruptions (default: 30)", "SECONDS", example="30"),
-    Setting("chaos_actions", _among("chaos action", *ACTIONS), ACTIONS, ("--chaos-actions",), "chaos.actions", CHAOS,
-            "restart, kill, relocate, pause (default: all)", "A[,A]", example="[kill, relocate]"),
-    Setting("chaos_backing", _flag, False, ("--chaos-backing",), "chaos.backing", START,
-            "put a fault-injecting proxy in front of each loopback service URL in .env (database, cache, "
-            "queue) and judge how each type copes", switch=True, example="true"),
-    Setting("chaos_types", _words, (), ("--chaos-types",), "chaos.types", CHAOS,
-            "types to disrupt (default: all)", "TYPE[,TYPE]", example="[web]"),
-    Setting("chaos_min_uptime", _number(ranges.seconds), 0.0, ("--chaos-min-uptime",), "chaos.min_uptime", START,
-            "spare instances younger than this", "SECONDS", example="5"),
-    Setting("chaos_seed", _integer(ranges.seed, "an integer seed"), None, ("--chaos-seed",), "chaos.seed", START,
-            "replay a run: same seed, same disruptions", "N", example="42"),
-    Setting("fresh", _flag, None, ("--fresh",), "fresh.enabled", START,
-            "start every instance in a fresh copy of the app, as a platform does (default: on with --chaos)",
-            switch=True, example="true", negatable=True),
-    Setting("fresh_ignore", _words, (), (), "fresh.ignore", example="[logs/]"),
-    Setting("fresh_link", _words, LINKED, (), "fresh.link", example="[.venv, node_modules]"),
-    Setting("keep_dirs", _flag, False, ("--keep-dirs",), "fresh.keep_dirs", START,
-            "keep fresh directories after exit, for inspection", switch=True, example="true"),
-    Setting("router", _flag, None, ("--router",), "router.enabled", START,
-            "listen on the base port and spread requests over ready web.N, never sticky (default: on with --chaos)",
-            switch=True, example="true", negatable=True),
-    Setting("router_host", _text, "127.0.0.1", ("--router-host",), "router.host", START,
-            "address the router listens on (default: 127.0.0.1)", "HOST", example="127.0.0.1"),
-    Setting("router_mode", _choice("http", "tcp"), "http", ("--router-mode",), "router.mode", START,
-            "balance per HTTP request (default) or per TCP connection", "MODE", example="http",
-            choices=("http", "tcp")),
-    Setting("router_record", _flag, True, ("--router-record",), "router.record", START,
-            "record each request (no values) to diagnose state kept in memory (default: on)", switch=True,
-            example="true", negatable=True),
-    Setting("router_timeout", _number(ranges.interval), 30.0, ("--router-timeout",), "router.timeout", START,
-            "answer 504 when an instance has not started its response by then (default: 30)", "SECONDS",
-            example="30"),
-    Setting("tty", _words, (), ("--tty",), None, START,
-            "run these types on a pseudo-terminal, for procrun attach (also: types.T.tty in procrun.yaml)",
-            "TYPE[,TYPE]", example="[console]"),
-    Setting("journal", _flag, True, ("--journal",), "journal.enabled", START,
-            "keep the session's output and events under .procrun/sessions/ for logs and report "
-            "(default: on)", switch=True, example="true", negatable=True),
-    Setting("journal_keep", _integer(ranges.sessions), 10, (), "journal.keep", example="10"),
-    Setting("journal_max_mb", _number(ranges.megabytes), 50.0, (), "journal.max_mb", example="50"),
-    Setting("watch", _flag, False, (), "watch.enabled", example="true"),
-    Setting("watch_paths", _words, (), (), "watch.paths", example="[src]"),
-    Setting("watch_ignore", _words, (), (), "watch.ignore", example="[media/]"),
-    Setting("watch_debounce", _number(ranges.seconds), 0.3, (), "watch.debounce", example="0.3"),
+    Setting("procfile", parse=_text, default=None, flags=("-f", "--procfile"), yaml="procfile", commands=RUNNING,
+            metavar="FILE", example="Procfile",
+            help="Procfile path, relative to the app root (default: $PROCFILE or Procfile)"),
+    Setting("env_files", parse=_words, default=(), shape=LIST, flags=("-e", "--env"), yaml="env", commands=RUNNING,
+            metavar="FILE[,FILE]", example="[.env]",
+            help="env file(s), comma-separated and repeatable; later ones win (default: .env)", repeatable=True),
+    Setting("port", parse=_port, default=None, text=PORT_TEXT, flags=("-p", "--port"), yaml="port", commands=RUNNING,
+            metavar="N", example="5000", help="base port (default: $PORT or 5000)"),
+    Setting("formation", parse=_formation, default="", shape=MAP, flags=("-m", "-c", "--formation", "--concurrency"),
+            yaml="formation", commands=RUNNING, metavar="TYPE=N,...", example="web=2",
+            help="how many of each type: web=2,worker=3 or all=N"),
+    Setting("timeout", parse=ranges.seconds, default=5.0, text=SECONDS, flags=("-t", "--timeout"), yaml="timeout",
+            commands=RUNNING, metavar="SECONDS", example="5",
+            help="grace period between SIGTERM and SIGKILL (default: 5)"),
+    Setting("restart", parse=_choice(*POLICIES), default=None, flags=("--restart",), yaml="restart",
+            commands=RUNNING, choices=POLICIES, metavar="POLICY", example="on-failure",
+            help="restart processes that exit: never (default: the session ends), on-failure, always"),
+    Setting("allow", parse=_words, default=(), shape=LIST, yaml="allow",
+            example='["GET /health", "uploads/*", ports]'),
+    Setting("max_instances", parse=ranges.instances, default=ranges.MAX_INSTANCES, text=_integral("an integer"),
+            yaml="max_instances", example="2000"),
+    Setting("chaos", parse=_flag, default=False, flags=("--chaos",), yaml="chaos.enabled", commands=CHAOS,
+            switch=True, example="true",
+            help="disrupt running instances at random (restart policy becomes on-failure)"),
+    Setting("chaos_interval", parse=ranges.interval, default=30.0, text=SECONDS, flags=("--chaos-interval",),
+            yaml="chaos.interval", commands=CHAOS, metavar="SECONDS", example="30",
+            help="mean time between disruptions (default: 30)"),
+    Setting("chaos_actions", parse=_among("chaos action", *ACTIONS), default=ACTIONS, shape=LIST,
+            flags=("--chaos-actions",), yaml="chaos.actions", commands=CHAOS, metavar="A[,A]",
+            example="[kill, relocate]", help="restart, kill, relocate, pause (default: all)"),
+    Setting("chaos_backing", parse=_flag, default=False, flags=("--chaos-backing",), yaml="chaos.backing",
+            switch=True, example="true",
+            help="put a fault-injecting proxy in front of each loopback service URL in .env (database, cache, "
+                 "queue) and judge how each type copes"),
+    Setting("chaos_types", parse=_words, default=(), shape=LIST, flags=("--chaos-types",), yaml="chaos.types",
+            commands=CHAOS, metavar="TYPE[,TYPE]", example="[web]", help="types to disrupt (default: all)"),
+    Setting("chaos_min_uptime", parse=ranges.seconds, default=0.0, text=SECONDS, flags=("--chaos-min-uptime",),
+            yaml="chaos.min_uptime", metavar="SECONDS", example="5", help="spare instances younger than this"),
+    Setting("chaos_seed", parse=ranges.seed, default=None, text=_integral("an integer seed"),
+            flags=("--chaos-seed",), yaml="chaos.seed", metavar="N", example="42",
+            help="replay a run: same seed, same disruptions"),
+    Setting("fresh", parse=_flag, default=None, flags=("--fresh",), yaml="fresh.enabled", switch=True,
+            negatable=True, example="true",
+            help="start every instance in a fresh copy of the app, as a platform does (default: on with --chaos)"),
+    Setting("fresh_ignore", parse=_words, default=(), shape=LIST, yaml="fresh.ignore", example="[logs/]"),
+    Setting("fresh_link", parse=_words, default=LINKED, shape=LIST, yaml="fresh.link",
+            example="[.venv, node_modules]"),
+    Setting("keep_dirs", parse=_flag, default=False, flags=("--keep-dirs",), yaml="fresh.keep_dirs", switch=True,
+            example="true", help="keep fresh directories after exit, for inspection"),
+    Setting("router", parse=_flag, default=None, flags=("--router",), yaml="router.enabled", switch=True,
+            negatable=True, example="true",
+            help="listen on the base port and spread requests over ready web.N, never sticky (default: on with --chaos)"),
+    Setting("router_host", parse=_text, default="127.0.0.1", flags=("--router-host",), yaml="router.host",
+            metavar="HOST", example="127.0.0.1", help="address the router listens on (default: 127.0.0.1)"),
+    Setting("router_mode", parse=_choice("http", "tcp"), default="http", flags=("--router-mode",),
+            yaml="router.mode", choices=("http", "tcp"), metavar="MODE", example="http",
+            help="balance per HTTP request (default) or per TCP connection"),
+    Setting("router_record", parse=_flag, default=True, flags=("--router-record",), yaml="router.record",
+            switch=True, negatable=True, example="true",
+            help="record each request (no values) to diagnose state kept in memory (default: on)"),
+    Setting("router_timeout", parse=ranges.interval, default=30.0, text=SECONDS, flags=("--router-timeout",),
+            yaml="router.timeout", metavar="SECONDS", example="30",
+            help="answer 504 when an instance has not started its response by then (default: 30)"),
+    Setting("tty", parse=_words, default=(), shape=LIST, flags=("--tty",), metavar="TYPE[,TYPE]",
+            example="[console]",
+            help="run these types on a pseudo-terminal, for procrun attach (also: types.T.tty in procrun.yaml)"),
+    Setting("journal", parse=_flag, default=True, flags=("--journal",), yaml="journal.enabled", switch=True,
+            negatable=True, example="true",
+            help="keep the session's output and events under .procrun/sessions/ for logs and report "
+                 "(default: on)"),
+    Setting("journal_keep", parse=ranges.sessions, default=10, text=_integral("an integer"), yaml="journal.keep",
+            example="10"),
+    Setting("journal_max_mb", parse=ranges.megabytes, default=50.0, text=NUMBER, yaml="journal.max_mb",
+            example="50"),
+    Setting("watch", parse=_flag, default=False, yaml="watch.enabled", example="true"),
+    Setting("watch_paths", parse=_words, default=(), shape=LIST, yaml="watch.paths", example="[src]"),
+    Setting("watch_ignore", parse=_words, default=(), shape=LIST, yaml="watch.ignore", example="[media/]"),
+    Setting("watch_debounce", parse=ranges.seconds, default=0.3, text=SECONDS, yaml="watch.debounce", example="0.3"),
 )
+
 BY_NAME = {s.name: s for s in SETTINGS}
 
 
@@ -221,48 +239,57 @@ class TypeSettings(NamedTuple):
 
 
 class Settings(NamedTuple):
-    """The session's settings, every one resolved."""
+    """The session's settings, every one resolved: a field per declared setting (its default is
+    in ``SETTINGS``), the derived ``router_explicit``, and what ``EDGE`` lists (only the command
+    line and the loader know those). No defaults here: tests/unit/test_config.py keeps the fields
+    equal to the declaration."""
 
-    app_root: str = "."
-    procfile: str = "Procfile"  # flag, procrun.yaml, $PROCFILE in .env, then in the environment
-    env_files: tuple[str, ...] = ()  # as given; empty: .env if it exists
-    port: int = 5000  # flag, procrun.yaml, $PORT in .env, then in the environment
-    formation: str = ""
-    timeout: float = 5.0
-    restart: str = "never"
-    max_instances: int = ranges.MAX_INSTANCES
-    allow: tuple[str, ...] = ()  # accepted findings: kinds, requests or paths (fnmatch)
-    chaos: bool = False
-    chaos_interval: float = 30.0
-    chaos_actions: tuple[str, ...] = ACTIONS
-    chaos_types: tuple[str, ...] = ()
-    chaos_backing: bool = False
-    chaos_min_uptime: float = 0.0
-    chaos_seed: int = 0
-    fresh: bool = False
-    fresh_ignore: tuple[str, ...] = ()
-    fresh_link: tuple[str, ...] = LINKED
-    keep_dirs: bool = False
-    router: bool = False
-    router_explicit: bool = False  # asked for with --router / router.enabled, not implied by --chaos
-    router_record: bool = True
-    router_host: str = "127.0.0.1"
-    router_mode: str = "http"
-    router_timeout: float = 30.0
-    tty: tuple[str, ...] = ()
-    journal: bool = True
-    journal_keep: int = 10
-    journal_max_mb: float = 50.0
-    watch: bool = False
-    watch_paths: tuple[str, ...] = ()
-    watch_ignore: tuple[str, ...] = ()
-    watch_debounce: float = 0.3
-    colour: bool = True
-    prefix: bool = True
-    quiet: frozenset[str] = frozenset()
-    types: tuple[str, ...] = ()  # the process types to start (positional arguments); all when empty
-    type_settings: Mapping[str, TypeSettings] = MappingProxyType({})
-    config_path: str = "procrun.yaml"
+    procfile: str  # flag, procrun.yaml, $PROCFILE in .env, then in the environment
+    env_files: tuple[str, ...]  # as given; empty: .env if it exists
+    port: int  # flag, procrun.yaml, $PORT in .env, then in the environment
+    formation: str
+    timeout: float
+    restart: str
+    allow: tuple[str, ...]  # accepted findings: kinds, requests or paths (fnmatch)
+    max_instances: int
+    chaos: bool
+    chaos_interval: float
+    chaos_actions: tuple[str, ...]
+    chaos_backing: bool
+    chaos_types: tuple[str, ...]
+    chaos_min_uptime: float
+    chaos_seed: int
+    fresh: bool
+    fresh_ignore: tuple[str, ...]
+    fresh_link: tuple[str, ...]
+    keep_dirs: bool
+    router: bool
+    router_host: str
+    router_mode: str
+    router_record: bool
+    router_timeout: float
+    tty: tuple[str, ...]
+    journal: bool
+    journal_keep: int
+    journal_max_mb: float
+    watch: bool
+    watch_paths: tuple[str, ...]
+    watch_ignore: tuple[str, ...]
+    watch_debounce: float
+    router_explicit: bool  # asked for with --router / router.enabled, not implied by --chaos
+    app_root: str
+    colour: bool
+    prefix: bool
+    quiet: frozenset[str]
+    types: tuple[str, ...]  # the process types to start (positional arguments); all when empty
+    type_settings: Mapping[str, TypeSettings]
+    config_path: str
+
+
+# What the command line and the loader give ``resolve`` beside the settings, when they give nothing.
+EDGE: Mapping[str, Any] = MappingProxyType({
+    "app_root": ".", "colour": True, "prefix": True, "quiet": frozenset(), "types": (),
+    "type_settings": MappingProxyType({}), "config_path": "procrun.yaml"})
 
 
 def resolve(flags: Mapping[str, Any], file: Mapping[str, Any], dotenv: Mapping[str, str],
@@ -287,14 +314,14 @@ def resolve(flags: Mapping[str, Any], file: Mapping[str, Any], dotenv: Mapping[s
         values["fresh"] = values["chaos"]
     if values["chaos_seed"] is None:
         values["chaos_seed"] = seed()
-    return Settings(**values, **edge)
+    return Settings(**values, **{**EDGE, **edge})
 
 
 def _env_port(dotenv: Mapping[str, str], environ: Mapping[str, str], dotenv_name: str) -> int:
     for source, where in ((dotenv, f"PORT in {dotenv_name}"), (environ, "PORT in the environment")):
         if source.get("PORT"):
             try:
-                return _port(_port.text(source["PORT"]))  # type: ignore[attr-defined]
+                return _port(PORT_TEXT(source["PORT"]))
             except ValueError as exc:
                 raise UsageError(f"{where}: {source['PORT']!r} {exc}") from None
     return 5000

@@ -191,3 +191,21 @@ def test_the_defaults_restated_from_chaos_and_fresh_are_their_own():
 
     assert settings.ACTIONS == schedule.ACTIONS
     assert settings.LINKED == slug.LINKED
+
+
+def test_settings_fields_are_the_declaration_and_restate_no_default():
+    """A setting's default lives in its one declaration (SETTINGS); Settings only names fields."""
+    from procrun.project.settings import EDGE, SETTINGS, Settings
+
+    assert Settings._fields == (*(s.name for s in SETTINGS), "router_explicit", *EDGE)
+    assert Settings._field_defaults == {}
+
+
+def test_a_list_setting_is_declared_as_one_not_by_its_example():
+    """procrun.yaml accepts a list exactly where the declaration says LIST (formation: a MAP)."""
+    from procrun.project.settings import LIST, MAP, SETTINGS
+
+    lists = {s.name for s in SETTINGS if s.shape == LIST}
+    assert lists == {"env_files", "allow", "chaos_actions", "chaos_types", "fresh_ignore", "fresh_link", "tty",
+                     "watch_paths", "watch_ignore"}
+    assert [s.name for s in SETTINGS if s.shape == MAP] == ["formation"]
