@@ -30,7 +30,7 @@ def check(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> str:
     from procrun.chaos.schedule import chaos_config
 
     app = load(flags, edge)
-    make_plan(app)
+    make_plan(app.procfile, app.settings, app.environment())
     chaos_config(app)
     return f"Valid procfile detected ({', '.join(app.procfile.names)})"
 
@@ -43,7 +43,7 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     if not s.watch:  # watchfiles' anyio imports ssl
         process.without_tls()
 
-    plan = make_plan(app)
+    plan = make_plan(app.procfile, s, app.environment())
     process.ensure_open_files(len(plan.instances))
     routed = s.router and app.procfile.get(ROUTED_TYPE) is not None
     _refuse_bad_input(app, routed)

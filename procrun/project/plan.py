@@ -16,7 +16,7 @@ from procrun.project.ranges import MAX_INSTANCES
 from procrun.project.procfile import Procfile
 
 if TYPE_CHECKING:
-    from procrun.project.files import App
+    from procrun.project.settings import Settings
 
 MAX_PORT = 65535
 # The variables that name the instance (web.1) in its environment: start and every exporter use this table.
@@ -175,10 +175,10 @@ class Plan(NamedTuple):
     instances: tuple[Instance, ...]
 
 
-def make_plan(app: App, env: Mapping[str, str] | None = None) -> Plan:
-    """The formation the app's settings ask for: what check, export and start all use."""
-    s = app.settings
-    types = select_types(app.procfile, s.types)
-    counts = resolve_counts(types, parse_formation(s.formation), app.procfile.names, s.max_instances)
-    instances = plan(app.procfile, types, counts, s.port, app.environment(env))
+def make_plan(procfile: Procfile, settings: Settings, environment: Mapping[str, str]) -> Plan:
+    """The formation the settings ask for, with every instance: what check, export and start use."""
+    s = settings
+    types = select_types(procfile, s.types)
+    counts = resolve_counts(types, parse_formation(s.formation), procfile.names, s.max_instances)
+    instances = plan(procfile, types, counts, s.port, environment)
     return Plan(types, counts, instances)
