@@ -104,13 +104,15 @@ def request_head(request: Request, client_ip: bytes, now: float) -> bytes:
 class Response:
     """A response head as llhttp parsed it, its headers read once."""
 
-    __slots__ = ("status", "reason", "headers", "chunked", "sized", "passed", "upgrade", "cookies", "location")
+    __slots__ = ("status", "reason", "headers", "chunked", "sized", "passed", "upgrade", "cookies", "set_cookies",
+                 "location")
 
     def __init__(self, status: int, reason: bytes, headers: Headers) -> None:
         self.status, self.reason, self.headers = status, reason, headers
         self.chunked = self.sized = False
         self.upgrade: bytes | None = None
         self.cookies: list[bytes] = []  # names of the cookies it sets
+        self.set_cookies: list[bytes] = []  # its Set-Cookie values, for the diagnosis (held no longer than the answer)
         self.location: bytes | None = None
         passed = []
         for name, value in headers:
@@ -125,6 +127,7 @@ class Response:
                 self.sized = True
             elif key == b"set-cookie":
                 self.cookies.append(value.split(b"=", 1)[0].strip())
+                self.set_cookies.append(value)
             elif key == b"location":
                 self.location = value
             passed.append(name + b": " + value)
@@ -182,12 +185,7 @@ def error_response(status: int, text: str, close: bool = True) -> bytes:
     return head.encode() + body
 
 
-def rotate(pool: Sequence[object], counter: int) -> list[object]:
-    """The pool rotated to start at ``counter``: first choice, then retries. Never sticky."""
-    if not pool:
-        return []
-    start = counter % len(pool)
-    return list(pool[start:]) + list(pool[:start])
+
 
 
 def describe_pool(states: Iterable[tuple[str, str]], type_name: str) -> str:

@@ -338,7 +338,7 @@ class Exchange:
 
     # -- request side
     def start(self) -> None:
-        self.targets = self.router.order()
+        self.targets = self.router.order(self.request, self.client)
         self.attach()
 
     def attach(self) -> None:

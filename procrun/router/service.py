@@ -1,6 +1,6 @@
 """The non-sticky router: one listening port in front of every ready ``web.N``.
 
-HTTP mode balances per request (round-robin over ready instances) through
+HTTP mode balances per request (``balance``: never sticky, see there) through
 keep-alive pools (``pool``), one per instance generation: when an instance stops,
 pauses or is relocated its pool is dropped, so chaos and non-stickiness are
 unchanged. Every client deadline is kept by one timer (``sweep``). TCP mode
@@ -11,12 +11,15 @@ balances per connection. The parsing and framing rules live in
 from __future__ import annotations
 
 import asyncio
+import random
 import resource
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from procrun.project.plan import fd_budget
 from procrun.router import http
+from procrun.router.balance import Balancer
 from procrun.router.pool import Pools, Target
 from procrun.router.sweep import Sweeper
 from procrun.router.tally import Tally
@@ -35,9 +38,11 @@ CLIENT_CEILING = 10_000
 
 class Router(Service):
     def __init__(self, session: Session, shared: Shared, host: str, port: int, mode: str = "http",
-                 timeout: float = 30.0, type_name: str = "web") -> None:
+                 timeout: float = 30.0, type_name: str = "web", balance: str = "spread", seed: int = 0) -> None:
         super().__init__(session)
         self.shared = shared
+        # its own random stream, from the session's seed: chaos replays stay what they are
+        self.balancer = Balancer(balance, random.Random(f"router-{seed}"))
         self.host, self.port, self.mode, self.timeout = host, port, mode, timeout
         self.type_name = type_name
         self.recorder: Recorder | None = None  # set by the composition root when requests are recorded
@@ -45,7 +50,6 @@ class Router(Service):
         self.clients: set[Client] = set()
         self.pools = Pools()
         self.sweeper: Sweeper = None  # type: ignore[assignment]  # made with the loop
-        self._counter = 0
         self._server: asyncio.base_events.Server | None = None
         self._listener: Listener | None = None
         self._ready: list[Target] = []
@@ -103,11 +107,26 @@ class Router(Service):
             self.pools.keep_only(self._ready)
         return self._ready
 
-    def order(self) -> list[Target]:
-        """The ready instances, rotated to start at the next one: first choice, then retries."""
-        ready = self.ready()
-        self._counter += 1
-        return http.rotate(ready, self._counter)  # type: ignore[return-value]
+    def order(self, request: Request | None = None, connection: object = None) -> list[Target]:
+        """The ready instances for one request (TCP mode: one connection), first choice first,
+        then the retries; never sticky (``balance``). The client is its credentials (held as a
+        hash, in memory only), else its keep-alive connection."""
+        if request is None:
+            return self.balancer.order(self.ready(), "", "")
+        client = hash(tuple(request.credentials)) if request.credentials else id(connection) if connection else ""
+        return self.balancer.order(self.ready(), client, request.target.split(b"?", 1)[0].decode("latin-1"))
+
+    def replay(self, request: Request, name: str, on_answer: Callable[[int, bool], None]) -> None:
+        """The same request once more on instance ``name`` (the memory diagnosis verifies a
+        suspicion); nothing when that instance is not ready."""
+        from procrun.router.replay import replay_head, send
+
+        target = next((t for t in self.ready() if t.name == name), None)
+        if target is None:
+            return
+        task = self.loop.create_task(send(target.port, replay_head(request), on_answer))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def serving(self, name: str, request: Request) -> None:
         """Which request an instance is serving: a file it writes meanwhile is attributed to it."""

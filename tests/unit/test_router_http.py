@@ -74,13 +74,6 @@ def test_retryable_means_idempotent_without_body():
     assert req("PUT", headers=((b"Host", b"a"), (b"Content-Length", b"0"))).retryable
 
 
-def test_rotation_is_never_sticky():
-    pool = ["web.1", "web.2", "web.3"]
-    firsts = [http.rotate(pool, i)[0] for i in range(6)]
-    assert firsts == ["web.1", "web.2", "web.3", "web.1", "web.2", "web.3"]
-    assert sorted(http.rotate(pool, 4)) == pool and http.rotate([], 3) == []
-
-
 def test_chunks_and_errors():
     assert http.chunk(b"hello") == b"5\r\nhello\r\n"
     body = http.error_response(503, "none ready")
