@@ -1,8 +1,8 @@
 """Composition root: loads the app, builds the plan, wires a session and its services.
 
-Read top to bottom: ``check`` and ``start`` (the verbs that run here; ``run`` is
-``procrun.oneoff``'s, ``export`` is ``procrun.export.run``'s), then how a start builds its
-backing proxies, its Machine, its session and its services, and how it ends.
+Read top to bottom: ``check`` and ``start`` (``run`` is ``procrun.oneoff``'s, ``export`` is
+``procrun.export.run``'s), then how a start builds its backing proxies, Machine, session and
+services, and how it ends.
 """
 
 from __future__ import annotations
@@ -154,19 +154,22 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
     if routed:
         from procrun.router.service import Router
 
-        router = Router(session, shared, s.router_host, s.port, s.router_mode, s.router_timeout, ROUTED_TYPE)
+        router = Router(session, shared, s.router_host, s.port, s.router_mode, s.router_timeout, ROUTED_TYPE,
+                        s.router_balance, s.chaos_seed)
         if s.router_record and s.router_mode == "http":
             from procrun.diagnose.recorder import Recorder
 
             from procrun.diagnose.findings import Findings
 
-            router.recorder = Recorder(Findings.of(session))
+            router.recorder = Recorder(Findings.of(session), replay=router.replay if s.router_replay else None,
+                                       release_of=lambda name: shared.releases.get(name, 0),
+                                       exclude=s.router_replay_exclude)
             session.report.requests_seen = True
         session.services.append(router)
     if s.watch:
         from procrun.watch.service import WatchService, type_globs
 
-        watch = WatchService(session, live, s.watch_paths, s.watch_ignore, s.watch_debounce, type_globs(s.type_settings),
+        watch = WatchService(session, shared, live, s.watch_paths, s.watch_ignore, s.watch_debounce, type_globs(s.type_settings),
                              rolling=(ROUTED_TYPE,) if routed else ())
         session.services.append(watch)
     if backing is not None:
@@ -190,8 +193,7 @@ def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None,
         if s.chaos:
             from procrun.journal.page import write_page
 
-            page = write_page(journal_dir, report)
-            session.say(f"timeline: file://{page}", "report")
+            session.say(f"timeline: file://{write_page(journal_dir, report)}", "report")
         session.journal.event("end", {"code": code})
         session.journal.close()
     from procrun.supervise.relay import say_output_error

@@ -1,16 +1,27 @@
 """State kept in process memory, seen from the router. Pure: request records in, findings out.
 
 A client is known by a key (an HMAC of the cookies the backends issued and of
-Authorization; never the values). The same safe request (GET/HEAD, same key, same
-path) that succeeds on one instance and fails on another (401/403/404/410 or a
-redirect to a login page) is an *instance-dependent answer*; a success that fails
-on the same instance after it restarted is *forgotten on restart*. Nothing may
-explain it: an unsafe request from that key or by anyone to that path, a cookie set
-for the key, an overlapping request of the key, a restart procrun made for a code or
-config change, or an answer the router made itself. One transition is *suspected*;
-a flap (success, failure, success again) or failures on two other instances than the
-one that issued the session *confirm* it; once confirmed for a key, 5xx and
-400/419/422 answers on other instances count as evidence too.
+Authorization; never the values), and a session by its lineage: the response that
+issued a key (a login POST included) names the instance that made the session. A safe
+request (GET/HEAD) with that key rejected by another instance (401/403/404/410 or a
+redirect to a login page) before it ever succeeded there is evidence at once; so is the
+same safe request that succeeds on one instance and fails on another. A success that
+fails on the same instance after it restarted is *forgotten on restart*. Nothing may
+explain it: an unsafe request from that key or by anyone to that path, an overlapping
+request of the key, an answer the router made itself, or another release (instances
+that procrun restarted for a code or config change are a new release, and answers are
+compared only within one). One transition is *suspected*; the verdict comes from
+asking again: the same request replayed on the instance that issued the session (or
+served its success), ``verified`` here, confirms it when that instance still answers
+with success, and explains it away when it does not; a flap (success, failure, success
+again) or failures on two other instances than the issuer confirm it too. Once
+confirmed for a key, 5xx and 400/419/422 answers on other instances count as evidence.
+
+The cause follows from what the session credential carries: data signed into the
+cookie or token (Flask, itsdangerous, Django signed cookies, JWTs) that another instance
+rejects means instances sign with different keys (*secret-key*); an opaque id means the
+data behind it is in the issuing process (*memory*), or on its disk (*disk*, joined
+with the files it wrote).
 """
 
 from __future__ import annotations
@@ -41,8 +52,10 @@ class Record:
     pid: int
     set_cookie: bool = False  # the response set a cookie the backend issued
     login_redirect: bool = False  # a redirect whose Location names a login page
-    signed_cookie: bool = False  # the request's session cookie looks signed (value.signature)
+    signed_cookie: bool = False  # the credential carries signed data (a Flask/Django signed cookie, a JWT)
     router_made: bool = False  # a 502/503/504 of the router's own
+    issued: str = ""  # the key this response issued (the client's next key), "" when it set none
+    release: int = 0  # the release of the instance that answered (a code or .env change makes a new one)
 
     @property
     def type(self) -> str:
@@ -75,6 +88,8 @@ class Finding:
     failures: list[tuple[str, int]] = field(default_factory=list)  # (instance, status)
     evidence: list[tuple[float, str, int]] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
+    issued_by: str = ""  # "POST /login": the request whose answer made the session (lineage)
+    replays: int = 0  # requests procrun replayed to decide
 
     def line(self) -> str:
         """The one line a developer sees: ``GET /me with the same session: 200 from web.1, 401 from web.3 (x4)``."""
@@ -83,8 +98,9 @@ class Finding:
         who = "the same session" if any(self.keys) else "the same client"
         where = f"{last_status} from {last_instance}" if self.kind != "forgotten" else \
             f"{last_status} from {last_instance} after it restarted"
-        return (f"{self.method} {self.path} with {who}: {self.success_status} from {self.success_on}, "
-                f"{where}{count} — {CAUSES[self.kind]}")
+        first = f"issued by {self.success_on} ({self.issued_by})" if self.issued_by else \
+            f"{self.success_status} from {self.success_on}"
+        return f"{self.method} {self.path} with {who}: {first}, {where}{count} — {CAUSES[self.kind]}"
 
 
 CAUSES = {
@@ -103,6 +119,19 @@ FIXES = {
 RULE = "twelve-factor VI, Processes: stateless and share-nothing; memory and disk are a single-transaction cache"
 
 
+@dataclass(frozen=True)
+class Verify:
+    """Ask again: replay ``record``'s request on ``instance`` (the one that issued the session or
+    served its success); ``verified`` takes the answer."""
+
+    finding: Finding
+    record: Record
+    instance: str
+
+
+REPLAY_EVERY = 1.0  # seconds: at most one replay per type and path
+
+
 @dataclass
 class _Seen:
     """What one client key has seen for one path since the last thing that could explain a change."""
@@ -118,40 +147,105 @@ class Memory:
     Memory is bounded whatever the traffic (a crawler, a load test with unique URLs): at most
     ``limit`` (client, path) histories and clients are kept, the oldest forgotten first."""
 
-    def __init__(self, window: int = 64, limit: int = 10_000) -> None:
+    def __init__(self, window: int = 64, limit: int = 10_000, replay: bool = True) -> None:
         self.window = window
         self.limit = limit
+        self.replay = replay  # replays are made (router.replay): a rejection waits for its verdict
         self._seen: dict[tuple[str, str], _Seen] = {}
         self._recent: dict[str, list[Record]] = {}  # per key, the last few records (overlaps)
-        self._issuer: dict[str, str] = {}  # key -> the instance whose answer set its cookie
+        self._issuer: dict[str, Record] = {}  # key -> the answer that issued it (its instance, release)
+        self._succeeded: dict[str, set[str]] = {}  # key -> the instances it has succeeded on
         self._confirmed_keys: set[str] = set()
+        self._replayed: dict[tuple[str, str], float] = {}  # (type, path) -> when it was last replayed
         self.findings: dict[tuple[str, str, str], Finding] = {}
-
-    def reset(self) -> None:
-        """procrun restarted instances for a code or config change: nothing before counts."""
-        self._seen.clear()
+        self.pending: list[Verify] = []  # replays to make; the caller takes them
 
     def feed(self, record: Record) -> list[Finding]:
         """The findings this record created or confirmed (each once)."""
         if record.router_made:
             return []
         overlapping = self._note(record)
+        if record.issued:
+            self._issuer[record.issued] = record
+            _bound(self._issuer, self.limit)
         if record.unsafe:
             self._forget(record)
             return []
         if record.set_cookie and record.key:
-            self._issuer.setdefault(record.key, record.instance)
-        seen = self._seen.get((record.key, record.path))
+            self._issuer.setdefault(record.key, record)
+        seen = self._seen.get((record.key, record.path, record.release))
         if seen is None:
-            seen = self._seen[(record.key, record.path)] = _Seen()
+            seen = self._seen[(record.key, record.path, record.release)] = _Seen()
             _bound(self._seen, self.limit)
         if record.success:
+            if record.key:
+                self._succeeded.setdefault(record.key, set()).add(record.instance)
+                _bound(self._succeeded, self.limit)
             return self._on_success(seen, record)
         if overlapping:
             return []
+        if record.failure and seen.success is None:
+            return self._rejected(record)
         if record.failure or (record.key in self._confirmed_keys and self._confirmed_evidence(record)):
             return self._on_failure(seen, record)
         return []
+
+    def _rejected(self, record: Record) -> list[Finding]:
+        """A session issued by one instance, rejected by another before it ever succeeded there."""
+        issuer = self._issuer.get(record.key) if record.key else None
+        if issuer is None or issuer.instance == record.instance or issuer.release != record.release \
+                or record.instance in self._succeeded.get(record.key, ()):
+            return []
+        known = self.findings.get((self._kind(record), record.type, f"{record.method} {record.path}"))
+        if known is not None:  # more evidence for what is known
+            self._add_failure(known, issuer, record)
+            return []
+        suspect = Finding(self._kind(record), record.type, record.method, record.path, success_on=issuer.instance,
+                          success_status=issuer.status, issued_by=f"{issuer.method} {issuer.path}")
+        self._add_failure(suspect, issuer, record)
+        if self.replay:  # said once the issuer has answered the same request
+            self._ask(suspect, record, issuer.instance)
+            return []
+        if record.status in (404, 410):  # with nobody to ask, a page missing everywhere looks the same
+            return []
+        self.findings[(suspect.kind, suspect.type, f"{suspect.method} {suspect.path}")] = suspect
+        return [suspect]
+
+    def verified(self, verify: Verify, status: int, login_redirect: bool, now: float) -> list[Finding]:
+        """The replay's answer: the issuer still accepts the session (confirmed), or it does not
+        either (explained: not instance-dependent)."""
+        finding = verify.finding
+        finding.replays += 1
+        finding.evidence.append((now, verify.instance, status))
+        key = (finding.kind, finding.type, f"{finding.method} {finding.path}")
+        known = self.findings.get(key)
+        if not (200 <= status < 300 or status == 304):
+            if known is finding and finding.status == "suspected" and (status in FAILURE or login_redirect):
+                finding.status = "explained"  # the issuer rejects it too: not instance-dependent
+                return [finding]
+            return []
+        self._confirmed_keys.add(verify.record.key)
+        if known is None:  # a rejection waiting for its verdict
+            finding.status = "confirmed"
+            self.findings[key] = finding
+            return [finding]
+        if known.status == "confirmed":
+            return []
+        known.status = "confirmed"
+        if known is not finding:
+            known.evidence += finding.evidence[-4:]
+        return [known]
+
+    def _ask(self, finding: Finding, record: Record, instance: str) -> None:
+        """Queue a replay of a safe request on ``instance``, at most one per type and path a second."""
+        if finding.status != "suspected" or record.method not in SAFE:
+            return
+        key = (record.type, record.path)
+        if record.ended - self._replayed.get(key, float("-inf")) < REPLAY_EVERY:
+            return
+        self._replayed[key] = record.ended
+        _bound(self._replayed, self.limit)
+        self.pending.append(Verify(finding, record, instance))
 
     def _note(self, record: Record) -> bool:
         recent = self._recent.get(record.key)
@@ -165,9 +259,9 @@ class Memory:
 
     def _forget(self, record: Record) -> None:
         """An unsafe request explains any change: for its key, and for its path for everyone."""
-        for (key, path) in list(self._seen):
+        for (key, path, release) in list(self._seen):
             if key == record.key or path == record.path:
-                del self._seen[(key, path)]
+                del self._seen[(key, path, release)]
 
     def _confirmed_evidence(self, record: Record) -> bool:
         return record.status >= 500 or record.status in CSRF_OR_ERROR
@@ -191,15 +285,22 @@ class Memory:
         seen.failures.append(record)
         finding = self._finding(kind, success, record)
         new = not finding.failures
-        finding.failures.append((record.instance, record.status))
-        finding.evidence += [(success.ended, success.instance, success.status), (record.ended, record.instance,
-                                                                                 record.status)]
-        del finding.evidence[:-20]
-        finding.keys.add(record.key)
-        issuer = self._issuer.get(record.key, success.instance)
+        self._add_failure(finding, success, record)
+        issued = self._issuer.get(record.key)
+        issuer = issued.instance if issued is not None else success.instance
         if finding.status == "suspected" and sum(r.instance != issuer for r in seen.failures) >= 2:
             return self._confirm(seen, record)
+        if kind != "forgotten":
+            self._ask(finding, record, success.instance)
         return [finding] if new else []
+
+    def _add_failure(self, finding: Finding, before: Record, record: Record) -> None:
+        finding.failures.append((record.instance, record.status))
+        del finding.failures[:-50]
+        finding.evidence += [(before.ended, before.instance, before.status), (record.ended, record.instance,
+                                                                              record.status)]
+        del finding.evidence[:-20]
+        finding.keys.add(record.key)
 
     def _kind(self, record: Record) -> str:
         return "secret-key" if record.signed_cookie else "memory"

@@ -2,8 +2,12 @@
 
 The client key is an HMAC, with a secret drawn for this session, of the cookies that
 the backends themselves issued (an analytics cookie set by a script is not part of
-it) and of Authorization. Query strings are dropped, cookie and header values are
-never kept, printed or written.
+it) and of Authorization. A response that sets cookies issues the client's next key,
+computed the same way, so a session is followed from the instance that made it (a
+login POST's answer) to the one that rejects it. Query strings are dropped; cookie and
+header values are never kept past the request, printed or written: a request the rules
+want verified is handed to ``replay`` (the router sends it once more to one instance)
+and forgotten when that answer comes.
 """
 
 from __future__ import annotations
@@ -16,51 +20,102 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from procrun.diagnose.memory import LOGIN_WORDS, Finding, Memory, Record
+from procrun.diagnose.memory import LOGIN_WORDS, SAFE, Finding, Memory, Record, Verify
 
 if TYPE_CHECKING:
     from procrun.router.http import Request, Response
 
-# value.signature (Flask/itsdangerous, Django signing), s:value.sig (Express), value--digest (Rails)
-SIGNED = re.compile(rb"^(?:s%3A|s:)?[A-Za-z0-9_\-+/=%]{8,}(?:\.[A-Za-z0-9_\-+/=%]{4,}){1,3}$|--[0-9a-f]{20,}$")
+# A credential that carries signed data, not an id: base64 JSON (eyJ: '{"'), zlib-compressed
+# (.eJ: Flask, Django signed cookies), JWTs, Rails' value--digest. express-session's s%3A<id>.<sig>
+# and random ids are opaque: the data behind them lives in the process that made them.
+CARRIES_DATA = re.compile(rb"^(?:bearer )?(?:\.eJ|eyJ)[A-Za-z0-9_\-+/=]{4,}|^[A-Za-z0-9+/%]{20,}(?:%3D|=){0,2}--[0-9a-f]{20,}",
+                          re.IGNORECASE)
+CLEARED = re.compile(rb";\s*max-age=0\b|;\s*expires=[^;]*19[0-9]{2}\b", re.IGNORECASE)
+# Never replayed: a request whose path or query may change state or spend a one-time token.
+REPLAY_EXCLUDE = ("login", "logout", "signin", "signout", "sign-in", "sign-out", "log-in", "log-out", "callback",
+                  "confirm", "verify", "activate", "reset", "token", "oauth", "unsubscribe")
+
+Replay = Callable[["Request", str, Callable[[int, bool], None]], None]  # (request, instance, on answer)
 
 
 class Recorder:
-    def __init__(self, report: Callable[[Finding], None], clock: Callable[[], float] = time.monotonic) -> None:
-        self.report = report  # told each finding when it is new or newly confirmed
+    def __init__(self, report: Callable[[Finding], None], clock: Callable[[], float] = time.monotonic,
+                 replay: Replay | None = None, release_of: Callable[[str], int] = lambda name: 0,
+                 exclude: tuple[str, ...] = REPLAY_EXCLUDE) -> None:
+        self.report = report  # told each finding when it is new, newly confirmed or explained
         self.clock = clock
-        self.memory = Memory()
+        self.replay = replay  # None: nothing is replayed (router.replay: off)
+        self.release_of = release_of
+        self.exclude = tuple(word.encode() for word in exclude)
+        self.memory = Memory(replay=replay is not None)
         self._secret = os.urandom(32)
         self._issued: set[bytes] = set()  # names of cookies the backends set
+        self.replays = 0
 
     def record(self, request: Request, started: float, status: int, instance: str, pid: int,
                response: Response | None) -> None:
-        set_cookie, login = False, False
+        set_cookie, login, issued = False, False, ""
         if response is not None:
             self._issued.update(response.cookies)
             set_cookie = bool(response.cookies)
             if response.location is not None and 300 <= status < 400:
                 location = response.location.lower()
                 login = any(word.encode() in location for word in LOGIN_WORDS)
-        key, signed = self._key(request)
+            if set_cookie:
+                issued = self._next_key(request, response)
+        key, carries_data = self._key(request)
         path = request.target.split(b"?", 1)[0].decode("latin-1")
         record = Record(started, self.clock(), key, request.method, path, status, instance, pid, set_cookie,
-                        login, signed, response is None)
+                        login, carries_data, response is None, issued, self.release_of(instance))
         for finding in self.memory.feed(record):
             self.report(finding)
+        self._verify(request)
 
-    def _key(self, request: Request) -> tuple[str, bool]:
-        parts, signed = [], False
+    def _verify(self, request: Request) -> None:
+        """Replay what the rules want verified, when the request is safe to send again."""
+        pending, self.memory.pending = self.memory.pending, []
+        for verify in pending:
+            if self.replay is None or not self.replayable(request):
+                continue
+            self.replays += 1
+            self.replay(request, verify.instance, lambda status, login, v=verify: self._answered(v, status, login))
+
+    def replayable(self, request: Request) -> bool:
+        target = request.target.lower()
+        return request.method in SAFE and not request.has_body and not any(w in target for w in self.exclude)
+
+    def _answered(self, verify: Verify, status: int, login: bool) -> None:
+        for finding in self.memory.verified(verify, status, login, self.clock()):
+            self.report(finding)
+
+    def _key(self, request: Request, overlay: dict[bytes, bytes | None] | None = None) -> tuple[str, bool]:
+        """The client key of a request (with ``overlay``: of the request that will follow it)."""
+        parts, data = [], False
+        cookies: dict[bytes, bytes | None] = {}
         for lowered, value in request.credentials:
             if lowered == b"authorization":
                 parts.append(b"authorization=" + value)
+                data = data or bool(CARRIES_DATA.search(value))
             elif self._issued:
                 for pair in value.split(b";"):
                     cookie, _, cookie_value = pair.strip().partition(b"=")
                     if cookie in self._issued:
-                        parts.append(cookie + b"=" + cookie_value)
-                        signed = signed or bool(SIGNED.search(cookie_value))
+                        cookies[cookie] = cookie_value
+        cookies.update(overlay or {})
+        for cookie, cookie_value in cookies.items():
+            if cookie_value is not None:
+                parts.append(cookie + b"=" + cookie_value)
+                data = data or bool(CARRIES_DATA.search(cookie_value))
         if not parts:
             return "", False
         digest = hmac.new(self._secret, b"\0".join(sorted(parts)), hashlib.sha256).hexdigest()
-        return digest[:16], signed
+        return digest[:16], data
+
+    def _next_key(self, request: Request, response: Response) -> str:
+        """The key the client will send next: its cookies with the ones this answer set (or cleared)."""
+        overlay: dict[bytes, bytes | None] = {}
+        for header in response.set_cookies:
+            pair = header.split(b";", 1)[0]
+            name, _, value = pair.partition(b"=")
+            overlay[name.strip()] = None if not value.strip() or CLEARED.search(header) else value.strip()
+        return self._key(request, overlay)[0]

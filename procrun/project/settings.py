@@ -22,6 +22,9 @@ from procrun.supervise.states import POLICIES
 ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS
 LINKED = (".venv", "venv", "node_modules")  # fresh.slug.LINKED
 
+BALANCE = ("spread", "random", "round-robin")  # router.balance.MODES
+REPLAY_EXCLUDE = ("login", "logout", "signin", "signout", "sign-in", "sign-out", "log-in", "log-out", "callback",
+                  "confirm", "verify", "activate", "reset", "token", "oauth", "unsubscribe")  # diagnose.recorder
 START = ("start",)
 RUNNING = ("start", "run", "check", "export")  # the commands that read the app's files
 CHAOS = ("start", "export")
@@ -188,9 +191,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("router_mode", parse=_choice("http", "tcp"), default="http", flags=("--router-mode",),
             yaml="router.mode", choices=("http", "tcp"), metavar="MODE", example="http",
             help="balance per HTTP request (default) or per TCP connection"),
+    Setting("router_balance", parse=_choice(*BALANCE), default="spread", flags=("--router-balance",),
+            yaml="router.balance", choices=BALANCE, metavar="MODE", example="spread",
+            help="spread: each client's every path reaches every ready instance in turn (default); random; "
+                 "round-robin"),
     Setting("router_record", parse=_flag, default=True, flags=("--router-record",), yaml="router.record",
             switch=True, negatable=True, example="true",
             help="record each request (no values) to diagnose state kept in memory (default: on)"),
+    Setting("router_replay", parse=_flag, default=True, flags=("--router-replay",), yaml="router.replay",
+            switch=True, negatable=True, example="true",
+            help="verify a suspected hidden state by sending the same safe request to the instance that made the "
+                 "session (default: on)"),
+    Setting("router_replay_exclude", parse=_words, default=REPLAY_EXCLUDE, shape=LIST, yaml="router.replay_exclude",
+            example="[login, logout, callback]"),
     Setting("router_timeout", parse=ranges.interval, default=30.0, text=SECONDS, flags=("--router-timeout",),
             yaml="router.timeout", metavar="SECONDS", example="30",
             help="answer 504 when an instance has not started its response by then (default: 30)"),
@@ -266,7 +279,10 @@ class Settings(NamedTuple):
     router: bool
     router_host: str
     router_mode: str
+    router_balance: str
     router_record: bool
+    router_replay: bool
+    router_replay_exclude: tuple[str, ...]
     router_timeout: float
     tty: tuple[str, ...]
     journal: bool

@@ -184,6 +184,7 @@ class Session:
         if workdir is not None:
             self._fresh_dirs().started(child.pid, inst.name, workdir)
         self.children[child.pid] = child
+        self.shared.releases[inst.name] = self.shared.release
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
         self.stage.relay(Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty,  # type: ignore[union-attr]
                                taps=self.shared.taps))

@@ -10,7 +10,7 @@ from collections.abc import Callable
 class Shared:
     """The channels between services; each says who writes it and who reads it."""
 
-    __slots__ = ("in_flight", "rates", "taps")
+    __slots__ = ("in_flight", "rates", "taps", "release", "releases")
 
     def __init__(self) -> None:
         # instance -> the request it is serving ("POST /upload"): the router writes it; fresh
@@ -22,3 +22,7 @@ class Shared:
         # instance -> the attached client's writer: `attach` writes it; the instance's relay sends
         # its output there, and chaos spares attached instances
         self.taps: dict[str, Callable[[bytes], None]] = {}
+        # the release: watch starts a new one before it restarts for a code or .env change; the
+        # session notes each instance's at spawn; the memory diagnosis compares within one release
+        self.release = 0
+        self.releases: dict[str, int] = {}

@@ -28,6 +28,7 @@ from procrun.watch.plan import RestartGuard, classify, procfile_diff
 
 if TYPE_CHECKING:
     from procrun.supervise.session import Session
+    from procrun.supervise.shared import Shared
 
 
 
@@ -85,10 +86,11 @@ def _own_output_files() -> frozenset[tuple[int, int]]:
 
 
 class WatchService(Service):
-    def __init__(self, session: Session, live: Live, paths: Iterable[str], ignore: Iterable[str] = (),
+    def __init__(self, session: Session, shared: Shared, live: Live, paths: Iterable[str], ignore: Iterable[str] = (),
                  debounce: float = 0.3, globs: Mapping[str, tuple[str, ...]] | None = None,
                  rolling: Iterable[str] = ("web",)) -> None:
         super().__init__(session)
+        self.shared = shared
         self.live = live
         self.paths = [os.path.join(live.root, p) for p in paths] or [live.root]
         self.filter = Filter(live.root, ignore)
@@ -200,12 +202,14 @@ class WatchService(Service):
         machine.redefine(name, fresh)
 
     def restart_type(self, type_name: str) -> None:
+        """A new release of the type: its instances restart with the new definition (web rolling)."""
         session = self.session
         machine = session.machine
         names = [p.name for p in sorted(machine.of_type(type_name), key=lambda p: p.instance.index)
                  if p.after_stop is not AfterStop.REMOVE]
         if not names:
             return
+        self.shared.release += 1  # what the new instances answer is never compared with the old ones
         for name in names:
             self._redefine(name)
         running = [n for n in names if machine.get(n).pid is not None]  # type: ignore[union-attr]

@@ -100,7 +100,7 @@ def test_stateful_demo_is_diagnosed_memory_and_files_and_its_root_untouched(proc
     browsing = threading.Thread(target=flows, args=(user, 220))
     try:
         browsing.start()  # the first /me that meets another instance exposes the sessions at once
-        run.wait_for(r"finding +\| GET /me with the same session: 200 from web\.\d, 401 from web\.\d.* — state kept "
+        run.wait_for(r"finding +\| GET /me with the same session: (?:200 from|issued by) web\.\d.*, 401 from web\.\d.* — state kept "
                      r"in process memory \(sessions\?\) \[confirmed\]", timeout=10)
         run.wait_for(r"warning +\| web\.\d wrote uploads/[0-9a-f]{8}\.txt", timeout=10)
         browsing.join(timeout=60)
@@ -175,7 +175,7 @@ def test_flask_sessions(procrun, tmp_path, mode, query, kind):
         else:
             assert {f["kind"] for f in state} == {kind}, state
             assert state[0]["status"] == "confirmed"
-            run.wait_for(r"finding +\| GET /me with the same session: 200 from web\.\d, "
+            run.wait_for(r"finding +\| GET /me with the same session: (?:200 from web\.\d|issued by web\.\d \(POST /login\)), "
                          + (r"302" if query else r"401"), timeout=5)
     finally:
         user.close()

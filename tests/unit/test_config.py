@@ -191,6 +191,12 @@ def test_the_defaults_restated_from_chaos_and_fresh_are_their_own():
 
     assert settings.ACTIONS == schedule.ACTIONS
     assert settings.LINKED == slug.LINKED
+    from procrun.router.balance import MODES
+
+    assert settings.BALANCE == MODES
+    from procrun.diagnose.recorder import REPLAY_EXCLUDE
+
+    assert settings.REPLAY_EXCLUDE == REPLAY_EXCLUDE
 
 
 def test_settings_fields_are_the_declaration_and_restate_no_default():
@@ -207,5 +213,5 @@ def test_a_list_setting_is_declared_as_one_not_by_its_example():
 
     lists = {s.name for s in SETTINGS if s.shape == LIST}
     assert lists == {"env_files", "allow", "chaos_actions", "chaos_types", "fresh_ignore", "fresh_link", "tty",
-                     "watch_paths", "watch_ignore"}
+                     "watch_paths", "watch_ignore", "router_replay_exclude"}
     assert [s.name for s in SETTINGS if s.shape == MAP] == ["formation"]

@@ -114,12 +114,13 @@ def test_304_versus_200_and_429():
     assert nothing(("k", "web.1", 200), ("k", "web.2", 304), ("k", "web.3", 429)) == []
 
 
-def test_watch_restarts_reset_what_was_seen():
+def test_answers_of_two_releases_are_never_compared():
+    """A restart for a code or .env change makes a new release: a moved route, a rotated secret."""
     memory = Memory()
     c = Client(memory)
-    c("web.1", 200)
-    memory.reset()
-    c("web.2", 401)
+    c("web.1", 200, release=0)
+    c("web.2", 401, release=1)
+    c("web.3", 401, release=1)
     assert memory.findings == {}
 
 
@@ -162,3 +163,76 @@ def test_memory_stays_bounded_with_unique_paths_and_clients():
     for i in range(5000):
         memory.feed(Record(i, i + 0.01, f"k{i}", "GET", f"/items/{i}", 200, "web.1", 1))
     assert len(memory._seen) <= 100 and len(memory._recent) <= 100
+
+
+# -- lineage: a session followed from the instance that issued it, verified by replay
+
+def lineage(memory, status=401, **extra):
+    """A login POST answered by web.1 issues key k2; the next safe request, on web.2, fails."""
+    login = Client(memory, key="k1")
+    login("web.1", 302, method="POST", path="/login", issued="k2")
+    user = Client(memory, key="k2", start=login.now)
+    user("web.2", status, **extra)
+    return user
+
+
+def test_a_session_rejected_by_another_instance_than_its_issuer_is_verified_on_the_issuer():
+    memory = Memory()
+    lineage(memory, 302, login_redirect=True)
+    assert memory.findings == {}  # not said before the issuer has answered
+    (verify,) = memory.pending
+    assert verify.instance == "web.1" and verify.record.path == "/me"
+    (finding,) = memory.verified(verify, 200, False, 5.0)
+    assert finding.status == "confirmed" and finding.kind == "memory" and finding.replays == 1
+    assert finding.line() == ("GET /me with the same session: issued by web.1 (POST /login), 302 from web.2 — "
+                              "state kept in process memory (sessions?)")
+    assert (5.0, "web.1", 200) in finding.evidence
+
+
+def test_a_page_the_issuer_rejects_too_is_not_instance_dependent():
+    memory = Memory()
+    lineage(memory, 404, path="/favicon.ico")
+    (verify,) = memory.pending
+    assert memory.verified(verify, 404, False, 5.0) == [] and memory.findings == {}
+
+
+def test_a_session_carrying_signed_data_names_the_secret_key():
+    memory = Memory()
+    lineage(memory, 401, signed_cookie=True)
+    (finding,) = memory.verified(memory.pending[0], 200, False, 5.0)
+    assert finding.kind == "secret-key"
+
+
+def test_without_replay_a_rejection_is_suspected_at_once_but_a_404_is_not():
+    memory = Memory(replay=False)
+    lineage(memory, 401)
+    assert [f.status for f in memory.findings.values()] == ["suspected"] and memory.pending == []
+    memory = Memory(replay=False)
+    lineage(memory, 404)
+    assert memory.findings == {}
+
+
+def test_replays_are_bounded_per_type_and_path():
+    memory = Memory()
+    user = lineage(memory, 401)
+    user("web.3", 401)
+    user("web.2", 401)
+    assert len(memory.pending) == 1  # 0.2 s later: within the second
+
+
+def test_a_session_that_succeeded_on_that_instance_before_is_not_a_rejection():
+    memory = Memory()
+    login = Client(memory, key="k1")
+    login("web.1", 302, method="POST", path="/login", issued="k2")
+    user = Client(memory, key="k2", start=login.now)
+    user("web.2", 200, path="/home")
+    user("web.2", 403, path="/admin")  # forbidden to this user everywhere
+    assert memory.pending == [] and memory.findings == {}
+
+
+def test_a_session_issued_in_another_release_is_not_compared():
+    memory = Memory()
+    login = Client(memory, key="k1")
+    login("web.1", 302, method="POST", path="/login", issued="k2", release=0)
+    Client(memory, key="k2", start=login.now)("web.2", 401, release=1)
+    assert memory.pending == [] and memory.findings == {}
