@@ -35,7 +35,11 @@ class Findings:
         if allowed(self.allow, finding.kind, f"{finding.method} {finding.path}", finding.path):
             return
         entry = StateFinding(**as_report(finding))  # type: ignore[arg-type]
-        self.report.add_state(f"{entry.kind} {entry.type} {entry.request}", entry)
+        key = f"{entry.kind} {entry.type} {entry.request}"
+        if finding.status == "explained":  # the replay showed the same answer on the issuer: not a finding
+            self.report.state.pop(key, None)
+            return
+        self.report.add_state(key, entry)
         self.say(f"{entry.line} [{entry.status}]", "finding")
 
 

@@ -344,4 +344,5 @@ def as_report(finding: Finding) -> dict[str, object]:
     """The finding as the report keeps it: kind, status, the requests (time, instance, status), rule, fix."""
     return {"kind": finding.kind, "type": finding.type, "status": finding.status,
             "request": f"{finding.method} {finding.path}", "line": finding.line(), "rule": RULE,
-            "fix": FIXES[finding.kind], "evidence": [[round(t, 3), i, s] for t, i, s in finding.evidence]}
+            "fix": FIXES[finding.kind], "evidence": [[round(t, 3), i, s] for t, i, s in finding.evidence],
+            "replays": finding.replays}

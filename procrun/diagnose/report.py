@@ -34,6 +34,7 @@ class StateFinding:
     rule: str
     fix: str
     evidence: list[list[Any]] = field(default_factory=list)  # [time, instance, status]
+    replays: int = 0  # requests procrun replayed to verify it (router.replay)
 
 
 SCHEMA = 1  # `procrun report --json`: bump when a field changes meaning
