@@ -7,6 +7,7 @@ import http.client
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -22,10 +23,13 @@ SERVE = {
     "django": f"{PY} -m gunicorn -b 127.0.0.1:$PORT -w 1 django_site:application",
     "flask-login": f"{PY} -m gunicorn -b 127.0.0.1:$PORT -w 1 flask_login_app:app",
     "fastapi": f"{PY} -m uvicorn fastapi_app:app --host 127.0.0.1 --port $PORT",
+    "express": "node app.js",
 }
-MODULE = {"django": "django_site.py", "flask-login": "flask_login_app.py", "fastapi": "fastapi_app.py"}
+MODULE = {"django": "django_site.py", "flask-login": "flask_login_app.py", "fastapi": "fastapi_app.py",
+          "express": "express/app.js"}
 READS = {"django": ("/me", "/me/items"), "flask-login": ("/me", "/me/items"),
-         "fastapi": ("/users/me", "/users/me/items")}
+         "fastapi": ("/users/me", "/users/me/items"), "express": ("/me", "/me/items")}
+EXPRESS = HERE / "express"
 
 
 class Browser:
@@ -86,10 +90,25 @@ class Browser:
         self.conn.close()
 
 
-def app_dir(tmp_path, framework, mode):
+@pytest.fixture(scope="session")
+def express_modules():
+    """express, express-session and cookie-session from the npm registry, as the committed
+    lockfile pins them (npm ci), once per test run."""
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        pytest.skip("node and npm are needed for the Express app (Debian: nodejs, npm)")
+    if not (EXPRESS / "node_modules" / "express-session").is_dir():
+        result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=EXPRESS, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+    return EXPRESS / "node_modules"
+
+
+def app_dir(tmp_path, framework, mode, request=None):
     root = tmp_path / "app"
     root.mkdir()
     shutil.copy(HERE / MODULE[framework], root)
+    if framework == "express":
+        (root / "node_modules").symlink_to(request.getfixturevalue("express_modules"))
     write_app(root, f"web: exec {SERVE[framework]}\n", __env=f"MODE={mode}\nSECRET_KEY=twelve-factor-shared\n")
     return root
 
@@ -103,13 +122,16 @@ CASES = [  # framework, mode, the cause procrun must name (None: the stateless t
     ("flask-login", "shared", None),
     ("fastapi", "memory", "memory"),
     ("fastapi", "shared", None),
+    ("express", "memory", "memory"),  # express-session's s%3A<id>.<sig> is an opaque id, not signed data
+    ("express", "shared", None),
 ]
 
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("framework, mode, cause", CASES, ids=[f"{f}-{m}" for f, m, _ in CASES])
-def test_a_real_framework_app_is_named_with_its_cause_and_its_twin_is_not(procrun, tmp_path, framework, mode, cause):
-    root = app_dir(tmp_path, framework, mode)
+def test_a_real_framework_app_is_named_with_its_cause_and_its_twin_is_not(procrun, tmp_path, framework, mode, cause,
+                                                                          request):
+    root = app_dir(tmp_path, framework, mode, request)
     port = free_base()
     run = procrun("start", "--router", "-c", "web=3", "-p", str(port), "-t", "1", cwd=root)
     run.wait_count(r"web\.\d is ready on port", 3, timeout=40)
