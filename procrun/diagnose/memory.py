@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from procrun.diagnose.report import pattern
 from procrun.project.plan import type_of
 
 SAFE = frozenset({"GET", "HEAD"})
@@ -196,11 +197,11 @@ class Memory:
         if issuer is None or issuer.instance == record.instance or issuer.release != record.release \
                 or record.instance in self._succeeded.get(record.key, ()):
             return []
-        known = self.findings.get((self._kind(record), record.type, f"{record.method} {record.path}"))
+        known = self.findings.get(_key(self._kind(record), record))
         if known is not None:  # more evidence for what is known
             self._add_failure(known, issuer, record)
             return []
-        suspect = Finding(self._kind(record), record.type, record.method, record.path, success_on=issuer.instance,
+        suspect = Finding(self._kind(record), record.type, record.method, pattern(record.path), success_on=issuer.instance,
                           success_status=issuer.status, issued_by=f"{issuer.method} {issuer.path}")
         self._add_failure(suspect, issuer, record)
         if self.replay:  # said once the issuer has answered the same request
@@ -306,10 +307,10 @@ class Memory:
         return "secret-key" if record.signed_cookie else "memory"
 
     def _finding(self, kind: str, success: Record, record: Record) -> Finding:
-        key = (kind, record.type, f"{record.method} {record.path}")
+        key = _key(kind, record)
         if key not in self.findings:
-            self.findings[key] = Finding(kind, record.type, record.method, record.path, success_on=success.instance,
-                                         success_status=success.status)
+            self.findings[key] = Finding(kind, record.type, record.method, pattern(record.path),
+                                         success_on=success.instance, success_status=success.status)
         finding = self.findings[key]
         finding.success_on, finding.success_status = success.instance, success.status
         return finding
@@ -318,12 +319,18 @@ class Memory:
         out = []
         for failure in seen.failures:
             kind = "forgotten" if seen.success and failure.instance == seen.success.instance else self._kind(failure)
-            finding = self.findings.get((kind, failure.type, f"{failure.method} {failure.path}"))
+            finding = self.findings.get(_key(kind, failure))
             if finding is not None and finding.status != "confirmed":
                 finding.status = "confirmed"
                 self._confirmed_keys.add(record.key)
                 out.append(finding)
         return out
+
+
+def _key(kind: str, record: Record) -> tuple[str, str, str]:
+    """One finding per cause: kind, type and request, the path's generated parts grouped
+    (GET /uploads/3f2a9c1e.txt and GET /uploads/77ab01c2.txt are GET /uploads/<id>.txt)."""
+    return kind, record.type, f"{record.method} {pattern(record.path)}"
 
 
 def _bound(table: dict, limit: int) -> None:  # type: ignore[type-arg]
@@ -334,8 +341,8 @@ def _bound(table: dict, limit: int) -> None:  # type: ignore[type-arg]
 def join_disk(findings: Iterable[Finding], written: dict[str, set[str]]) -> None:
     """A finding whose succeeding instance wrote a file the path names is local disk, not memory."""
     for finding in findings:
-        files = written.get(finding.success_on, set())
-        name = finding.path.rsplit("/", 1)[-1]
+        files = {pattern(path) for path in written.get(finding.success_on, set())}
+        name = finding.path.rsplit("/", 1)[-1]  # the request's path, generated parts grouped
         if finding.kind == "memory" and name and any(path.endswith("/" + name) or path == name for path in files):
             finding.kind = "disk"
 

@@ -38,12 +38,26 @@ class StateFinding:
 
 
 SCHEMA = 1  # `procrun report --json`: bump when a field changes meaning
-_GENERATED = re.compile(r"[0-9a-f]{6,}|\d{3,}", re.IGNORECASE)
+# What an app generates in a name: uuids, temporary names (tmpkj3vdefl), hex digests, long numbers,
+# random tokens (letters with digits mixed in, 8 or more), and whatever follows a dot-cache folder.
+_GENERATED = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|(?<![A-Za-z])tmp[A-Za-z0-9_]{4,}"
+                        r"|(?<![A-Za-z0-9])(?=[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])"
+                        r"[A-Za-z0-9_-]{8,}(?![A-Za-z0-9])|[0-9a-f]{6,}|\d{3,}", re.IGNORECASE)
+_CACHE_DIR = re.compile(r"(^|/)(\.[A-Za-z0-9_-]*cache|\.cache|CACHE)/.+$")
+# Compiled at run time: asset pipelines' output and caches under the folders apps serve
+_ASSETS = re.compile(r"(^|/)(static|public|assets)/|\.webassets-cache|\.sass-cache|(^|/)CACHE/")
 
 
 def pattern(path: str) -> str:
-    """Paths an app generates, grouped: uploads/3f2a9c1e.txt and uploads/77ab01c2.txt are uploads/<id>.txt."""
-    return _GENERATED.sub("<id>", path)
+    """Paths an app generates, grouped: uploads/3f2a9c1e.txt and uploads/77ab01c2.txt are
+    uploads/<id>.txt; flask_session/tmpkj3vdefl.__wz_cache is flask_session/<id>.__wz_cache;
+    anything in a dot-cache folder is that folder's <...>."""
+    return _GENERATED.sub("<id>", _CACHE_DIR.sub(r"\1\2/<...>", path))
+
+
+def compiled_at_run_time(path: str) -> bool:
+    """An asset built while serving (a pipeline's output, a Sass or webassets cache)."""
+    return bool(_ASSETS.search(path))
 
 
 def allowed(patterns: Iterable[str], *subjects: str) -> bool:

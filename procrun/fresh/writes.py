@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from procrun.diagnose.report import pattern
+from procrun.diagnose.report import compiled_at_run_time, pattern
 from procrun.fresh.slug import ALWAYS_IGNORED, ignored
 from procrun.project.plan import type_of
 
@@ -147,6 +147,7 @@ class Writes:
         request = self.in_flight.get(instance)
         during = f" while serving {request}" if request else ""
         advice = ("logs belong on stdout, where procrun and the platform collect them" if kind == "logs" else
+                  "compile assets at build time, before the processes start" if compiled_at_run_time(path) else
                   "the next instance will not see it: keep it in a backing store")
         self.say(f"{instance} {verb} {path}{during}; {advice}", "warning")
 

@@ -63,9 +63,24 @@ def test_generated_paths_are_grouped_and_allow_patterns_match():
     from procrun.diagnose.report import Finding, Report, allowed, pattern
     assert pattern("uploads/3f2a9c1e.txt") == pattern("uploads/77ab01c2.txt") == "uploads/<id>.txt"
     assert pattern("logs/app.log") == "logs/app.log"
+    # temporary and generated names of real frameworks, each kind one pattern
+    assert pattern("flask_session/tmpkj3vdefl.__wz_cache") == pattern("flask_session/tmp0a9zzq1x.__wz_cache")
+    assert pattern("static/.webassets-cache/.3f2a9c1e0b") == pattern("static/.webassets-cache/x/y") == \
+        "static/.webassets-cache/<...>"
+    assert pattern("media/9b2f4c1e-8d7a-4e21-b3c0-1f2e3d4c5b6a.png") == "media/<id>.png"
+    assert pattern("sessions/sess_k3j4h5g6f7d8") == pattern("sessions/sess_a1b2c3d4e5") == "sessions/<id>"
+    assert pattern("templates/index.html") == "templates/index.html"  # words stay words
+    assert pattern("static/css/app.css") == "static/css/app.css"
     report = Report()
     for name in ("3f2a9c1e", "77ab01c2", "0011aabb"):
         report.findings.append(Finding("web.1", "web", 1.0, 1.0, (f"uploads/{name}.txt",), (), ()))
     assert report.by_type()["web"]["files"] == {"created uploads/<id>.txt": 3}
     assert allowed(["GET /health", "uploads/*"], "memory", "GET /health", "/health")
     assert allowed(["ports"], "ports", "web.1") and not allowed(["uploads/*"], "files", "tmp/x")
+
+
+def test_assets_built_at_run_time_get_their_own_advice():
+    from procrun.diagnose.report import compiled_at_run_time
+
+    assert compiled_at_run_time("static/.webassets-cache/abc") and compiled_at_run_time("public/packs/app.js")
+    assert compiled_at_run_time("static/CACHE/css/out.css") and not compiled_at_run_time("uploads/a.txt")

@@ -236,3 +236,17 @@ def test_a_session_issued_in_another_release_is_not_compared():
     login("web.1", 302, method="POST", path="/login", issued="k2", release=0)
     Client(memory, key="k2", start=login.now)("web.2", 401, release=1)
     assert memory.pending == [] and memory.findings == {}
+
+
+def test_one_finding_per_path_pattern_whatever_the_number_of_files():
+    """An upload app: every upload read back on another instance is one finding, counted, not 95."""
+    memory = Memory()
+    for i in range(20):
+        c = Client(memory, key="", start=i * 10.0)
+        name = f"/uploads/{i:04x}aa{i:02x}.txt"
+        c("web.1", 200, path=name)
+        c("web.2", 404, path=name)
+    (finding,) = memory.findings.values()
+    assert finding.path == "/uploads/<id>.txt" and len(finding.failures) == 20
+    join_disk([finding], {"web.1": {"uploads/0013aa13.txt"}})
+    assert finding.kind == "disk"
