@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from procrun import statedir
-from procrun.chaos.types import chaos_types
-from procrun.errors import UsageError
 from procrun.journal.store import open_journal
-from procrun.project.files import App, load
+from procrun.project.files import App, load, refuse_bad_input
 from procrun.project.live import Live
 from procrun.project.plan import ROUTED_TYPE, Plan, make_plan
 from procrun.supervise.shared import Shared
@@ -46,11 +44,12 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     plan = make_plan(app.procfile, s, app.environment())
     process.ensure_open_files(len(plan.instances))
     routed = s.router and app.procfile.get(ROUTED_TYPE) is not None
-    _refuse_bad_input(app, routed)
+    refuse_bad_input(app, routed)
     live = Live(app, plan, routed)
     backing = _backing(app, plan, live)  # before the instances are made: they get the proxied URLs
     shared = Shared()  # the channels the session's services tell each other through
     session = _session(app, plan, live, shared)
+    session.own_tmp = routed  # behind the router each instance has a TMPDIR of its own, as on its own machine
     lock = statedir.lock_session(app.root)
     try:
         state_dir = os.path.dirname(lock.path)
@@ -74,18 +73,6 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
         return code
     finally:
         lock.release()
-
-
-def _refuse_bad_input(app: App, routed: bool) -> None:
-    """What the plan cannot tell: refused before anything starts."""
-    s = app.settings
-    for name in s.tty:
-        if app.procfile.get(name) is None:
-            raise UsageError(f"--tty {name}: not a process type in {app.procfile.path}; use one of "
-                             f"{', '.join(app.procfile.names)}")
-    if s.router_explicit and not routed:
-        raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
-    chaos_types(app)
 
 
 def _backing(app: App, plan: Plan, live: Live) -> Any:
@@ -164,6 +151,7 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
             router.recorder = Recorder(Findings.of(session), replay=router.replay if s.router_replay else None,
                                        release_of=lambda name: shared.releases.get(name, 0),
                                        exclude=s.router_replay_exclude)
+            shared.on_write = router.recorder.wrote
             session.report.requests_seen = True
         session.services.append(router)
     if s.watch:

@@ -99,8 +99,12 @@ class Finding:
         who = "the same session" if any(self.keys) else "the same client"
         where = f"{last_status} from {last_instance}" if self.kind != "forgotten" else \
             f"{last_status} from {last_instance} after it restarted"
-        first = f"issued by {self.success_on} ({self.issued_by})" if self.issued_by else \
-            f"{self.success_status} from {self.success_on}"
+        if self.issued_by:
+            first = f"issued by {self.success_on} ({self.issued_by})"
+        elif not self.success_status:
+            first = f"{self.success_on} wrote the file it names"
+        else:
+            first = f"{self.success_status} from {self.success_on}"
         return f"{self.method} {self.path} with {who}: {first}, {where}{count} — {CAUSES[self.kind]}"
 
 
@@ -110,13 +114,16 @@ CAUSES = {
     "secret-key": "a per-instance secret key (secret_key = os.urandom(...)?): other instances reject its signed "
                   "cookies",
     "disk": "state kept on local disk: the instance that answered wrote it next to the code",
+    "tmpdir": "a file kept in TMPDIR between requests: the instance that wrote it is the only one that has it",
 }
 FIXES = {
     "memory": "keep sessions in a backing store (Redis, a database) or in signed cookies with a shared secret",
     "forgotten": "keep the state in a backing store (Redis, a database) that outlives the process",
     "secret-key": "read the secret key from the environment (.env) so every instance shares it",
     "disk": "put files in object storage or a database, not on local disk",
+    "tmpdir": "TMPDIR is for one request: keep what a later request needs in object storage or a database",
 }
+WRITTEN_FAILURE = frozenset({404, 410, 500, 502, 503})  # a request naming a file another instance wrote
 RULE = "twelve-factor VI, Processes: stateless and share-nothing; memory and disk are a single-transaction cache"
 
 
@@ -157,9 +164,11 @@ class Memory:
         self._issuer: dict[str, Record] = {}  # key -> the answer that issued it (its instance, release)
         self._succeeded: dict[str, set[str]] = {}  # key -> the instances it has succeeded on
         self._confirmed_keys: set[str] = set()
-        self._replayed: dict[tuple[str, str], float] = {}  # (type, path) -> when it was last replayed
         self.findings: dict[tuple[str, str, str], Finding] = {}
-        self.pending: list[Verify] = []  # replays to make; the caller takes them
+        self.asks = Asks(limit)
+        self._ask, self.pending = self.asks.ask, self.asks.pending  # replays to make; the caller takes them
+        self.files = WrittenFiles(limit)
+        self.wrote = self.files.wrote
 
     def feed(self, record: Record) -> list[Finding]:
         """The findings this record created or confirmed (each once)."""
@@ -185,6 +194,10 @@ class Memory:
             return self._on_success(seen, record)
         if overlapping:
             return []
+        if record.status in WRITTEN_FAILURE and seen.success is None and self.files:
+            named = self._named_file(record)
+            if named:
+                return named
         if record.failure and seen.success is None:
             return self._rejected(record)
         if record.failure or (record.key in self._confirmed_keys and self._confirmed_evidence(record)):
@@ -212,6 +225,27 @@ class Memory:
         self.findings[(suspect.kind, suspect.type, f"{suspect.method} {suspect.path}")] = suspect
         return [suspect]
 
+    def _named_file(self, record: Record) -> list[Finding]:
+        """A request whose path names a file that another instance of this release wrote."""
+        writer = self.files.writer_of(record.path)
+        if writer is None or writer[0] == record.instance or writer[2] != record.release:
+            return []
+        instance, scratch, _ = writer
+        kind = "tmpdir" if scratch else "disk"
+        known = self.findings.get(_key(kind, record))
+        if known is not None:
+            self._add_failure(known, record, record)
+            return []
+        suspect = Finding(kind, record.type, record.method, pattern(record.path), success_on=instance)
+        suspect.failures.append((record.instance, record.status))
+        suspect.evidence.append((record.ended, record.instance, record.status))
+        suspect.keys.add(record.key)
+        if self.replay and record.method in SAFE:
+            self._ask(suspect, record, instance)
+            return []
+        self.findings[_key(kind, record)] = suspect
+        return [suspect]
+
     def verified(self, verify: Verify, status: int, login_redirect: bool, now: float) -> list[Finding]:
         """The replay's answer: the issuer still accepts the session (confirmed), or it does not
         either (explained: not instance-dependent)."""
@@ -226,6 +260,7 @@ class Memory:
                 return [finding]
             return []
         self._confirmed_keys.add(verify.record.key)
+        finding.success_status = finding.success_status or status
         if known is None:  # a rejection waiting for its verdict
             finding.status = "confirmed"
             self.findings[key] = finding
@@ -236,17 +271,6 @@ class Memory:
         if known is not finding:
             known.evidence += finding.evidence[-4:]
         return [known]
-
-    def _ask(self, finding: Finding, record: Record, instance: str) -> None:
-        """Queue a replay of a safe request on ``instance``, at most one per type and path a second."""
-        if finding.status != "suspected" or record.method not in SAFE:
-            return
-        key = (record.type, record.path)
-        if record.ended - self._replayed.get(key, float("-inf")) < REPLAY_EVERY:
-            return
-        self._replayed[key] = record.ended
-        _bound(self._replayed, self.limit)
-        self.pending.append(Verify(finding, record, instance))
 
     def _note(self, record: Record) -> bool:
         recent = self._recent.get(record.key)
@@ -325,6 +349,51 @@ class Memory:
                 self._confirmed_keys.add(record.key)
                 out.append(finding)
         return out
+
+
+class Asks:
+    """The replays the rules want made: a safe suspected request, at most one per type and path
+    a second (``pending``, taken by the caller)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pending: list[Verify] = []
+        self._last: dict[tuple[str, str], float] = {}  # (type, path) -> when it was last replayed
+
+    def ask(self, finding: Finding, record: Record, instance: str) -> None:
+        if finding.status != "suspected" or record.method not in SAFE:
+            return
+        key = (record.type, record.path)
+        if record.ended - self._last.get(key, float("-inf")) < REPLAY_EVERY:
+            return
+        self._last[key] = record.ended
+        _bound(self._last, self.limit)
+        self.pending.append(Verify(finding, record, instance))
+
+
+class WrittenFiles:
+    """Files the instances wrote, by name: a later request naming one that fails on another
+    instance of the same release is evidence (TMPDIR used across requests, local disk)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._by_name: dict[str, tuple[str, bool, int]] = {}  # name -> (instance, in TMPDIR, release)
+
+    def wrote(self, instance: str, path: str, scratch: bool, release: int = 0) -> None:
+        name = path.rsplit("/", 1)[-1]
+        if len(name) >= 6:  # a name that can identify a request's subject (an id), not "a" or "x.db"
+            self._by_name[name] = self._by_name[name.split(".", 1)[0]] = (instance, scratch, release)
+            _bound(self._by_name, self.limit)
+
+    def writer_of(self, path: str) -> tuple[str, bool, int] | None:
+        for segment in reversed(path.split("/")):
+            writer = self._by_name.get(segment) or self._by_name.get(segment.split(".", 1)[0])
+            if writer is not None:
+                return writer
+        return None
+
+    def __bool__(self) -> bool:
+        return bool(self._by_name)
 
 
 def _key(kind: str, record: Record) -> tuple[str, str, str]:

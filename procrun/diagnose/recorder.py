@@ -71,9 +71,14 @@ class Recorder:
             self.report(finding)
         self._verify(request)
 
+    def wrote(self, instance: str, path: str, scratch: bool) -> None:
+        """An instance wrote a file (in TMPDIR when ``scratch``): a later request naming it may fail elsewhere."""
+        self.memory.wrote(instance, path, scratch, self.release_of(instance))
+
     def _verify(self, request: Request) -> None:
         """Replay what the rules want verified, when the request is safe to send again."""
-        pending, self.memory.pending = self.memory.pending, []
+        pending = self.memory.pending[:]
+        self.memory.pending.clear()
         for verify in pending:
             if self.replay is None or not self.replayable(request):
                 continue

@@ -4,7 +4,7 @@ when the instance stops (what it left behind is a warning line and a finding).""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from procrun.diagnose.report import Finding, Report, allowed
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from procrun.supervise.guardian import Guardian
+    from procrun.supervise.shared import Shared
 
 
 class FreshDirs:
@@ -34,11 +35,11 @@ class FreshDirs:
     @classmethod
     def watched(cls, workdirs: Workdirs, report: Report, say: Callable[[str, str], None],
                 clock: Callable[[], float], guardian: Guardian | None, allow: tuple[str, ...],
-                in_flight: Mapping[str, str]) -> FreshDirs:
+                shared: Shared) -> FreshDirs:
         """Fresh directories whose writes are named as they happen, once attach() gives them the
         loop (the guardian removes their root)."""
         fresh = cls(workdirs, report, say, clock, guardian.remove_on_death if guardian else lambda root: None, allow)
-        fresh.writes = Writes(say, in_flight, (*workdirs.ignore, *allow))
+        fresh.writes = Writes(say, shared, (*workdirs.ignore, *allow))
         return fresh
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -52,10 +53,21 @@ class FreshDirs:
             self.new_root(self.workdirs.root)
         return workdir
 
+    def scratch(self, name: str) -> str:
+        """An instance's own TMPDIR without a fresh directory, watched as scratch space."""
+        first = self.workdirs.root is None
+        path = self.workdirs.scratch(name)
+        if first and self.workdirs.root is not None:
+            self.new_root(self.workdirs.root)
+        if self.writes is not None:
+            self.writes.watch_scratch(name, path)
+        return path
+
     def started(self, pid: int, name: str, workdir: Workdir) -> None:
         self.running[pid] = (name, workdir, self.clock())
         if self.writes is not None:
             self.writes.watch(name, workdir.path)
+            self.writes.watch_scratch(name, workdir.tmp)
 
     def discard(self, workdir: Workdir) -> None:
         self.workdirs.discard(workdir)

@@ -112,6 +112,13 @@ class Workdirs:
         subprocess.run(["cp", "-a", self.slug_path, path], check=True)
         return Workdir(name, path, tmp, base)
 
+    def scratch(self, name: str) -> str:
+        """An instance's own TMPDIR when it runs in the app root (behind the router, as on a
+        machine of its own): the same one across its restarts."""
+        path = os.path.join(os.path.dirname(self.slug_path), f"tmp-{name}")
+        os.makedirs(path, 0o700, exist_ok=True)
+        return path
+
     def inspect(self, workdir: Workdir) -> tuple[slug.Diff, int]:
         """What the instance changed in its directory, and how many files it left in TMPDIR."""
         assert self.manifest is not None

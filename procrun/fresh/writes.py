@@ -14,7 +14,7 @@ import ctypes
 import errno
 import os
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from procrun.diagnose.report import compiled_at_run_time, pattern
@@ -23,6 +23,8 @@ from procrun.project.plan import type_of
 
 if TYPE_CHECKING:
     import asyncio
+
+    from procrun.supervise.shared import Shared
 
 IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x2, 0x8, 0x80, 0x100, 0x200
 IN_ISDIR, IN_Q_OVERFLOW, IN_IGNORED = 0x40000000, 0x4000, 0x8000
@@ -41,11 +43,14 @@ Say = Callable[[str, str], None]
 class Writes:
     """One inotify descriptor for every fresh directory of the session."""
 
-    def __init__(self, say: Say, in_flight: Mapping[str, str], ignore: tuple[str, ...] = ()) -> None:
+    def __init__(self, say: Say, shared: Shared, ignore: tuple[str, ...] = ()) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None  # see attach()
-        self.say, self.in_flight, self.ignore = say, in_flight, (*CACHES, *ignore)
+        self.say, self.ignore = say, (*CACHES, *ignore)
+        self.in_flight = shared.in_flight  # the request each instance serves (attribution)
+        self.shared = shared  # on_write: the diagnosis hears of every write, TMPDIR's included
         self.fd = -1
         self._dirs: dict[int, tuple[str, str, str]] = {}  # wd -> (instance, its root, the folder's relative path)
+        self._scratch: set[str] = set()  # roots that are TMPDIRs: writes there are allowed, only noted
         self._seen: dict[str, set[str]] = {}  # type -> patterns already said
         self._linked: set[str] = set()  # linked folder names watched (once per session)
         self.written: dict[str, set[str]] = {}  # instance -> paths it wrote (joined with the memory findings)
@@ -79,6 +84,16 @@ class Writes:
             if os.path.islink(path) and os.path.isdir(path) and name not in self._linked:
                 self._linked.add(name)
                 self._watch_linked(os.path.realpath(path), name)
+
+    def watch_scratch(self, instance: str, root: str) -> None:
+        """Watch an instance's TMPDIR: scratch space, so a write there is no warning; the
+        diagnosis hears of it (a later request naming it and failing elsewhere is evidence)."""
+        if not self.available:
+            return
+        self._scratch.add(root)
+        for folder, dirs, _ in os.walk(root):
+            rel = os.path.relpath(folder, root)
+            self._add(instance, root, "" if rel == "." else rel)
 
     def _watch_linked(self, target: str, name: str) -> None:
         """The folder itself and its caches (node_modules/.cache): what tools write at run time."""
@@ -129,6 +144,10 @@ class Writes:
             if not ignored(path, ALWAYS_IGNORED):  # compiled bytecode in .venv is normal
                 self._through_link(path)
             return
+        if root in self._scratch:
+            if not mask & IN_DELETE and self.shared.on_write is not None:
+                self.shared.on_write(instance, path, True)
+            return
         if ignored(path, self.ignore):
             return
         self._wrote(instance, path, "deleted" if mask & IN_DELETE else "wrote")
@@ -136,6 +155,8 @@ class Writes:
     def _wrote(self, instance: str, path: str, verb: str) -> None:
         if verb == "wrote":
             self.written.setdefault(instance, set()).add(path)
+            if self.shared.on_write is not None:
+                self.shared.on_write(instance, path, False)
         type_name = type_of(instance)
         kind = "logs" if ignored(path, LOGS) else "files"
         shown = pattern(path)

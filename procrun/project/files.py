@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from procrun.errors import ConfigError, UsageError
 from procrun.project import envfile, procfile
+from procrun.project.plan import ROUTED_TYPE
 from procrun.project.settings import Settings, TypeSettings, resolve
 
 CONFIG_FILE = "procrun.yaml"
@@ -110,3 +111,17 @@ def load(flags: Mapping[str, Any], edge: Mapping[str, Any], with_procfile: bool 
 
 def _seed() -> int:
     return int.from_bytes(os.urandom(4), "big")
+
+
+def refuse_bad_input(app: App, routed: bool) -> None:
+    """What the plan cannot tell: refused before anything starts."""
+    s = app.settings
+    for name in s.tty:
+        if app.procfile.get(name) is None:
+            raise UsageError(f"--tty {name}: not a process type in {app.procfile.path}; use one of "
+                             f"{', '.join(app.procfile.names)}")
+    if s.router_explicit and not routed:
+        raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
+    from procrun.chaos.types import chaos_types
+
+    chaos_types(app)

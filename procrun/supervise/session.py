@@ -78,6 +78,7 @@ class Session:
         self.guardian: Guardian | None = None
         self.journal: Journal = OFF  # set by the composition root
         self.ttys: frozenset[str] = frozenset()  # types run on a pseudo-terminal
+        self.own_tmp = False  # each instance gets its own TMPDIR even without a fresh directory (the router)
         self.fresh: FreshDirs | None = None  # made with the first fresh directory
         self.launched = False
         self.stage: Early | OnLoop | None = None  # before the loop, or on it
@@ -175,6 +176,8 @@ class Session:
             if (fresh or self.fresh_all) and self.workdirs is not None:
                 workdir = self._fresh_dirs().make(inst.name)
                 env["TMPDIR"] = workdir.tmp
+            elif self.own_tmp and self.workdirs is not None:  # behind the router: as on machines of their own
+                env["TMPDIR"] = self._fresh_dirs().scratch(inst.name)
             child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, inst.type in self.ttys)
         except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             if workdir is not None:
@@ -200,7 +203,7 @@ class Session:
 
             assert self.workdirs is not None
             self.fresh = FreshDirs.watched(self.workdirs, self.report, self.say, self.clock, self.guardian,
-                                           self.checks.allow, self.shared.in_flight)
+                                           self.checks.allow, self.shared)
             self.stage.attach_fresh(self.fresh)  # type: ignore[union-attr]
         return self.fresh
 

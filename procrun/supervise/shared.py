@@ -10,7 +10,7 @@ from collections.abc import Callable
 class Shared:
     """The channels between services; each says who writes it and who reads it."""
 
-    __slots__ = ("in_flight", "rates", "taps", "release", "releases")
+    __slots__ = ("in_flight", "rates", "taps", "release", "releases", "on_write")
 
     def __init__(self) -> None:
         # instance -> the request it is serving ("POST /upload"): the router writes it; fresh
@@ -26,3 +26,6 @@ class Shared:
         # session notes each instance's at spawn; the memory diagnosis compares within one release
         self.release = 0
         self.releases: dict[str, int] = {}
+        # (instance, path, in its TMPDIR): fresh directories' watcher calls it for every write;
+        # the router's recorder listens (a later request naming the file)
+        self.on_write: Callable[[str, str, bool], None] | None = None

@@ -196,3 +196,43 @@ def test_a_deploy_under_watch_is_never_a_finding(procrun, tmp_path, framework, c
         run.signal(signal.SIGINT)
         run.wait(timeout=20)
     assert "finding |" not in run.text()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("mode", ["tmpdir", "shared"])
+def test_tmpdir_used_across_requests_is_named_under_the_router_alone(procrun, tmp_path, mode):
+    """Each instance behind the router has a TMPDIR of its own, as on separate machines: an upload
+    kept there for the next request fails on another instance (500), and procrun names TMPDIR."""
+    root = tmp_path / "app"
+    root.mkdir()
+    shutil.copy(HERE / "upload_app.py", root)
+    store = tmp_path / "store"
+    store.mkdir()
+    write_app(root, f"web: exec {PY} -m gunicorn -b 127.0.0.1:$PORT -w 1 upload_app:app\n",
+              __env=f"MODE={mode}\nSTORE={store}\n")
+    port = free_base()
+    run = procrun("start", "--router", "-c", "web=3", "-p", str(port), "-t", "1", cwd=root)
+    run.wait_count(r"web\.\d is ready on port", 3, timeout=40)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    answers = []
+    try:
+        for _ in range(12):
+            conn.request("POST", "/upload", body=b"a,b\n1,2\n")
+            name = re.search(r'"id":\s*"([^"]+)"', conn.getresponse().read().decode()).group(1)
+            conn.request("GET", f"/process/{name}")
+            response = conn.getresponse()
+            response.read()
+            answers.append(response.status)
+        if mode == "tmpdir":
+            run.wait_for(r"finding +\| GET /process/<id>\.csv .* — a file kept in TMPDIR between requests.* "
+                         r"\[confirmed\]$", timeout=15)
+            assert {f["kind"] for f in ctl_report(root)["state"]} == {"tmpdir"}
+            assert 500 in answers
+        else:
+            assert set(answers) == {200} and ctl_report(root)["state"] == []
+    finally:
+        conn.close()
+        run.signal(signal.SIGINT)
+        run.wait(timeout=20)
+    if mode == "shared":
+        assert "finding |" not in run.text() and "warning |" not in run.text()

@@ -250,3 +250,36 @@ def test_one_finding_per_path_pattern_whatever_the_number_of_files():
     assert finding.path == "/uploads/<id>.txt" and len(finding.failures) == 20
     join_disk([finding], {"web.1": {"uploads/0013aa13.txt"}})
     assert finding.kind == "disk"
+
+
+# -- files a later request names: TMPDIR used across requests, local disk
+
+def test_a_file_in_tmpdir_named_by_a_later_request_that_fails_elsewhere():
+    """The twelve-factor example: an upload kept in TMPDIR, the next step reads it on another instance."""
+    memory = Memory()
+    memory.wrote("web.1", "upload-3f2a9c1e.csv", scratch=True)
+    c = Client(memory, key="")
+    c("web.2", 500, path="/process/upload-3f2a9c1e.csv")
+    (verify,) = memory.pending
+    assert verify.instance == "web.1" and memory.findings == {}
+    (finding,) = memory.verified(verify, 200, False, 9.0)
+    assert finding.kind == "tmpdir" and finding.status == "confirmed"
+    assert finding.line().startswith("GET /process/<id>.csv with the same client: 200 from web.1, 500 from web.2")
+    assert "TMPDIR" in finding.line()
+
+
+def test_a_file_the_failing_instance_wrote_itself_or_another_release_wrote_is_not_evidence():
+    memory = Memory()
+    memory.wrote("web.2", "tmp/report-123456.pdf", scratch=True)
+    memory.wrote("web.1", "export-abcdef.zip", scratch=False, release=0)
+    c = Client(memory, key="")
+    c("web.2", 404, path="/reports/report-123456.pdf")
+    c("web.3", 404, path="/exports/export-abcdef.zip", release=1)
+    assert memory.pending == [] and memory.findings == {}
+
+
+def test_an_app_directory_file_named_by_a_failing_request_is_disk():
+    memory = Memory(replay=False)
+    memory.wrote("web.1", "uploads/a1b2c3d4.txt", scratch=False)
+    found = Client(memory, key="")("web.3", 404, path="/uploads/a1b2c3d4.txt")
+    assert [f.kind for f in found] == ["disk"] and "web.1 wrote the file it names" in found[0].line()
