@@ -146,9 +146,7 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
         if s.router_record and s.router_mode == "http":
             from procrun.diagnose.recorder import Recorder
 
-            from procrun.diagnose.findings import Findings
-
-            router.recorder = Recorder(Findings.of(session), replay=router.replay if s.router_replay else None,
+            router.recorder = Recorder(session.findings.request, replay=router.replay if s.router_replay else None,
                                        release_of=lambda name: shared.releases.get(name, 0),
                                        exclude=s.router_replay_exclude)
             shared.on_write = router.recorder.wrote

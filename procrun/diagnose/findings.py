@@ -1,13 +1,22 @@
-"""Where a request finding goes: joined with the files instances wrote (disk, not memory),
-allowed or kept, said once and put in the report. The router's recorder calls it."""
+"""The one path every finding takes, whichever detector made it: the router's requests
+(memory, secret key, local disk, TMPDIR), a fresh directory's stop-time diff (files), an
+instance's sockets (ports). Here, and only here, a finding is checked against procrun.yaml's
+``allow``, joined with the files instances wrote (memory becomes disk), put in the report
+(which journals it), and said once on the terminal. The session owns it (``Session.findings``).
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from procrun.diagnose import ports
 from procrun.diagnose.memory import as_report, join_disk
-from procrun.diagnose.report import Report, StateFinding, allowed
+from procrun.diagnose.report import Finding as Files
+from procrun.diagnose.report import Kind, Report, StateFinding, Status, allowed
+from procrun.fresh.slug import Diff, describe
+from procrun.project.plan import type_of
 
 if TYPE_CHECKING:
     from procrun.supervise.session import Session
@@ -16,7 +25,7 @@ Written = Callable[[], Mapping[str, Iterable[str]]]  # instance -> the paths it 
 
 
 class Findings:
-    """The sink for memory findings, new or newly confirmed."""
+    """The sink: requests, files and ports come in; the report and the terminal hear of each once."""
 
     def __init__(self, report: Report, written: Written, allow: tuple[str, ...],
                  say: Callable[[str, str], None]) -> None:
@@ -30,16 +39,37 @@ class Findings:
             return written_by(session.report, writes.written if writes is not None else None)
         return cls(session.report, written, session.checks.allow, session.say)
 
-    def __call__(self, finding: Any) -> None:
+    def request(self, finding: Any) -> None:
+        """A finding of the router's requests, new, newly confirmed or explained."""
         join_disk([finding], {name: set(paths) for name, paths in self.written().items()})
         if allowed(self.allow, finding.kind, f"{finding.method} {finding.path}", finding.path):
             return
         entry = StateFinding(**as_report(finding))  # type: ignore[arg-type]
         key = f"{entry.kind} {entry.type} {entry.request}"
-        if finding.status == "explained":  # the replay showed the same answer on the issuer: not a finding
+        if finding.status == Status.EXPLAINED:  # the replay showed the same answer on the issuer: not a finding
             self.report.state.pop(key, None)
             return
-        self.report.add_state(key, entry)
+        self._state(key, entry)
+
+    __call__ = request  # the recorder's report callback
+
+    def ports(self, name: str, port: int, listening: set[int]) -> None:
+        """An instance that listens elsewhere than $PORT."""
+        if allowed(self.allow, Kind.PORTS, name):
+            return
+        entry = StateFinding(**ports.elsewhere(name, port, listening))  # type: ignore[arg-type]
+        self._state(f"{entry.kind} {name}", entry, name)
+
+    def files(self, instance: str, lifetime: float, found: Diff) -> None:
+        """What a stopped instance left in its fresh directory, compared with the slug."""
+        kept = Diff(*(tuple(p for p in paths if not allowed(self.allow, Kind.FILES, p)) for paths in found))
+        if not kept:
+            return
+        self.say(describe(instance, lifetime, kept), "warning")
+        self.report.add_files(Files(instance, type_of(instance), round(lifetime, 3), time.time(), *kept))
+
+    def _state(self, key: str, entry: StateFinding, instance: str | None = None) -> None:
+        self.report.add_state(key, entry, instance)
         self.say(f"{entry.line} [{entry.status}]", "finding")
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from procrun.diagnose.report import pattern
+from procrun.diagnose.report import Kind, Status, pattern
 from procrun.project.plan import type_of
 
 SAFE = frozenset({"GET", "HEAD"})
@@ -79,11 +79,11 @@ class Record:
 class Finding:
     """One hidden-state finding from requests; ``evidence`` holds (time, instance, status) triples."""
 
-    kind: str  # "memory", "forgotten" or "secret-key"
+    kind: Kind
     type: str
     method: str
     path: str
-    status: str = "suspected"  # or "confirmed"
+    status: Status = Status.SUSPECTED
     success_on: str = ""
     success_status: int = 0
     failures: list[tuple[str, int]] = field(default_factory=list)  # (instance, status)
@@ -97,7 +97,7 @@ class Finding:
         last_instance, last_status = self.failures[-1]
         count = f" (x{len(self.failures)})" if len(self.failures) > 1 else ""
         who = "the same session" if any(self.keys) else "the same client"
-        where = f"{last_status} from {last_instance}" if self.kind != "forgotten" else \
+        where = f"{last_status} from {last_instance}" if self.kind != Kind.FORGOTTEN else \
             f"{last_status} from {last_instance} after it restarted"
         if self.issued_by:
             first = f"issued by {self.success_on} ({self.issued_by})"
@@ -109,19 +109,19 @@ class Finding:
 
 
 CAUSES = {
-    "memory": "state kept in process memory (sessions?)",
-    "forgotten": "state kept in process memory, lost when the instance restarted",
-    "secret-key": "a per-instance secret key (secret_key = os.urandom(...)?): other instances reject its signed "
+    Kind.MEMORY: "state kept in process memory (sessions?)",
+    Kind.FORGOTTEN: "state kept in process memory, lost when the instance restarted",
+    Kind.SECRET_KEY: "a per-instance secret key (secret_key = os.urandom(...)?): other instances reject its signed "
                   "cookies",
-    "disk": "state kept on local disk: the instance that answered wrote it next to the code",
-    "tmpdir": "a file kept in TMPDIR between requests: the instance that wrote it is the only one that has it",
+    Kind.DISK: "state kept on local disk: the instance that answered wrote it next to the code",
+    Kind.TMPDIR: "a file kept in TMPDIR between requests: the instance that wrote it is the only one that has it",
 }
 FIXES = {
-    "memory": "keep sessions in a backing store (Redis, a database) or in signed cookies with a shared secret",
-    "forgotten": "keep the state in a backing store (Redis, a database) that outlives the process",
-    "secret-key": "read the secret key from the environment (.env) so every instance shares it",
-    "disk": "put files in object storage or a database, not on local disk",
-    "tmpdir": "TMPDIR is for one request: keep what a later request needs in object storage or a database",
+    Kind.MEMORY: "keep sessions in a backing store (Redis, a database) or in signed cookies with a shared secret",
+    Kind.FORGOTTEN: "keep the state in a backing store (Redis, a database) that outlives the process",
+    Kind.SECRET_KEY: "read the secret key from the environment (.env) so every instance shares it",
+    Kind.DISK: "put files in object storage or a database, not on local disk",
+    Kind.TMPDIR: "TMPDIR is for one request: keep what a later request needs in object storage or a database",
 }
 WRITTEN_FAILURE = frozenset({404, 410, 500, 502, 503})  # a request naming a file another instance wrote
 RULE = "twelve-factor VI, Processes: stateless and share-nothing; memory and disk are a single-transaction cache"
@@ -231,7 +231,7 @@ class Memory:
         if writer is None or writer[0] == record.instance or writer[2] != record.release:
             return []
         instance, scratch, _ = writer
-        kind = "tmpdir" if scratch else "disk"
+        kind = Kind.TMPDIR if scratch else Kind.DISK
         known = self.findings.get(_key(kind, record))
         if known is not None:
             self._add_failure(known, record, record)
@@ -255,19 +255,19 @@ class Memory:
         key = (finding.kind, finding.type, f"{finding.method} {finding.path}")
         known = self.findings.get(key)
         if not (200 <= status < 300 or status == 304):
-            if known is finding and finding.status == "suspected" and (status in FAILURE or login_redirect):
-                finding.status = "explained"  # the issuer rejects it too: not instance-dependent
+            if known is finding and finding.status == Status.SUSPECTED and (status in FAILURE or login_redirect):
+                finding.status = Status.EXPLAINED  # the issuer rejects it too: not instance-dependent
                 return [finding]
             return []
         self._confirmed_keys.add(verify.record.key)
         finding.success_status = finding.success_status or status
         if known is None:  # a rejection waiting for its verdict
-            finding.status = "confirmed"
+            finding.status = Status.CONFIRMED
             self.findings[key] = finding
             return [finding]
-        if known.status == "confirmed":
+        if known.status == Status.CONFIRMED:
             return []
-        known.status = "confirmed"
+        known.status = Status.CONFIRMED
         if known is not finding:
             known.evidence += finding.evidence[-4:]
         return [known]
@@ -306,16 +306,16 @@ class Memory:
             return []
         if success.instance == record.instance and success.pid == record.pid:
             return []  # the same process changed its mind: not instance-dependent
-        kind = "forgotten" if success.instance == record.instance else self._kind(record)
+        kind = Kind.FORGOTTEN if success.instance == record.instance else self._kind(record)
         seen.failures.append(record)
         finding = self._finding(kind, success, record)
         new = not finding.failures
         self._add_failure(finding, success, record)
         issued = self._issuer.get(record.key)
         issuer = issued.instance if issued is not None else success.instance
-        if finding.status == "suspected" and sum(r.instance != issuer for r in seen.failures) >= 2:
+        if finding.status == Status.SUSPECTED and sum(r.instance != issuer for r in seen.failures) >= 2:
             return self._confirm(seen, record)
-        if kind != "forgotten":
+        if kind != Kind.FORGOTTEN:
             self._ask(finding, record, success.instance)
         return [finding] if new else []
 
@@ -328,7 +328,7 @@ class Memory:
         finding.keys.add(record.key)
 
     def _kind(self, record: Record) -> str:
-        return "secret-key" if record.signed_cookie else "memory"
+        return Kind.SECRET_KEY if record.signed_cookie else Kind.MEMORY
 
     def _finding(self, kind: str, success: Record, record: Record) -> Finding:
         key = _key(kind, record)
@@ -342,10 +342,10 @@ class Memory:
     def _confirm(self, seen: _Seen, record: Record) -> list[Finding]:
         out = []
         for failure in seen.failures:
-            kind = "forgotten" if seen.success and failure.instance == seen.success.instance else self._kind(failure)
+            kind = Kind.FORGOTTEN if seen.success and failure.instance == seen.success.instance else self._kind(failure)
             finding = self.findings.get(_key(kind, failure))
-            if finding is not None and finding.status != "confirmed":
-                finding.status = "confirmed"
+            if finding is not None and finding.status != Status.CONFIRMED:
+                finding.status = Status.CONFIRMED
                 self._confirmed_keys.add(record.key)
                 out.append(finding)
         return out
@@ -361,7 +361,7 @@ class Asks:
         self._last: dict[tuple[str, str], float] = {}  # (type, path) -> when it was last replayed
 
     def ask(self, finding: Finding, record: Record, instance: str) -> None:
-        if finding.status != "suspected" or record.method not in SAFE:
+        if finding.status != Status.SUSPECTED or record.method not in SAFE:
             return
         key = (record.type, record.path)
         if record.ended - self._last.get(key, float("-inf")) < REPLAY_EVERY:
@@ -412,8 +412,8 @@ def join_disk(findings: Iterable[Finding], written: dict[str, set[str]]) -> None
     for finding in findings:
         files = {pattern(path) for path in written.get(finding.success_on, set())}
         name = finding.path.rsplit("/", 1)[-1]  # the request's path, generated parts grouped
-        if finding.kind == "memory" and name and any(path.endswith("/" + name) or path == name for path in files):
-            finding.kind = "disk"
+        if finding.kind == Kind.MEMORY and name and any(path.endswith("/" + name) or path == name for path in files):
+            finding.kind = Kind.DISK
 
 
 def as_report(finding: Finding) -> dict[str, object]:

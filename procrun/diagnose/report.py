@@ -6,7 +6,27 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class Kind(StrEnum):
+    """What a finding is about: the state and where it was kept."""
+
+    MEMORY = "memory"
+    FORGOTTEN = "forgotten"
+    SECRET_KEY = "secret-key"
+    DISK = "disk"
+    TMPDIR = "tmpdir"
+    FILES = "files"
+    LOGS = "logs"
+    PORTS = "ports"
+
+
+class Status(StrEnum):
+    SUSPECTED = "suspected"  # seen once
+    CONFIRMED = "confirmed"  # verified (replay, a flap, another instance)
+    EXPLAINED = "explained"  # the replay showed the same answer everywhere: not a finding
 
 
 @dataclass(frozen=True)

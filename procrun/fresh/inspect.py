@@ -3,12 +3,10 @@ when the instance stops (what it left behind is a warning line and a finding).""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from procrun.diagnose.report import Finding, Report, allowed
-from procrun.fresh.slug import Diff, describe
+from procrun.diagnose.report import Report
 from procrun.fresh.workdir import Workdir, Workdirs
 from procrun.fresh.writes import Writes
 from procrun.project.plan import type_of
@@ -16,29 +14,29 @@ from procrun.project.plan import type_of
 if TYPE_CHECKING:
     import asyncio
 
+    from procrun.diagnose.findings import Findings
     from procrun.supervise.guardian import Guardian
     from procrun.supervise.shared import Shared
 
 
 class FreshDirs:
-    def __init__(self, workdirs: Workdirs, report: Report, say: Callable[[str, str], None],
-                 clock: Callable[[], float], new_root: Callable[[str], None], allow: tuple[str, ...] = ()) -> None:
+    def __init__(self, workdirs: Workdirs, report: Report, findings: Findings, clock: Callable[[], float],
+                 new_root: Callable[[str], None]) -> None:
         self.workdirs = workdirs
-        self.report = report
-        self.say = say
+        self.report = report  # counts inspections and TMPDIR leftovers
+        self.findings = findings  # what an instance left goes there
         self.clock = clock
         self.new_root = new_root  # told the temporary root when it is made (the guardian removes it)
-        self.allow = allow
         self.writes: Writes | None = None  # live notifications, when the platform has them
         self.running: dict[int, tuple[str, Workdir, float]] = {}  # pid -> name, fresh dir, start time
 
     @classmethod
-    def watched(cls, workdirs: Workdirs, report: Report, say: Callable[[str, str], None],
-                clock: Callable[[], float], guardian: Guardian | None, allow: tuple[str, ...],
+    def watched(cls, workdirs: Workdirs, report: Report, findings: Findings, clock: Callable[[], float],
+                guardian: Guardian | None, allow: tuple[str, ...], say: Callable[[str, str], None],
                 shared: Shared) -> FreshDirs:
         """Fresh directories whose writes are named as they happen, once attach() gives them the
         loop (the guardian removes their root)."""
-        fresh = cls(workdirs, report, say, clock, guardian.remove_on_death if guardian else lambda root: None, allow)
+        fresh = cls(workdirs, report, findings, clock, guardian.remove_on_death if guardian else lambda root: None)
         fresh.writes = Writes(say, shared, (*workdirs.ignore, *allow))
         return fresh
 
@@ -80,16 +78,9 @@ class FreshDirs:
         if self.writes is not None:
             self.writes.forget(name)
         found, scratch = self.workdirs.inspect(workdir)
-        if self.allow:
-            found = Diff(*(tuple(p for p in paths if not allowed(self.allow, "files", p))
-                           for paths in (found.created, found.changed, found.deleted)))
         self.report.inspected += 1
         type_name = type_of(name)
-        lifetime = self.clock() - started
-        if found:
-            self.say(describe(name, lifetime, found), "warning")
-            self.report.add_files(Finding(name, type_name, round(lifetime, 3), time.time(),
-                                          found.created, found.changed, found.deleted))
+        self.findings.files(name, self.clock() - started, found)
         if scratch:
             self.report.scratch[type_name] = self.report.scratch.get(type_name, 0) + scratch
         self.workdirs.discard(workdir)

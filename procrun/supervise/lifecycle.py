@@ -87,8 +87,8 @@ class OnLoop:
         self.done: asyncio.Future[int] = loop.create_future()
         self.timer: asyncio.TimerHandle | None = None
         self.relays = Relays(loop, session.writer, session.emit)
-        self.probes = Probes(loop, lambda pid: pid in session.children, session.ready, session.say, session.report,
-                             session.checks, session.effects.listening)
+        self.probes = Probes(loop, lambda pid: pid in session.children, session.ready, session.say,
+                             lambda: session.findings, session.checks, session.effects.listening)
         self.stragglers = Stragglers(loop, session.machine, lambda: {c.pid for c in session.children.values()},
                                      lambda: session.guardian.pid if session.guardian else -1, session.clock,
                                      session.effects.descendants)

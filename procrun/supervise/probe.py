@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from procrun.project.settings import Settings
 
-    from procrun.diagnose.report import Report
+    from procrun.diagnose.findings import Findings
 
 
 class Checks(NamedTuple):
@@ -51,12 +51,12 @@ class Probes:
     'starting' silently."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, alive: Callable[[int], bool],
-                 ready: Callable[[str, int], None], say: Callable[[str, str], None], report: Report,
-                 checks: Checks, listening: Callable[[int], set[int]]) -> None:
+                 ready: Callable[[str, int], None], say: Callable[[str, str], None],
+                 findings: Callable[[], Findings], checks: Checks, listening: Callable[[int], set[int]]) -> None:
         self.loop = loop
         self.alive = alive  # is this pid still the instance's process?
         self.ready = ready
-        self.say, self.report, self.checks, self.listening = say, report, checks, listening
+        self.say, self.findings, self.checks, self.listening = say, findings, checks, listening
         self.tasks: set[asyncio.Task[None]] = set()
         self._held: list[tuple[str, int, int]] | None = []  # until release(): the services are up
 
@@ -103,14 +103,7 @@ class Probes:
 
 
     def elsewhere(self, name: str, port: int, ports: set[int]) -> None:
-        from procrun.diagnose.report import StateFinding, allowed
-        from procrun.diagnose.ports import elsewhere
-
-        entry = StateFinding(**elsewhere(name, port, ports))  # type: ignore[arg-type]
-        if allowed(self.checks.allow, "ports", name):
-            return
-        self.report.add_state(f"{entry.kind} {name}", entry, name)
-        self.say(f"{entry.line} [{entry.status}]", "finding")
+        self.findings().ports(name, port, ports)
 
     def silent(self, name: str, timeout: float) -> None:
         self.say(f"{name} has bound no port {timeout:g}s after it started; it stays 'starting' until it "

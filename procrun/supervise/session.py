@@ -29,6 +29,7 @@ from procrun.supervise.shared import Shared
 
 if TYPE_CHECKING:
     from procrun.chaos.service import ChaosService
+    from procrun.diagnose.findings import Findings
     from procrun.diagnose.report import Report
     from procrun.fresh.inspect import FreshDirs
     from procrun.fresh.workdir import Workdirs
@@ -67,6 +68,7 @@ class Session:
         self.effects = effects or process.real_effects()
         self.shared = shared or Shared()  # the channels the relays (taps) and fresh directories (in_flight) use
         self._report = report
+        self._findings: Findings | None = None
         self.services: list[Service] = []
         self.chaos: ChaosService | None = None  # set by the composition root
         self.marker = f"{os.getpid()}-{os.urandom(4).hex()}"
@@ -92,6 +94,15 @@ class Session:
 
             self._report = Report()
         return self._report
+
+    @property
+    def findings(self) -> Findings:
+        """The one sink every detector's findings go through; made on first use."""
+        if self._findings is None:
+            from procrun.diagnose.findings import Findings
+
+            self._findings = Findings.of(self)
+        return self._findings
 
     # -- life
     def launch(self) -> None:
@@ -202,8 +213,8 @@ class Session:
             from procrun.fresh.inspect import FreshDirs
 
             assert self.workdirs is not None
-            self.fresh = FreshDirs.watched(self.workdirs, self.report, self.say, self.clock, self.guardian,
-                                           self.checks.allow, self.shared)
+            self.fresh = FreshDirs.watched(self.workdirs, self.report, self.findings, self.clock, self.guardian,
+                                           self.checks.allow, self.say, self.shared)
             self.stage.attach_fresh(self.fresh)  # type: ignore[union-attr]
         return self.fresh
 
