@@ -148,7 +148,7 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
 
             router.recorder = Recorder(session.findings.request, replay=router.replay if s.router_replay else None,
                                        release_of=lambda name: shared.releases.get(name, 0),
-                                       exclude=s.router_replay_exclude)
+                                       exclude=s.router_replay_exclude, server_errors=s.router_replay == "all")
             shared.on_write = router.recorder.wrote
             session.report.requests_seen = True
         session.services.append(router)

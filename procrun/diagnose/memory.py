@@ -71,6 +71,11 @@ class Record:
         return self.status in FAILURE or self.login_redirect
 
     @property
+    def server_or_form_error(self) -> bool:
+        """Evidence once a key is confirmed: a 5xx, or a form the instance refused (400/419/422)."""
+        return self.status >= 500 or self.status in CSRF_OR_ERROR
+
+    @property
     def unsafe(self) -> bool:
         return self.method not in SAFE or any(word in self.path.lower() for word in LOGOUT_WORDS)
 
@@ -155,10 +160,11 @@ class Memory:
     Memory is bounded whatever the traffic (a crawler, a load test with unique URLs): at most
     ``limit`` (client, path) histories and clients are kept, the oldest forgotten first."""
 
-    def __init__(self, window: int = 64, limit: int = 10_000, replay: bool = True) -> None:
+    def __init__(self, window: int = 64, limit: int = 10_000, replay: bool = True, server_errors: bool = False) -> None:
         self.window = window
         self.limit = limit
         self.replay = replay  # replays are made (router.replay): a rejection waits for its verdict
+        self.server_errors = server_errors  # router.replay: all: a 5xx after a success elsewhere is a suspicion too
         self._seen: dict[tuple[str, str], _Seen] = {}
         self._recent: dict[str, list[Record]] = {}  # per key, the last few records (overlaps)
         self._issuer: dict[str, Record] = {}  # key -> the answer that issued it (its instance, release)
@@ -174,7 +180,7 @@ class Memory:
         """The findings this record created or confirmed (each once)."""
         if record.router_made:
             return []
-        overlapping = self._note(record)
+        overlapping = _note(self._recent, record, self.window, self.limit)
         if record.issued:
             self._issuer[record.issued] = record
             _bound(self._issuer, self.limit)
@@ -200,7 +206,8 @@ class Memory:
                 return named
         if record.failure and seen.success is None:
             return self._rejected(record)
-        if record.failure or (record.key in self._confirmed_keys and self._confirmed_evidence(record)):
+        if record.failure or (record.status >= 500 and self.server_errors) \
+                or (record.key in self._confirmed_keys and record.server_or_form_error):
             return self._on_failure(seen, record)
         return []
 
@@ -272,24 +279,11 @@ class Memory:
             known.evidence += finding.evidence[-4:]
         return [known]
 
-    def _note(self, record: Record) -> bool:
-        recent = self._recent.get(record.key)
-        if recent is None:
-            recent = self._recent[record.key] = []
-            _bound(self._recent, self.limit)
-        overlapping = any(r.started < record.ended and record.started < r.ended for r in recent[-8:])
-        recent.append(record)
-        del recent[:-self.window]
-        return overlapping and bool(record.key)
-
     def _forget(self, record: Record) -> None:
         """An unsafe request explains any change: for its key, and for its path for everyone."""
         for (key, path, release) in list(self._seen):
             if key == record.key or path == record.path:
                 del self._seen[(key, path, release)]
-
-    def _confirmed_evidence(self, record: Record) -> bool:
-        return record.status >= 500 or record.status in CSRF_OR_ERROR
 
     def _on_success(self, seen: _Seen, record: Record) -> list[Finding]:
         out: list[Finding] = []
@@ -306,7 +300,7 @@ class Memory:
             return []
         if success.instance == record.instance and success.pid == record.pid:
             return []  # the same process changed its mind: not instance-dependent
-        kind = Kind.FORGOTTEN if success.instance == record.instance else self._kind(record)
+        kind = self._kind(record, restarted=success.instance == record.instance)
         seen.failures.append(record)
         finding = self._finding(kind, success, record)
         new = not finding.failures
@@ -315,7 +309,7 @@ class Memory:
         issuer = issued.instance if issued is not None else success.instance
         if finding.status == Status.SUSPECTED and sum(r.instance != issuer for r in seen.failures) >= 2:
             return self._confirm(seen, record)
-        if kind != Kind.FORGOTTEN:
+        if success.instance != record.instance:  # after a restart, the issuer is gone: nobody to ask
             self._ask(finding, record, success.instance)
         return [finding] if new else []
 
@@ -327,8 +321,12 @@ class Memory:
         del finding.evidence[:-20]
         finding.keys.add(record.key)
 
-    def _kind(self, record: Record) -> str:
-        return Kind.SECRET_KEY if record.signed_cookie else Kind.MEMORY
+    def _kind(self, record: Record, restarted: bool = False) -> Kind:
+        """Signed data rejected is a key the process made (a restart makes another); an opaque
+        id rejected is state in memory, lost with the process when ``restarted``."""
+        if record.signed_cookie:
+            return Kind.SECRET_KEY
+        return Kind.FORGOTTEN if restarted else Kind.MEMORY
 
     def _finding(self, kind: str, success: Record, record: Record) -> Finding:
         key = _key(kind, record)
@@ -342,13 +340,26 @@ class Memory:
     def _confirm(self, seen: _Seen, record: Record) -> list[Finding]:
         out = []
         for failure in seen.failures:
-            kind = Kind.FORGOTTEN if seen.success and failure.instance == seen.success.instance else self._kind(failure)
+            kind = self._kind(failure, restarted=bool(seen.success and failure.instance == seen.success.instance))
             finding = self.findings.get(_key(kind, failure))
             if finding is not None and finding.status != Status.CONFIRMED:
                 finding.status = Status.CONFIRMED
                 self._confirmed_keys.add(record.key)
                 out.append(finding)
         return out
+
+
+def _note(recent_by_key: dict[str, list[Record]], record: Record, window: int, limit: int) -> bool:
+    """Keep the client's last records; True when this one overlapped one of them (a client with
+    requests in flight at once: which answered first explains nothing)."""
+    recent = recent_by_key.get(record.key)
+    if recent is None:
+        recent = recent_by_key[record.key] = []
+        _bound(recent_by_key, limit)
+    overlapping = any(r.started < record.ended and record.started < r.ended for r in recent[-8:])
+    recent.append(record)
+    del recent[:-window]
+    return overlapping and bool(record.key)
 
 
 class Asks:

@@ -41,13 +41,13 @@ Replay = Callable[["Request", str, Callable[[int, bool], None]], None]  # (reque
 class Recorder:
     def __init__(self, report: Callable[[Finding], None], clock: Callable[[], float] = time.monotonic,
                  replay: Replay | None = None, release_of: Callable[[str], int] = lambda name: 0,
-                 exclude: tuple[str, ...] = REPLAY_EXCLUDE) -> None:
+                 exclude: tuple[str, ...] = REPLAY_EXCLUDE, server_errors: bool = False) -> None:
         self.report = report  # told each finding when it is new, newly confirmed or explained
         self.clock = clock
         self.replay = replay  # None: nothing is replayed (router.replay: off)
         self.release_of = release_of
         self.exclude = tuple(word.encode() for word in exclude)
-        self.memory = Memory(replay=replay is not None)
+        self.memory = Memory(replay=replay is not None, server_errors=server_errors)
         self._secret = os.urandom(32)
         self._issued: set[bytes] = set()  # names of cookies the backends set
         self.replays = 0

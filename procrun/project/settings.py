@@ -51,6 +51,13 @@ def _words(value: Any) -> tuple[str, ...]:
     raise ValueError("must be a list of strings")
 
 
+def _replay(value: Any) -> bool | str:
+    """router.replay: true, false, or "all" (5xx answers are replayed too)."""
+    if value == "all" or isinstance(value, bool):
+        return value
+    raise ValueError("must be true, false or all")
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in choices:
@@ -198,10 +205,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("router_record", parse=_flag, default=True, flags=("--router-record",), yaml="router.record",
             switch=True, negatable=True, example="true",
             help="record each request (no values) to diagnose state kept in memory (default: on)"),
-    Setting("router_replay", parse=_flag, default=True, flags=("--router-replay",), yaml="router.replay",
+    Setting("router_replay", parse=_replay, default=True, flags=("--router-replay",), yaml="router.replay",
             switch=True, negatable=True, example="true",
             help="verify a suspected hidden state by sending the same safe request to the instance that made the "
-                 "session (default: on)"),
+                 "session (default: on; router.replay: all in procrun.yaml replays 5xx answers too)"),
     Setting("router_replay_exclude", parse=_words, default=REPLAY_EXCLUDE, shape=LIST, yaml="router.replay_exclude",
             example="[login, logout, callback]"),
     Setting("router_timeout", parse=ranges.interval, default=30.0, text=SECONDS, flags=("--router-timeout",),
@@ -281,7 +288,7 @@ class Settings(NamedTuple):
     router_mode: str
     router_balance: str
     router_record: bool
-    router_replay: bool
+    router_replay: bool | str
     router_replay_exclude: tuple[str, ...]
     router_timeout: float
     tty: tuple[str, ...]

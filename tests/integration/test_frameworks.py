@@ -127,13 +127,19 @@ CASES = [  # framework, mode, the cause procrun must name (None: the stateless t
 ]
 
 
+CHAOS = ("--chaos", "--chaos-interval", "1.5", "--chaos-seed", "5", "--chaos-types", "web")
+
+
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("chaos", [False, True], ids=["router", "chaos"])
 @pytest.mark.parametrize("framework, mode, cause", CASES, ids=[f"{f}-{m}" for f, m, _ in CASES])
 def test_a_real_framework_app_is_named_with_its_cause_and_its_twin_is_not(procrun, tmp_path, framework, mode, cause,
-                                                                          request):
+                                                                          request, chaos):
+    """Under the router alone, and under chaos (fresh directories, kills, relocations, pauses)."""
     root = app_dir(tmp_path, framework, mode, request)
     port = free_base()
-    run = procrun("start", "--router", "-c", "web=3", "-p", str(port), "-t", "1", cwd=root)
+    run = procrun("start", "--router", "-c", "web=3", "-p", str(port), "-t", "1", *(CHAOS if chaos else ()),
+                  cwd=root)
     run.wait_count(r"web\.\d is ready on port", 3, timeout=40)
     browser = Browser(port, framework)
     try:
@@ -142,12 +148,16 @@ def test_a_real_framework_app_is_named_with_its_cause_and_its_twin_is_not(procru
             run.wait_for(r"finding +\| .* \[confirmed\]$", timeout=20)
             data = ctl_report(root)
             kinds = {f["kind"] for f in data["state"] if f["status"] == "confirmed"}
-            assert kinds == {cause}, data["state"]
+            # under chaos an opaque session is also lost with a restarted process (forgotten)
+            assert cause in kinds and kinds <= {cause, "forgotten" if chaos and cause == "memory" else cause}, \
+                data["state"]
         else:
             browser.use(READS[framework], 4)
-            assert set(browser.answers) == {200}, browser.answers  # the twin never forgets its user
+            if not chaos:  # (under chaos, a request may meet an instance being killed: 502/503)
+                assert set(browser.answers) == {200}, browser.answers  # the twin never forgets its user
+            assert not {302, 401, 403} & set(browser.answers), browser.answers
             data = ctl_report(root)
-            assert data["state"] == [], data["state"]
+            assert data["state"] == [] and data["findings"] == [], (data["state"], data["findings"])
     finally:
         browser.close()
         run.signal(signal.SIGINT)

@@ -215,3 +215,10 @@ def test_a_list_setting_is_declared_as_one_not_by_its_example():
     assert lists == {"env_files", "allow", "chaos_actions", "chaos_types", "fresh_ignore", "fresh_link", "tty",
                      "watch_paths", "watch_ignore", "router_replay_exclude"}
     assert [s.name for s in SETTINGS if s.shape == MAP] == ["formation"]
+
+
+def test_router_replay_takes_true_false_or_all():
+    assert parse_both("router:\n  replay: all\n")[0]["router_replay"] == "all"
+    assert parse_both("router:\n  replay: false\n")[0]["router_replay"] is False
+    with pytest.raises(ConfigError, match="router.replay must be true, false or all"):
+        parse_both("router:\n  replay: sometimes\n")

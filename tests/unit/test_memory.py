@@ -61,6 +61,14 @@ def test_forgotten_on_restart_on_the_same_instance():
     assert "after it restarted" in found[0].line()
 
 
+def test_a_signed_cookie_the_same_instance_rejects_after_a_restart_is_its_secret_key_not_memory():
+    memory = Memory()
+    c = Client(memory)
+    c("web.1", 200, pid=11, signed_cookie=True)
+    found = c("web.1", 401, pid=12, signed_cookie=True)
+    assert found and found[0].kind == "secret-key"
+
+
 def test_a_signed_cookie_others_reject_is_a_per_instance_secret_key():
     memory = Memory()
     c = Client(memory)
@@ -283,3 +291,12 @@ def test_an_app_directory_file_named_by_a_failing_request_is_disk():
     memory.wrote("web.1", "uploads/a1b2c3d4.txt", scratch=False)
     found = Client(memory, key="")("web.3", 404, path="/uploads/a1b2c3d4.txt")
     assert [f.kind for f in found] == ["disk"] and "web.1 wrote the file it names" in found[0].line()
+
+
+def test_a_5xx_is_a_suspicion_only_when_router_replay_is_all():
+    for server_errors, expected in ((False, []), (True, ["web.1"])):
+        memory = Memory(server_errors=server_errors)
+        c = Client(memory)
+        c("web.1", 200)
+        c("web.2", 500)
+        assert [v.instance for v in memory.pending] == expected
