@@ -348,14 +348,18 @@ def rss_kib(pid: int) -> int:
 
 # A keep-alive HTTP/1.1 server that answers each GET in one write (no Nagle stalls).
 FAST_BACKEND = r'''
-import asyncio, os
+import asyncio, itertools, os
 BODY = ("hello from " + os.environ["PS"] + "\n").encode()
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+REFUSED = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n\r\nno\n"
+EVERY = int(os.environ.get("REFUSE_EVERY", "0"))  # the diagnosis bench: every Nth request a 401 (not replays)
+COUNT = itertools.count(1)
 async def serve(reader, writer):
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            writer.write(RESPONSE)
+            refuse = EVERY and next(COUNT) % EVERY == 0 and b"x-procrun-replay" not in head.lower()
+            writer.write(REFUSED if refuse else RESPONSE)
             if b"connection: close" in head.lower():
                 break
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -754,7 +758,7 @@ def diagnosis_rows(base: Path, binary: str, seconds: float) -> list:
     import bench_diagnosis as diag
     from tests.integration.helpers import free_base
 
-    c = diag.replay_cost(base, binary, seconds, _free_port, launch, kill_all, runners, make_app, wait_for)
+    c = diag.replay_cost(base, binary, seconds, _free_port, launch, kill_all, runners, make_app, wait_for, FAST_BACKEND)
     added = c["on1"][1] - c["off1"][1]
     share = c["on32"][0] / c["off32"][0]
     print(f"router replay: p50 {c['on1'][1] * 1e3:.3f} ms on, {c['off1'][1] * 1e3:.3f} ms off; 32 conn "

@@ -19,43 +19,18 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.test_frameworks import CASES, EXPRESS, HERE, MODULE, READS, SERVE, Browser  # noqa: E402
 
-# web=2 backends that refuse one request in five (401) to a client with a session: the memory
-# rules see a success on one instance and a refusal on the other, so replays are made (one a
-# second per path at most) while wrk measures the router.
-REFUSING_BACKEND = r'''
-import asyncio, os
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
-NO = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n\r\nno\n"
-count = 0
-async def serve(reader, writer):
-    global count
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            count += 1
-            writer.write(NO if count % 5 == 0 and b"x-procrun-replay" not in head.lower() else OK)
-            if b"connection: close" in head.lower():
-                break
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    writer.close()
-async def main():
-    server = await asyncio.start_server(serve, "127.0.0.1", int(os.environ["PORT"]))
-    await server.serve_forever()
-asyncio.run(main())
-'''
-
-
 def replay_cost(base: Path, wrk: str, seconds: float, free_port, launch, kill_all, runners, make_app, wait_for,
-                ) -> dict[str, tuple[float, float]]:
+                backend: str) -> dict[str, tuple[float, float]]:
     """(req/s, p50 s) through the router at 1 and 32 connections, replay on and off, on a workload
-    where a fifth of the answers are 401s to a client with a session cookie."""
+    where a fifth of the answers are 401s to a client with a session cookie (web=2: the memory
+    rules see a success on one instance and a refusal on the other, so replays are made, one a
+    second per path at most, while wrk measures)."""
     import uuid
 
     out: dict[str, tuple[float, float]] = {}
     for replay in (True, False):
-        app = make_app(base, f"replay-{replay}", {"web": f"exec {sys.executable} backend.py"})
-        (app / "backend.py").write_text(REFUSING_BACKEND)
+        app = make_app(base, f"replay-{replay}", {"web": f"REFUSE_EVERY=5 exec {sys.executable} backend.py"})
+        (app / "backend.py").write_text(backend)
         port, token = free_port(), uuid.uuid4().hex
         flags = ["--router", "-c", "web=2", "-p", str(port), "--router-replay" if replay else "--no-router-replay"]
         log = base / f"replay-{replay}.log"
