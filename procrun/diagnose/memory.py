@@ -122,7 +122,9 @@ CAUSES = {
     Kind.TMPDIR: "a file kept in TMPDIR between requests: the instance that wrote it is the only one that has it",
 }
 FIXES = {
-    Kind.MEMORY: "keep sessions in a backing store (Redis, a database) or in signed cookies with a shared secret",
+    Kind.MEMORY: "keep sessions in a backing store (Redis, a database) or in signed cookies with a shared secret; "
+                 "if they already are in a shared store, the key that signs their ids differs per process: read "
+                 "it from the environment",
     Kind.FORGOTTEN: "keep the state in a backing store (Redis, a database) that outlives the process",
     Kind.SECRET_KEY: "read the secret key from the environment (.env) so every instance shares it",
     Kind.DISK: "put files in object storage or a database, not on local disk",
@@ -217,11 +219,14 @@ class Memory:
         if issuer is None or issuer.instance == record.instance or issuer.release != record.release \
                 or record.instance in self._succeeded.get(record.key, ()):
             return []
-        known = self.findings.get(_key(self._kind(record), record))
+        kind = self._kind(record)
+        if kind == Kind.MEMORY and self.files.wrote_during(issuer.instance, f"{issuer.method} {issuer.path}"):
+            kind = Kind.DISK  # the request that issued the session wrote a file: the session's own
+        known = self.findings.get(_key(kind, record))
         if known is not None:  # more evidence for what is known
             self._add_failure(known, issuer, record)
             return []
-        suspect = Finding(self._kind(record), record.type, record.method, pattern(record.path), success_on=issuer.instance,
+        suspect = Finding(kind, record.type, record.method, pattern(record.path), success_on=issuer.instance,
                           success_status=issuer.status, issued_by=f"{issuer.method} {issuer.path}")
         self._add_failure(suspect, issuer, record)
         if self.replay:  # said once the issuer has answered the same request
@@ -389,8 +394,15 @@ class WrittenFiles:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._by_name: dict[str, tuple[str, bool, int]] = {}  # name -> (instance, in TMPDIR, release)
+        self._during: set[tuple[str, str]] = set()  # (instance, "POST /login"): requests that wrote app files
 
-    def wrote(self, instance: str, path: str, scratch: bool, release: int = 0) -> None:
+    def wrote_during(self, instance: str, request: str) -> bool:
+        return (instance, request) in self._during
+
+    def wrote(self, instance: str, path: str, scratch: bool, release: int = 0, serving: str | None = None) -> None:
+        if serving and not scratch:
+            self._during.add((instance, serving))
+            _bound_set(self._during, self.limit)
         name = path.rsplit("/", 1)[-1]
         if len(name) >= 6:  # a name that can identify a request's subject (an id), not "a" or "x.db"
             self._by_name[name] = self._by_name[name.split(".", 1)[0]] = (instance, scratch, release)
@@ -405,6 +417,11 @@ class WrittenFiles:
 
     def __bool__(self) -> bool:
         return bool(self._by_name)
+
+
+def _bound_set(table: set, limit: int) -> None:  # type: ignore[type-arg]
+    while len(table) > limit:
+        table.pop()
 
 
 def _key(kind: str, record: Record) -> tuple[str, str, str]:

@@ -71,9 +71,10 @@ class Recorder:
             self.report(finding)
         self._verify(request)
 
-    def wrote(self, instance: str, path: str, scratch: bool) -> None:
-        """An instance wrote a file (in TMPDIR when ``scratch``): a later request naming it may fail elsewhere."""
-        self.memory.wrote(instance, path, scratch, self.release_of(instance))
+    def wrote(self, instance: str, path: str, scratch: bool, serving: str | None = None) -> None:
+        """An instance wrote a file (in TMPDIR when ``scratch``) while ``serving`` a request: a later
+        request naming it may fail elsewhere, and a session that request issued lives on disk."""
+        self.memory.wrote(instance, path, scratch, self.release_of(instance), serving)
 
     def _verify(self, request: Request) -> None:
         """Replay what the rules want verified, when the request is safe to send again."""

@@ -146,7 +146,7 @@ class Writes:
             return
         if root in self._scratch:
             if not mask & IN_DELETE and self.shared.on_write is not None:
-                self.shared.on_write(instance, path, True)
+                self.shared.on_write(instance, path, True, self.in_flight.get(instance))
             return
         if ignored(path, self.ignore):
             return
@@ -156,7 +156,7 @@ class Writes:
         if verb == "wrote":
             self.written.setdefault(instance, set()).add(path)
             if self.shared.on_write is not None:
-                self.shared.on_write(instance, path, False)
+                self.shared.on_write(instance, path, False, self.in_flight.get(instance))
         type_name = type_of(instance)
         kind = "logs" if ignored(path, LOGS) else "files"
         shown = pattern(path)

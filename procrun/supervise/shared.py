@@ -26,6 +26,7 @@ class Shared:
         # session notes each instance's at spawn; the memory diagnosis compares within one release
         self.release = 0
         self.releases: dict[str, int] = {}
-        # (instance, path, in its TMPDIR): fresh directories' watcher calls it for every write;
-        # the router's recorder listens (a later request naming the file)
-        self.on_write: Callable[[str, str, bool], None] | None = None
+        # (instance, path, in its TMPDIR, the request it was serving or None): fresh directories'
+        # watcher calls it for every write; the router's recorder listens (a later request naming
+        # the file; a session whose issuing request wrote a file keeps it on disk)
+        self.on_write: Callable[[str, str, bool, str | None], None] | None = None

@@ -246,3 +246,22 @@ def test_tmpdir_used_across_requests_is_named_under_the_router_alone(procrun, tm
         run.wait(timeout=20)
     if mode == "shared":
         assert "finding |" not in run.text() and "warning |" not in run.text()
+
+
+@pytest.mark.timeout(90)
+def test_server_side_sessions_on_local_disk_are_named_disk_under_chaos(procrun, tmp_path, request):
+    """Flask-Session's filesystem backend: each instance starts from the slug in a fresh directory,
+    so a session file written while serving the login lives on one instance's disk."""
+    root = app_dir(tmp_path, "flask-login", "files", request)
+    port = free_base()
+    run = procrun("start", "--router", "-c", "web=3", "-p", str(port), "-t", "1", *CHAOS, cwd=root)
+    run.wait_count(r"web\.\d is ready on port", 3, timeout=40)
+    browser = Browser(port, "flask-login")
+    try:
+        browser.use(READS["flask-login"], 3)
+        run.wait_for(r"finding +\| .* — state kept on local disk.* \[confirmed\]$", timeout=20)
+        assert "disk" in {f["kind"] for f in ctl_report(root)["state"] if f["status"] == "confirmed"}
+    finally:
+        browser.close()
+        run.signal(signal.SIGINT)
+        run.wait(timeout=20)

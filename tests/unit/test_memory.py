@@ -300,3 +300,12 @@ def test_a_5xx_is_a_suspicion_only_when_router_replay_is_all():
         c("web.1", 200)
         c("web.2", 500)
         assert [v.instance for v in memory.pending] == expected
+
+
+def test_a_session_whose_issuing_request_wrote_a_file_lives_on_disk():
+    memory = Memory(replay=False)
+    memory.wrote("web.1", "flask_session/2029240f6d1128be89ddc32729463129", False, serving="POST /login")
+    login = Client(memory, key="k1")
+    login("web.1", 302, method="POST", path="/login", issued="k2")
+    (finding,) = Client(memory, key="k2", start=login.now)("web.2", 302, login_redirect=True)
+    assert finding.kind == "disk"

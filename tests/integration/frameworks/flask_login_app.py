@@ -3,6 +3,7 @@ sessions. $MODE:
 
 random   app.secret_key = os.urandom(24), the tutorial's line (per process)
 memory   Flask-Session with an in-process cache (cachelib's SimpleCache): sessions in memory
+files    Flask-Session's filesystem backend: session files in ./flask_session, the local disk
 shared   the secret key from the environment, Flask's signed-cookie session: stateless
 
 Served by gunicorn: ``gunicorn -b 127.0.0.1:$PORT flask_login_app:app``.
@@ -21,6 +22,11 @@ if MODE == "memory":
     from flask_session import Session
 
     app.config.update(SESSION_TYPE="cachelib", SESSION_CACHELIB=SimpleCache())
+    Session(app)
+elif MODE == "files":
+    from flask_session import Session
+
+    app.config.update(SESSION_TYPE="filesystem")
     Session(app)
 
 login_manager = LoginManager(app)
