@@ -29,6 +29,7 @@ class Link:
         self.owner: str | None = None  # the instance that opened it, once known
         self._delayed: tuple[deque[tuple[float, bytes]], ...] = (deque(), deque())  # per direction, in order
         self._early: list[bytes] = []  # client bytes that came before the upstream connection
+        self._ended = [False, False]  # per direction: its sender half-closed (EOF passed on)
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -75,6 +76,13 @@ class Link:
                 target.write(data)
         if queue:
             asyncio.get_running_loop().call_later(queue[0][0] - now, self._release, direction, target)
+        elif all(self._ended) and not any(self._delayed):  # the last delayed bytes after both ended
+            self.close()
+
+    def ended(self, direction: int) -> None:
+        self._ended[direction] = True
+        if all(self._ended) and not any(self._delayed):
+            self.close()
 
     def reset(self) -> None:
         for transport in (self.client, self.upstream):
@@ -101,10 +109,14 @@ class Side(asyncio.Protocol):
         self.link.forward(self.direction, data)
 
     def eof_received(self) -> bool:
-        other = self.link.upstream if self.direction == 0 else self.link.client
+        """A half-close, passed on: the other direction may still talk. Once both directions
+        have ended, the link is done and both connections close (their descriptors with them)."""
+        link = self.link
+        other = link.upstream if self.direction == 0 else link.client
         if other is not None and other.can_write_eof() and not other.is_closing():
             other.write_eof()
-        return True  # half-close: the other direction may still talk
+        link.ended(self.direction)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.link.close()
@@ -184,9 +196,11 @@ class Proxy:
             self.reset()
 
     async def end(self) -> None:
-        fault, self.fault = self.fault, None
-        if fault == "outage":
+        """The fault is over; after an outage the proxy listens again (OSError, the fault still on,
+        while another socket holds its port)."""
+        if self.fault == "outage":
             await self.start()
+        self.fault = None
 
     async def close(self) -> None:
         if self._server is not None:

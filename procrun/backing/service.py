@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from procrun.backing import verdicts
 from procrun.backing.proxy import Link, Proxy
-from procrun.backing.urls import Backing, Skipped
+from procrun.backing.urls import Backing, Skipped, shown
 from procrun.project.plan import type_of
-from procrun.platform import connection_owner
+from procrun.platform import connection_owners
 from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ DESCRIPTIONS = {"latency": "every byte delayed", "reset": "every open connection
                 "outage": "new connections refused, open ones dropped",
                 "blackhole": "connections held, nothing forwarded"}
 GRACE = 3.0  # seconds after a fault ends (or begins, for crashes) before it is judged
+SCAN_EVERY = 0.25  # seconds between two scans for connection owners (each reads every connection of the system)
 
 
 def draw(rng: random.Random, names: list[str]) -> tuple[str, str, float, float]:
@@ -47,8 +48,11 @@ class BackingService(Service):
         self.proxies = {b.var: Proxy(b, port, self.rng.random, self._opened) for b, port in proxied}
         self.skipped = skipped
         self.verdicts: list[verdicts.Verdict] = []
+        self.scheduled_count = self.skipped_count = 0  # faults the schedule drew, and those skipped
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unowned: list[Link] = []  # connections whose owner is not looked up yet
+        self._scanning = False
 
     async def start(self) -> None:
         session = self.session
@@ -58,7 +62,7 @@ class BackingService(Service):
             except OSError as exc:
                 from procrun.errors import SessionError
                 raise SessionError(f"cannot proxy {proxy.backing.var}: port {proxy.port}: {exc.strerror}") from None
-            session.say(f"{proxy.backing.var} {proxy.backing.url} through 127.0.0.1:{proxy.port}", "backing")
+            session.say(f"{proxy.backing.var} {shown(proxy.backing.url)} through 127.0.0.1:{proxy.port}", "backing")
         for s in self.skipped:
             session.say(f"{s.var} not proxied: {s.reason}", "backing")
         session.report.backing_map = self.mapping()
@@ -74,9 +78,9 @@ class BackingService(Service):
             await proxy.close()
 
     def mapping(self) -> list[dict[str, object]]:
-        return ([{"var": p.backing.var, "url": p.backing.url, "proxy": f"127.0.0.1:{p.port}"}
+        return ([{"var": p.backing.var, "url": shown(p.backing.url), "proxy": f"127.0.0.1:{p.port}"}
                  for p in self.proxies.values()]
-                + [{"var": s.var, "url": s.url, "reason": s.reason} for s in self.skipped])
+                + [{"var": s.var, "url": shown(s.url), "reason": s.reason} for s in self.skipped])
 
     # -- faults
     def _arm(self) -> None:
@@ -84,10 +88,20 @@ class BackingService(Service):
         self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
 
     def _fire(self) -> None:
-        if self.session.machine.ending is None:
+        """A scheduled fault; one that falls due while its service is under another is skipped
+        and said (faults never overlap on one service), and the schedule goes on either way."""
+        try:
+            if self.session.machine.ending is not None:
+                return
             name, action, seconds, latency = draw(self.rng, sorted(self.proxies))
+            self.scheduled_count += 1
+            if self.proxies[name].fault is not None:
+                self.skipped_count += 1
+                self.session.say(f"{action} {name} skipped: it is under a {self.proxies[name].fault} fault", "chaos")
+                return
             self.now(name, action, seconds, latency)
-        self._arm()
+        finally:
+            self._arm()  # after the draw, as before: a seed replays the same faults
 
     def now(self, name: str, action: str, seconds: float | None = None, latency: float = 0.2) -> None:
         """Begin a fault at once (the schedule, or `procrun chaos now --backing NAME --action A`)."""
@@ -115,12 +129,26 @@ class BackingService(Service):
         else:
             await proxy.begin(action, latency)
             await asyncio.sleep(seconds)
-            await proxy.end()
+            await self._end(proxy)
             self.session.say(f"{proxy.backing.var} back to normal after {action}", "chaos")
         end, wall = time.monotonic(), time.time()
         await asyncio.sleep(GRACE)
         fault = verdicts.Fault(proxy.backing.var, action, start, end, users)
         self._judged(verdicts.judge(fault, self._seen(proxy, fault, wall)))
+
+    async def _end(self, proxy: Proxy) -> None:
+        """End a fault; a port taken meanwhile by another socket is retried, said once."""
+        said = False
+        while True:
+            try:
+                await proxy.end()
+                return
+            except OSError as exc:
+                if not said:
+                    self.session.say(f"{proxy.backing.var}: cannot listen on 127.0.0.1:{proxy.port} again "
+                                     f"({exc.strerror}); retrying until it is free", "backing")
+                    said = True
+                await asyncio.sleep(0.5)
 
     def _users(self, proxy: Proxy) -> tuple[tuple[str, int], ...]:
         out = []
@@ -155,20 +183,28 @@ class BackingService(Service):
                                                    "verdict": v.verdict})
         self.session.report.backing = verdicts.summary(self.verdicts)
 
-    # -- who opened a connection
+    # -- who opened a connection: one scan at a time, at most SCAN_EVERY, for all that came since
     def _opened(self, link: Link) -> None:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, connection_owner, link.peer_port, link.proxy.port)
-        future.add_done_callback(lambda f: self._owned(link, f))
+        self._unowned.append(link)
+        if not self._scanning:
+            self._scan()
 
-    def _owned(self, link: Link, future: asyncio.Future[int | None]) -> None:
-        if future.cancelled() or future.exception() is not None:
+    def _scan(self) -> None:
+        links, self._unowned = [link for link in self._unowned if link.closed is None], []
+        if not links:
+            self._scanning = False
             return
-        pid = future.result()
-        if pid is None:
-            return
-        try:
-            leader = os.getpgid(pid)
-        except OSError:
-            return
-        link.owner = self.session.machine.name_of(leader)
+        self._scanning = True
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, connection_owners, {(link.peer_port, link.proxy.port) for link in links})
+        future.add_done_callback(lambda f: self._owned(links, f))
+
+    def _owned(self, links: list[Link], future: asyncio.Future[dict[tuple[int, int], int]]) -> None:
+        owners = {} if future.cancelled() or future.exception() is not None else future.result()
+        for link in links:
+            pid = owners.get((link.peer_port, link.proxy.port))
+            try:
+                link.owner = self.session.machine.name_of(os.getpgid(pid)) if pid is not None else None
+            except OSError:
+                pass
+        asyncio.get_running_loop().call_later(SCAN_EVERY, self._scan)  # what came meanwhile waits a little

@@ -78,3 +78,17 @@ def rewrite(url: str, port: int) -> str:
     userinfo, _, _ = parts.netloc.rpartition("@")
     netloc = (userinfo + "@" if "@" in parts.netloc else "") + f"127.0.0.1:{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def shown(url: str) -> str:
+    """A URL as procrun prints, stores and reports it: a password is never shown (the app still
+    gets it: only what procrun writes is masked)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))

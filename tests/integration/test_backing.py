@@ -214,3 +214,146 @@ def test_latency_delays_bytes_without_reordering_them():
         return got == payload
 
     assert asyncio.run(main())
+
+
+def test_short_connections_leave_no_descriptor_behind():
+    """Regression (#26): a connection both ends closed normally (each half-closes, as a client
+    that sends its request, shuts down writing and reads the reply does) stayed open in procrun,
+    two descriptors a connection, until it ran out of them."""
+    import asyncio
+    import random
+
+    from procrun.backing.proxy import Proxy
+    from procrun.backing.urls import Backing
+
+    async def answer(reader, writer):  # reads the request to its end, answers, closes
+        await reader.read()
+        writer.write(b"+OK\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        proxy = Proxy(Backing("X", "redis://localhost", "redis", "127.0.0.1", server.sockets[0].getsockname()[1]),
+                      free_port(), random.Random(1).random)
+        await proxy.start()
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(300):
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"PING\r\n")
+            writer.write_eof()
+            assert await asyncio.wait_for(reader.read(), 5) == b"+OK\r\n"
+            writer.close()
+            await writer.wait_closed()
+        for _ in range(100):  # the proxy closes its ends as the last FINs arrive
+            if not proxy.links:
+                break
+            await asyncio.sleep(0.02)
+        after = len(os.listdir("/proc/self/fd"))
+        left = len(proxy.links)
+        await proxy.close()
+        server.close()
+        await server.wait_closed()
+        return left, after - before
+
+    left, grown = asyncio.run(main())
+    assert left == 0 and grown <= 5, (left, grown)
+
+
+def test_a_scheduled_fault_due_during_another_is_skipped_and_the_schedule_goes_on():
+    """Regression (#26): a fault due while its service was under another raised inside the timer,
+    and the schedule was never armed again (1-2 faults in 25 s at --chaos-interval 1)."""
+    import asyncio
+
+    from procrun.backing.service import BackingService
+    from procrun.backing.urls import Backing
+
+    said = []
+
+    class Session:
+        machine = type("M", (), {"ending": None})()
+        journal = type("J", (), {"event": staticmethod(lambda *a: None)})()
+
+        def say(self, text, source="system"):
+            said.append(text)
+
+    async def main():
+        service = BackingService(Session(), None, [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1),
+                                                    free_port())], [], seed=3, interval=0.01, scheduled=True,
+                                 routed_type=None)
+        service.proxies["X"].fault = "latency"  # a long fault under way
+        service._arm()
+        await asyncio.sleep(0.5)
+        service._timer.cancel()
+        return service
+
+    service = asyncio.run(main())
+    assert service.scheduled_count >= 5 and service.skipped_count == service.scheduled_count
+    assert all("skipped: it is under a latency fault" in line for line in said)
+
+
+def test_a_password_in_a_service_url_is_never_shown():
+    from procrun.backing.urls import rewrite, shown
+
+    assert shown("postgres://app:s3cret@localhost:5432/db") == "postgres://app:***@localhost:5432/db"
+    assert shown("redis://localhost:6379/0") == "redis://localhost:6379/0"
+    assert shown("redis://:s3cret@localhost/0") == "redis://:***@localhost/0"
+    assert "s3cret" in rewrite("postgres://app:s3cret@localhost:5432/db", 7000)  # the app still gets it
+
+
+def test_credentials_in_a_service_url_never_reach_what_procrun_writes(procrun, tmp_path):
+    """Regression (#26): user:password from a proxied URL was printed in the backing line, `ps`,
+    report.json and the journal. The app still receives it."""
+    got = tmp_path / "got-url"
+    root = write_app(tmp_path / "app", f"web: echo \"$DB_URL\" > {got}; sleep 1000\n",
+                     __env=f"DB_URL=postgres://app:s3cret-pw@localhost:{free_port()}/db\n")
+    run = procrun("start", "--chaos-backing", "-p", str(free_base()), "--no-color", cwd=root)
+    run.wait_for(r"backing +\| DB_URL postgres://app:\*\*\*@localhost:\d+/db through 127\.0\.0\.1:\d+")
+    wait_until(lambda: got.exists() and got.read_text().strip(), timeout=10)
+    assert "s3cret-pw" in got.read_text()  # the app's own URL keeps its password
+    ps = ctl(root, "ps", "--json").stdout
+    run.signal(signal.SIGINT)
+    run.wait()
+    written = [p.read_text(errors="replace") for p in (root / ".procrun").rglob("*") if p.is_file()]
+    assert "s3cret-pw" not in run.text() and "s3cret-pw" not in ps
+    assert written and not any("s3cret-pw" in text for text in written)
+
+
+def test_a_proxy_port_taken_during_an_outage_is_retried_not_lost():
+    """Regression (#26): another socket on the proxy's port when an outage ended raised in the
+    fault's task ("Task exception was never retrieved") and the service stayed refused."""
+    import asyncio
+    import random
+
+    from procrun.backing.service import BackingService
+    from procrun.backing.urls import Backing
+
+    said = []
+
+    class Session:
+        machine = type("M", (), {"ending": None})()
+        journal = type("J", (), {"event": staticmethod(lambda *a: None)})()
+
+        def say(self, text, source="system"):
+            said.append(text)
+
+    async def main():
+        service = BackingService(Session(), None, [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1),
+                                                    free_port())], [], seed=3, interval=30, scheduled=False,
+                                 routed_type=None)
+        proxy = service.proxies["X"]
+        await proxy.start()
+        await proxy.begin("outage")
+        squatter = socket.create_server(("127.0.0.1", proxy.port))  # takes the port meanwhile
+        ending = asyncio.ensure_future(service._end(proxy))
+        await asyncio.sleep(0.3)
+        still_out = proxy.fault == "outage" and not ending.done()
+        squatter.close()
+        await asyncio.wait_for(ending, 5)
+        back = accepts(proxy.port)
+        await proxy.close()
+        return still_out, back, proxy.fault
+
+    still_out, back, fault = asyncio.run(main())
+    assert still_out and back and fault is None
+    assert [line for line in said if "cannot listen" in line and "retrying" in line]

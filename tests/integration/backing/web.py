@@ -5,7 +5,7 @@ import os
 
 import redis
 
-r = redis.Redis.from_url(os.environ["REDIS_URL"])  # no socket_timeout
+r = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=None)  # none (redis-py 8 defaults to 5 s)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
