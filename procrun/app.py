@@ -77,7 +77,7 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
 
 def _backing(app: App, plan: Plan, live: Live) -> Any:
     """--chaos-backing: a proxy port for each loopback service URL in .env, the values rewritten;
-    (proxied with their ports, skipped), or None."""
+    (proxied with their ports, skipped, the session's own ports), or None."""
     s = app.settings
     if not s.chaos_backing:
         return None
@@ -89,7 +89,7 @@ def _backing(app: App, plan: Plan, live: Live) -> Any:
     ports = [(b, free_port()) for b in proxied]
     live.overrides.update({b.var: rewrite(b.url, port) for b, port in ports})
     live.env.update(live.overrides)
-    return ports, skipped
+    return ports, skipped, frozenset(own)
 
 
 def _machine(app: App, plan: Plan, live: Live) -> Machine:
@@ -161,8 +161,11 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
     if backing is not None:
         from procrun.backing.service import BackingService
 
-        session.services.append(BackingService(session, shared, *backing, s.chaos_seed, s.chaos_interval, s.chaos,
-                                               ROUTED_TYPE if routed else None))
+        ports, skipped, own = backing
+        service = BackingService(session, shared, ports, skipped, s.chaos_seed, s.chaos_interval, s.chaos,
+                                 ROUTED_TYPE if routed else None, own)
+        live.retarget = service.retarget  # a .env change under --watch follows a changed URL
+        session.services.append(service)
 
 
 def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None, code: int) -> None:

@@ -202,6 +202,19 @@ class Proxy:
             await self.start()
         self.fault = None
 
+    async def end_when_free(self, busy: Callable[[OSError], None]) -> None:
+        """``end``, retried every 0.5 s while another socket holds the port (``busy`` told once)."""
+        told = False
+        while True:
+            try:
+                await self.end()
+                return
+            except OSError as exc:
+                if not told:
+                    busy(exc)
+                    told = True
+                await asyncio.sleep(0.5)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

@@ -6,11 +6,12 @@ import asyncio
 import os
 import random
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from procrun.backing import verdicts
 from procrun.backing.proxy import Link, Proxy
-from procrun.backing.urls import Backing, Skipped, shown
+from procrun.backing.urls import Backing, Skipped, judge, rewrite, shown
 from procrun.project.plan import type_of
 from procrun.platform import connection_owners
 from procrun.supervise.session import Service
@@ -39,7 +40,8 @@ class BackingService(Service):
     kind = "backing"
 
     def __init__(self, session: Session, shared: Shared, proxied: list[tuple[Backing, int]], skipped: list[Skipped],
-                 seed: int, interval: float, scheduled: bool, routed_type: str | None) -> None:
+                 seed: int, interval: float, scheduled: bool, routed_type: str | None,
+                 own_ports: frozenset[int] = frozenset()) -> None:
         super().__init__(session)
         self.shared = shared
         # its own random stream: the same seed replays the same process chaos with or without it
@@ -49,6 +51,7 @@ class BackingService(Service):
         self.skipped = skipped
         self.verdicts: list[verdicts.Verdict] = []
         self.scheduled_count = self.skipped_count = 0  # faults the schedule drew, and those skipped
+        self.own_ports = own_ports  # this session's own ports: never proxied
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._unowned: list[Link] = []  # connections whose owner is not looked up yet
@@ -72,10 +75,32 @@ class BackingService(Service):
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # each judges what it had seen
         for proxy in self.proxies.values():
             await proxy.close()
+
+    def retarget(self, dotenv: Mapping[str, str]) -> dict[str, str]:
+        """.env changed (--watch): a proxied URL that changed is followed. The proxy, on the same port,
+        forwards new connections to the new service; one that is no longer proxiable is left to
+        the app as written. The overrides that stand are returned."""
+        overrides = {}
+        for var, proxy in self.proxies.items():
+            new = dotenv.get(var)
+            if new is None or new == proxy.backing.url:
+                overrides[var] = rewrite(proxy.backing.url, proxy.port)
+                continue
+            backing, reason = judge(var, new, self.own_ports)
+            if backing is None:
+                self.session.say(f"{var} changed to {shown(new)}: not proxied any more ({reason})", "backing")
+                continue
+            proxy.backing = backing
+            overrides[var] = rewrite(new, proxy.port)
+            self.session.say(f"{var} now {shown(new)} through 127.0.0.1:{proxy.port}", "backing")
+        self.session.report.backing_map = self.mapping()
+        return overrides
 
     def mapping(self) -> list[dict[str, object]]:
         return ([{"var": p.backing.var, "url": shown(p.backing.url), "proxy": f"127.0.0.1:{p.port}"}
@@ -132,23 +157,19 @@ class BackingService(Service):
             await self._end(proxy)
             self.session.say(f"{proxy.backing.var} back to normal after {action}", "chaos")
         end, wall = time.monotonic(), time.time()
-        await asyncio.sleep(GRACE)
         fault = verdicts.Fault(proxy.backing.var, action, start, end, users)
+        try:
+            await asyncio.sleep(GRACE)
+        except asyncio.CancelledError:  # the session stops within the grace: a crash already seen is judged
+            self._judged([v for v in verdicts.judge(fault, self._seen(proxy, fault, wall)) if v.verdict == "crashed"])
+            raise
         self._judged(verdicts.judge(fault, self._seen(proxy, fault, wall)))
 
     async def _end(self, proxy: Proxy) -> None:
         """End a fault; a port taken meanwhile by another socket is retried, said once."""
-        said = False
-        while True:
-            try:
-                await proxy.end()
-                return
-            except OSError as exc:
-                if not said:
-                    self.session.say(f"{proxy.backing.var}: cannot listen on 127.0.0.1:{proxy.port} again "
-                                     f"({exc.strerror}); retrying until it is free", "backing")
-                    said = True
-                await asyncio.sleep(0.5)
+        await proxy.end_when_free(lambda exc: self.session.say(
+            f"{proxy.backing.var}: cannot listen on 127.0.0.1:{proxy.port} again ({exc.strerror}); "
+            "retrying until it is free", "backing"))
 
     def _users(self, proxy: Proxy) -> tuple[tuple[str, int], ...]:
         out = []
@@ -167,7 +188,7 @@ class BackingService(Service):
             rate = self.shared.rates.get(instance) or {}
             seen[instance] = verdicts.Seen(
                 pid=proc.pid if proc is not None else None,
-                restarted_at=proc.started if proc is not None else None,
+                crashed_at=proc.crashed_at if proc is not None else None,
                 reconnected=any(link.opened > fault.end for link in links),
                 holding=any(link.opened < fault.start and link.closed is None for link in links),
                 stuck=routed and instance in self.shared.in_flight,

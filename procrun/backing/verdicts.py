@@ -28,7 +28,7 @@ class Seen(NamedTuple):
     """What the session saw of one user instance by the time of judging."""
 
     pid: int | None  # its pid now
-    restarted_at: float | None  # when its current process started (monotonic)
+    crashed_at: float | None  # when it last exited by itself, not asked to (monotonic)
     reconnected: bool  # opened a connection through the proxy after the fault ended
     holding: bool  # its connection from before the fault is still open
     stuck: bool  # behind the router: a request to it is still unanswered
@@ -59,9 +59,10 @@ def judge(fault: Fault, seen: Mapping[str, Seen]) -> list[Verdict]:
 
 
 def _one(fault: Fault, pid: int, now: Seen) -> tuple[str, float | None]:
-    if now.pid != pid:
-        after = None if now.restarted_at is None else max(0.0, now.restarted_at - fault.start)
-        return "crashed", after
+    if now.crashed_at is not None and now.crashed_at >= fault.start:  # the exit, not the restart after backoff
+        return "crashed", max(0.0, now.crashed_at - fault.start)
+    if now.pid != pid:  # procrun restarted it (chaos, restart, scale): not the fault's doing
+        return "", None
     if now.reconnected and (not now.routed or now.served):
         return "recovered", None
     if fault.action in ("blackhole", "outage") and (now.holding or now.stuck):

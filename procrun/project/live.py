@@ -4,6 +4,7 @@ the port slots, as the session began with them and as ``--watch`` changes them."
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 
 from procrun.project import plan as formation
 from procrun.project import procfile
@@ -23,7 +24,10 @@ class Live:
         self.env_paths = tuple(os.path.abspath(rel(app.root, f)) for f in files)
         self.config_path = os.path.abspath(app.settings.config_path)
         self.env = app.environment()
-        self.overrides: dict[str, str] = {}  # values procrun rewrote (--chaos-backing), kept across .env reloads
+        self.overrides: dict[str, str] = {}  # values procrun rewrote (--chaos-backing)
+        # --chaos-backing: told the new .env on a reload, it answers the overrides that stand then
+        # (a service URL that changed is followed, the proxy re-pointed or dropped)
+        self.retarget: Callable[[Mapping[str, str]], dict[str, str]] | None = None
         # Types started later (scale, Procfile edits) keep honcho's port slots after the started ones.
         self.port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
         self.routed = routed
@@ -40,6 +44,8 @@ class Live:
 
     def reload_env(self) -> None:
         dotenv, _ = read_dotenv([os.path.relpath(p) for p in self.env_paths], self.env_required)
+        if self.retarget is not None:
+            self.overrides = self.retarget(dotenv)
         self.env = {**os.environ, **dotenv, **self.overrides}
 
     def add_type(self, type_name: str) -> None:

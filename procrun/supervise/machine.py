@@ -213,7 +213,7 @@ class Machine:
 
     def _exited_by_itself(self, proc: Proc, returncode: int, now: float) -> list[Action]:
         policy = self.rules.policy(proc.type)
-        proc.state, proc.due = State.EXITED, None
+        proc.state, proc.due, proc.crashed_at = State.EXITED, None, now
         if policy is Policy.NEVER:
             return self.shutdown(exit_code(returncode), now)
         if policy is Policy.ON_FAILURE and returncode == 0:

@@ -148,7 +148,7 @@ class Proc:
     """One instance's record: its state, pid, restarts and timings."""
 
     __slots__ = ("instance", "state", "pid", "started", "restarts", "failures", "due", "after_stop", "last_rc",
-                 "ready_after", "stop_after", "stop_requested", "resume_to")
+                 "ready_after", "stop_after", "stop_requested", "resume_to", "crashed_at")
 
     def __init__(self, instance: Instance) -> None:
         self.instance = instance
@@ -164,6 +164,7 @@ class Proc:
         self.stop_after: float | None = None  # seconds from stop request to exit
         self.stop_requested: float | None = None
         self.resume_to = State.RUNNING  # the state a paused process returns to
+        self.crashed_at: float | None = None  # when it last exited by itself (not asked to)
 
     def __repr__(self) -> str:
         return f"Proc({self.name}, {self.state.value}, pid={self.pid})"

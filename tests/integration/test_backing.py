@@ -357,3 +357,85 @@ def test_a_proxy_port_taken_during_an_outage_is_retried_not_lost():
     still_out, back, fault = asyncio.run(main())
     assert still_out and back and fault is None
     assert [line for line in said if "cannot listen" in line and "retrying" in line]
+
+
+SAYS = ("import socket, sys\n"
+        "s = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n"
+        "while True:\n"
+        "    c, _ = s.accept(); c.sendall(sys.argv[2].encode() + b'\\n'); c.close()\n")
+ASKS = ("import os, socket, urllib.parse\n"
+        "u = urllib.parse.urlsplit(os.environ['SVC_URL'])\n"
+        "print('answer', socket.create_connection((u.hostname, u.port)).recv(10).decode().strip(), flush=True)\n"
+        "import time; time.sleep(1000)\n")
+
+
+def test_a_service_url_changed_under_watch_is_followed(procrun, tmp_path):
+    """Regression (#26): changing a proxied URL in .env under --watch --chaos-backing restarted the
+    worker with the old proxied URL, still reaching the old service."""
+    (tmp_path / "says.py").write_text(SAYS)
+    old, new = free_port(), free_port()
+    servers = [subprocess.Popen([PY, str(tmp_path / "says.py"), str(port), name]) for port, name in
+               ((old, "old"), (new, "new"))]
+    try:
+        root = write_app(tmp_path / "app", f"worker: exec {PY} asks.py\n", __env=f"SVC_URL=http://localhost:{old}/\n",
+                         asks__py=ASKS)
+        wait_until(lambda: accepts(old) and accepts(new), timeout=10)
+        run = procrun("start", "--chaos-backing", "--watch", "-p", str(free_base()), "--no-color", cwd=root)
+        run.wait_for(r"worker\.1 +\| answer old$", timeout=15)
+        (root / ".env").write_text(f"SVC_URL=http://localhost:{new}/\n")
+        run.wait_for(rf"backing +\| SVC_URL now http://localhost:{new}/ through 127\.0\.0\.1:\d+", timeout=15)
+        run.wait_for(r"worker\.1 +\| answer new$", timeout=15)
+        (root / ".env").write_text("SVC_URL=http://example.com:81/\n")
+        run.wait_for(r"backing +\| SVC_URL changed to http://example\.com:81/: not proxied any more", timeout=15)
+        run.signal(signal.SIGINT)
+        run.wait()
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def test_a_crash_seen_before_the_session_stops_is_judged_within_the_grace():
+    """Regression (#26): a verdict was dropped when the session stopped within the 3 s grace after
+    a fault; a crash already seen is judged at shutdown (and nothing else is)."""
+    import asyncio
+    import time as clock
+    from types import SimpleNamespace
+
+    from procrun.backing.service import BackingService
+    from procrun.backing.urls import Backing
+
+    said, procs = [], {}
+
+    class Machine:
+        ending = None
+
+        def get(self, name):
+            return procs.get(name)
+
+    class Session:
+        machine = Machine()
+        journal = type("J", (), {"event": staticmethod(lambda *a: None)})()
+        report = SimpleNamespace(backing=None)
+
+        def say(self, text, source="system"):
+            said.append(text)
+
+    async def main():
+        service = BackingService(Session(), SimpleNamespace(rates={}, in_flight={}),
+                                 [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1), free_port())], [],
+                                 seed=3, interval=30, scheduled=False, routed_type=None)
+        proxy = service.proxies["X"]
+        await proxy.start()
+        procs["fragile.1"] = SimpleNamespace(pid=10, crashed_at=None)
+        procs["steady.1"] = SimpleNamespace(pid=20, crashed_at=None)
+        service._users = lambda proxy: (("fragile.1", 10), ("steady.1", 20))
+        service.now("X", "reset")
+        await asyncio.sleep(0.1)
+        procs["fragile.1"] = SimpleNamespace(pid=None, crashed_at=clock.monotonic())  # it crashed at once
+        await service.close()  # the session stops within the grace
+        return service.verdicts
+
+    found = asyncio.run(main())
+    assert [(v.instance, v.verdict) for v in found] == [("fragile.1", "crashed")]
+    assert any("fragile.1 crashed after reset of X" in line for line in said)

@@ -40,20 +40,29 @@ def test_rewrite_keeps_credentials_path_and_query():
     assert rewrite("redis://localhost", 41001) == "redis://127.0.0.1:41001"
 
 
-def seen(pid=10, restarted_at=None, reconnected=False, holding=False, stuck=False, served=False, routed=False):
-    return Seen(pid, restarted_at, reconnected, holding, stuck, served, routed)
+def seen(pid=10, crashed_at=None, reconnected=False, holding=False, stuck=False, served=False, routed=False):
+    return Seen(pid, crashed_at, reconnected, holding, stuck, served, routed)
 
 
 def test_verdicts():
     fault = Fault("REDIS_URL", "blackhole", 100.0, 103.0, (("worker.1", 10), ("worker.2", 20), ("web.1", 30),
                                                             ("idle.1", 40)))
-    found = judge(fault, {"worker.1": seen(pid=11, restarted_at=100.4), "worker.2": seen(20, holding=True),
+    found = judge(fault, {"worker.1": seen(pid=11, crashed_at=100.4), "worker.2": seen(20, holding=True),
                           "web.1": seen(30, reconnected=True, routed=True, stuck=True),
                           "idle.1": seen(40)})
     assert [(v.instance, v.verdict) for v in found] == [("worker.1", "crashed"), ("worker.2", "hung"),
                                                          ("web.1", "hung")]
     assert found[0].after == pytest.approx(0.4)
     assert judge(fault._replace(action="latency"), {"worker.2": seen(20, holding=True)}) == []  # latency: no hang
+
+
+def test_a_crash_is_timed_at_the_exit_and_a_restart_procrun_made_is_no_crash():
+    """Regression (#26): 'crashed 3.8 s after outage' for a crash at 0.0 s: the figure was the
+    restart that followed, backoff included; a process chaos or `restart` replaced was a crash."""
+    fault = Fault("REDIS_URL", "outage", 100.0, 103.0, (("worker.1", 10), ("worker.2", 20)))
+    found = judge(fault, {"worker.1": seen(pid=None, crashed_at=100.0), "worker.2": seen(pid=21)})
+    assert [(v.instance, v.verdict, v.after) for v in found] == [("worker.1", "crashed", 0.0)]
+    assert judge(fault, {"worker.1": seen(pid=11, crashed_at=99.0)}) == []  # crashed before the fault began
 
 
 def test_summary_says_how_often():
