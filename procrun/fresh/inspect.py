@@ -77,7 +77,13 @@ class FreshDirs:
         name, workdir, started = self.running.pop(pid)
         if self.writes is not None:
             self.writes.forget(name)
-        found, scratch = self.workdirs.inspect(workdir)
+        try:
+            found, scratch = self.workdirs.inspect(workdir)
+        except OSError as exc:  # out of descriptors, say: a half-read directory is no evidence
+            self.findings.say(f"could not compare {name}'s directory with the slug ({exc.strerror}); "
+                              "nothing is reported for it", "warning")
+            self.workdirs.discard(workdir)
+            return
         self.report.inspected += 1
         type_name = type_of(name)
         self.findings.files(name, self.clock() - started, found)

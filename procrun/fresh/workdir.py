@@ -6,6 +6,7 @@ The app root is only ever read.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 from collections.abc import Iterable
@@ -14,16 +15,23 @@ from typing import NamedTuple
 from procrun.fresh import slug
 
 
+GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ELOOP})
+
+
 def scan(root: str) -> dict[str, slug.Entry]:
-    """Manifest of a tree; symlinks are recorded, never followed."""
+    """Manifest of a tree; symlinks are recorded, never followed. A folder gone or unreadable is
+    left out; any other error (out of descriptors, memory, I/O) is raised: a half-read tree
+    would look like deleted files."""
     manifest: dict[str, slug.Entry] = {}
     stack = [""]
     while stack:
         rel = stack.pop()
         try:
             entries = list(os.scandir(os.path.join(root, rel) if rel else root))
-        except OSError:
-            continue
+        except OSError as exc:
+            if exc.errno in GONE:
+                continue
+            raise
         for entry in entries:
             path = f"{rel}/{entry.name}" if rel else entry.name
             if entry.is_symlink():

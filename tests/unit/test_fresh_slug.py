@@ -84,3 +84,27 @@ def test_assets_built_at_run_time_get_their_own_advice():
 
     assert compiled_at_run_time("static/.webassets-cache/abc") and compiled_at_run_time("public/packs/app.js")
     assert compiled_at_run_time("static/CACHE/css/out.css") and not compiled_at_run_time("uploads/a.txt")
+
+
+def test_a_scan_that_runs_out_of_descriptors_raises_instead_of_reporting_deletions(tmp_path, monkeypatch):
+    """Regression (#26): with descriptors exhausted, the stop-time scan skipped every folder it
+    could not open and the report said the instance deleted .env, the Procfile and the code."""
+    import errno
+    import os
+
+    import pytest
+
+    from procrun.fresh import workdir
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Procfile").write_text("w: x\n")
+    real = os.scandir
+
+    def exhausted(path):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(workdir.os, "scandir", exhausted)
+    with pytest.raises(OSError):
+        workdir.scan(str(tmp_path / "app"))
+    monkeypatch.setattr(workdir.os, "scandir", real)
+    assert "Procfile" in workdir.scan(str(tmp_path / "app"))
