@@ -216,6 +216,19 @@ def test_latency_delays_bytes_without_reordering_them():
     assert asyncio.run(main())
 
 
+class FakeSession:
+    """What the backing service asks of its session, and the lines it said."""
+
+    machine = type("Machine", (), {"ending": None})()
+    journal = type("Journal", (), {"event": staticmethod(lambda *a: None)})()
+
+    def __init__(self):
+        self.said = []
+
+    def say(self, text, source="system"):
+        self.said.append(text)
+
+
 def test_short_connections_leave_no_descriptor_behind():
     """Regression (#26): a connection both ends closed normally (each half-closes, as a client
     that sends its request, shuts down writing and reads the reply does) stayed open in procrun,
@@ -268,18 +281,12 @@ def test_a_scheduled_fault_due_during_another_is_skipped_and_the_schedule_goes_o
     from procrun.backing.service import BackingService
     from procrun.backing.urls import Backing
 
-    said = []
-
-    class Session:
-        machine = type("M", (), {"ending": None})()
-        journal = type("J", (), {"event": staticmethod(lambda *a: None)})()
-
-        def say(self, text, source="system"):
-            said.append(text)
+    session = FakeSession()
+    said = session.said
 
     async def main():
-        service = BackingService(Session(), None, [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1),
-                                                    free_port())], [], seed=3, interval=0.01, scheduled=True,
+        service = BackingService(session, None, [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1),
+                                                  free_port())], [], seed=3, interval=0.01, scheduled=True,
                                  routed_type=None)
         service.proxies["X"].fault = "latency"  # a long fault under way
         service._arm()
@@ -328,18 +335,12 @@ def test_a_proxy_port_taken_during_an_outage_is_retried_not_lost():
     from procrun.backing.service import BackingService
     from procrun.backing.urls import Backing
 
-    said = []
-
-    class Session:
-        machine = type("M", (), {"ending": None})()
-        journal = type("J", (), {"event": staticmethod(lambda *a: None)})()
-
-        def say(self, text, source="system"):
-            said.append(text)
+    session = FakeSession()
+    said = session.said
 
     async def main():
-        service = BackingService(Session(), None, [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1),
-                                                    free_port())], [], seed=3, interval=30, scheduled=False,
+        service = BackingService(session, None, [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1),
+                                                  free_port())], [], seed=3, interval=30, scheduled=False,
                                  routed_type=None)
         proxy = service.proxies["X"]
         await proxy.start()
