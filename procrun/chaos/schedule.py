@@ -88,4 +88,4 @@ class Schedule:
 def chaos_config(app: App) -> ChaosConfig:
     """The chaos settings, checked against the Procfile (types that opt out in procrun.yaml left out)."""
     s = app.settings
-    return ChaosConfig(s.chaos_interval, s.chaos_actions, chaos_types(app), s.chaos_min_uptime, s.chaos_seed)
+    return ChaosConfig(s.chaos_interval, s.chaos_actions, chaos_types(s, app.procfile), s.chaos_min_uptime, s.chaos_seed)

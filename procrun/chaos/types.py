@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING
 from procrun.errors import UsageError
 
 if TYPE_CHECKING:
-    from procrun.project.files import App
+    from procrun.project.procfile import Procfile
+    from procrun.project.settings import Settings
 
 
-def chaos_types(app: App) -> tuple[str, ...]:
+def chaos_types(s: Settings, procfile: Procfile) -> tuple[str, ...]:
     """The types chaos may disrupt (empty: all), refused when the Procfile has no such type."""
-    s = app.settings
     types = s.chaos_types
     opted_out = {t for t, c in s.type_settings.items() if c.chaos is False}
     if opted_out:  # procrun.yaml types.X.chaos: false
-        types = tuple(t for t in (types or app.procfile.names) if t not in opted_out)
+        types = tuple(t for t in (types or procfile.names) if t not in opted_out)
     for name in types:
-        if app.procfile.get(name) is None and app.procfile.types:
-            raise UsageError(f"--chaos-types: {app.procfile.path} has no process type {name!r}; "
-                             f"it defines {', '.join(app.procfile.names)}")
+        if procfile.get(name) is None and procfile.types:
+            raise UsageError(f"--chaos-types: {procfile.path} has no process type {name!r}; "
+                             f"it defines {', '.join(procfile.names)}")
     return types

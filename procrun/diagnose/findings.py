@@ -2,14 +2,15 @@
 (memory, secret key, local disk, TMPDIR), a fresh directory's stop-time diff (files), an
 instance's sockets (ports). Here, and only here, a finding is checked against procrun.yaml's
 ``allow``, joined with the files instances wrote (memory becomes disk), put in the report
-(which journals it), and said once on the terminal. The session owns it (``Session.findings``).
+(which journals it), and said once on the terminal. The session makes and owns it
+(``Session.findings``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from procrun.diagnose import ports
 from procrun.diagnose.memory import as_report, join_disk
@@ -18,26 +19,18 @@ from procrun.diagnose.report import Kind, Report, StateFinding, Status, allowed
 from procrun.fresh.slug import Diff, describe
 from procrun.project.plan import type_of
 
-if TYPE_CHECKING:
-    from procrun.supervise.session import Session
-
-Written = Callable[[], Mapping[str, Iterable[str]]]  # instance -> the paths it wrote so far
+Live = Callable[[], Mapping[str, Iterable[str]] | None]  # running instances -> the paths they wrote so far
 
 
 class Findings:
     """The sink: requests, files and ports come in; the report and the terminal hear of each once."""
 
-    def __init__(self, report: Report, written: Written, allow: tuple[str, ...],
-                 say: Callable[[str, str], None]) -> None:
-        self.report, self.written, self.allow, self.say = report, written, allow, say
+    def __init__(self, report: Report, live: Live, allow: tuple[str, ...], say: Callable[[str, str], None]) -> None:
+        self.report, self.live, self.allow, self.say = report, live, allow, say
 
-    @classmethod
-    def of(cls, session: Session) -> Findings:
-        """The sink for a session: what its instances wrote comes from its report and live writes."""
-        def written() -> dict[str, set[str]]:
-            writes = session.fresh.writes if session.fresh is not None else None
-            return written_by(session.report, writes.written if writes is not None else None)
-        return cls(session.report, written, session.checks.allow, session.say)
+    def written(self) -> dict[str, set[str]]:
+        """What stopped instances left (the report) and what running ones wrote so far."""
+        return written_by(self.report, self.live())
 
     def request(self, finding: Any) -> None:
         """A finding of the router's requests, new, newly confirmed or explained."""

@@ -124,4 +124,4 @@ def refuse_bad_input(app: App, routed: bool) -> None:
         raise UsageError(f"--router needs a '{ROUTED_TYPE}' process type in {app.procfile.path}")
     from procrun.chaos.types import chaos_types
 
-    chaos_types(app)
+    chaos_types(app.settings, app.procfile)

@@ -87,8 +87,7 @@ class Session:
 
     @property
     def report(self) -> Report:
-        """What the session found (chaos events, findings, timings); made on first use, after
-        the launch in a plain session (start-up time)."""
+        """What the session found; made on first use, after the launch in a plain session (start-up)."""
         if self._report is None:
             from procrun.diagnose.report import Report
 
@@ -101,7 +100,8 @@ class Session:
         if self._findings is None:
             from procrun.diagnose.findings import Findings
 
-            self._findings = Findings.of(self)
+            live = lambda: self.fresh.writes.written if self.fresh and self.fresh.writes else None  # noqa: E731
+            self._findings = Findings(self.report, live, self.checks.allow, self.say)
         return self._findings
 
     # -- life
