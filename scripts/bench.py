@@ -491,6 +491,56 @@ def backing_proxy(base: Path, gib: float = 1.0, trips: int = 5000) -> dict[str, 
         server.stdout.close()
 
 
+def backing_churn(base: Path, seconds: float = 20.0, rate: int = 100) -> dict[str, float]:
+    """Short connections through --chaos-backing's proxy at ``rate`` a second (connect, send,
+    half-close, read the echo, close), no fault: how many complete, procrun's descriptors before
+    and after, its CPU meanwhile, and `procrun quit` afterwards."""
+    server = subprocess.Popen([sys.executable, "-c", SERVICE], stdout=subprocess.PIPE, text=True)
+    _, echo_port = map(int, server.stdout.readline().split())
+    app = make_app(base, "churn", {"w": "exec sleep 600"})
+    (app / ".env").write_text(f"ECHO_URL=http://localhost:{echo_port}\n")
+    token, out_path = uuid.uuid4().hex, base / "churn.out"
+    try:
+        with open(out_path, "w") as out:
+            proc = launch(runners(app)["procrun"] + ["--chaos-backing", "--no-journal"], app, out, token)
+            try:
+                wait_for(lambda: " through 127.0.0.1:" in out_path.read_text())
+                port = int(re.search(r"ECHO_URL \S+ through 127\.0\.0\.1:(\d+)", out_path.read_text())[1])
+                fds = lambda: len(os.listdir(f"/proc/{proc.pid}/fd"))  # noqa: E731
+                before, ticks, started = fds(), cpu_ticks(proc.pid), time.monotonic()
+                done = total = 0
+                while time.monotonic() - started < seconds:
+                    total += 1
+                    done += _short_connection(port)
+                    time.sleep(max(0.0, started + total / rate - time.monotonic()))
+                spent = time.monotonic() - started
+                cpu = (cpu_ticks(proc.pid) - ticks) / os.sysconf("SC_CLK_TCK") / spent
+                time.sleep(1.0)
+                after = fds()
+                quit_started = time.monotonic()
+                subprocess.run([sys.executable, "-m", "procrun", "quit", "-d", str(app)], capture_output=True, timeout=60)
+                proc.wait(timeout=60)
+                return {"done": done, "total": total, "before": before, "after": after, "cpu": cpu,
+                        "quit": time.monotonic() - quit_started}
+            finally:
+                kill_all(proc, token)
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()
+
+
+def _short_connection(port: int) -> int:
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+            c.sendall(b"ping\n")
+            c.shutdown(socket.SHUT_WR)
+            return int(c.recv(64) == b"ping\n")
+    except OSError:
+        return 0
+
+
 def _transfer(port: int, size: int) -> float:
     import socket
 
@@ -743,6 +793,14 @@ def main() -> int:
             "honcho": "n/a", "shell": "n/a"},
             f"≥ 40 % of direct, ≤ 0.2 ms added at p50: {'met' if share >= 0.4 and added <= 0.0002 else 'NOT met'} "
             f"(+{added * 1e3:.3f} ms)"))
+        c = backing_churn(base)
+        print(f"backing churn: {c['done']} of {c['total']} complete; fds {c['before']} -> {c['after']}; "
+              f"cpu {c['cpu']:.0%}; quit {c['quit']:.2f} s", flush=True)
+        ok = c["done"] == c["total"] and abs(c["after"] - c["before"]) <= 5 and c["cpu"] <= 0.2 and c["quit"] <= 1
+        rows.append(("backing proxy under 100 short connections a second for 20 s (no fault)", {
+            "procrun": f"{c['done']:,} of {c['total']:,} complete; descriptors {c['before']} -> {c['after']}; "
+                       f"{c['cpu']:.0%} of a core; quit {c['quit']:.2f} s", "honcho": "n/a", "shell": "n/a"},
+            f"all complete, descriptors ±5, ≤ 20 % of a core, quit ≤ 1 s: {'met' if ok else 'NOT met'}"))
         top_cpu, watched = top_idle(base, 2 * args.idle_seconds)
         print(f"procrun top idle: {top_cpu:.2f}% CPU (session meanwhile {watched:.2f}%)", flush=True)
         rows.append(("`procrun top` watching an idle session of 10 (on a terminal)", {
