@@ -34,8 +34,8 @@ class Findings:
 
     def request(self, finding: Any) -> None:
         """A finding of the router's requests, new, newly confirmed or explained."""
-        join_disk([finding], {name: set(paths) for name, paths in self.written().items()})
-        if allowed(self.allow, finding.kind, f"{finding.method} {finding.path}", finding.path):
+        join_disk([finding], self.written())
+        if allowed(self.allow, finding.kind, finding.request, finding.path):
             return
         entry = StateFinding(**as_report(finding))  # type: ignore[arg-type]
         key = f"{entry.kind} {entry.type} {entry.request}"
@@ -43,8 +43,6 @@ class Findings:
             self.report.state.pop(key, None)
             return
         self._state(key, entry)
-
-    __call__ = request  # the recorder's report callback
 
     def ports(self, name: str, port: int, listening: set[int]) -> None:
         """An instance that listens elsewhere than $PORT."""

@@ -39,6 +39,12 @@ FAILURE = frozenset({401, 403, 404, 410})
 CSRF_OR_ERROR = frozenset({400, 419, 422})
 
 
+def login_redirect(status: int, location: bytes | None) -> bool:
+    """A redirect whose Location names a login page: the app forgot who the client is."""
+    return 300 <= status < 400 and location is not None and any(
+        word.encode() in location.lower() for word in LOGIN_WORDS)
+
+
 @dataclass(frozen=True)
 class Record:
     """One request as the router saw it: no cookie, header or query value is kept."""
@@ -96,6 +102,16 @@ class Finding:
     keys: set[str] = field(default_factory=set)
     issued_by: str = ""  # "POST /login": the request whose answer made the session (lineage)
     replays: int = 0  # requests procrun replayed to decide
+
+    @property
+    def request(self) -> str:
+        """``GET /uploads/<id>.txt``: the request, its path's generated parts grouped."""
+        return f"{self.method} {self.path}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """One finding per cause: kind, type and request."""
+        return self.kind, self.type, self.request
 
     def line(self) -> str:
         """The one line a developer sees: ``GET /me with the same session: 200 from web.1, 401 from web.3 (x4)``."""
@@ -234,7 +250,7 @@ class Memory:
             return []
         if record.status in (404, 410):  # with nobody to ask, a page missing everywhere looks the same
             return []
-        self.findings[(suspect.kind, suspect.type, f"{suspect.method} {suspect.path}")] = suspect
+        self.findings[suspect.key] = suspect
         return [suspect]
 
     def _named_file(self, record: Record) -> list[Finding]:
@@ -255,7 +271,7 @@ class Memory:
         if self.replay and record.method in SAFE:
             self._ask(suspect, record, instance)
             return []
-        self.findings[_key(kind, record)] = suspect
+        self.findings[suspect.key] = suspect
         return [suspect]
 
     def verified(self, verify: Verify, status: int, login_redirect: bool, now: float) -> list[Finding]:
@@ -264,7 +280,7 @@ class Memory:
         finding = verify.finding
         finding.replays += 1
         finding.evidence.append((now, verify.instance, status))
-        key = (finding.kind, finding.type, f"{finding.method} {finding.path}")
+        key = finding.key
         known = self.findings.get(key)
         if not (200 <= status < 300 or status == 304):
             if known is finding and finding.status == Status.SUSPECTED and (status in FAILURE or login_redirect):
@@ -447,6 +463,6 @@ def join_disk(findings: Iterable[Finding], written: dict[str, set[str]]) -> None
 def as_report(finding: Finding) -> dict[str, object]:
     """The finding as the report keeps it: kind, status, the requests (time, instance, status), rule, fix."""
     return {"kind": finding.kind, "type": finding.type, "status": finding.status,
-            "request": f"{finding.method} {finding.path}", "line": finding.line(), "rule": RULE,
+            "request": finding.request, "line": finding.line(), "rule": RULE,
             "fix": FIXES[finding.kind], "evidence": [[round(t, 3), i, s] for t, i, s in finding.evidence],
             "replays": finding.replays}

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from procrun.diagnose.memory import LOGIN_WORDS, SAFE, Finding, Memory, Record, Verify
+from procrun.diagnose.memory import SAFE, Finding, Memory, Record, Verify, login_redirect
 
 if TYPE_CHECKING:
     from procrun.router.http import Request, Response
@@ -50,7 +50,6 @@ class Recorder:
         self.memory = Memory(replay=replay is not None, server_errors=server_errors)
         self._secret = os.urandom(32)
         self._issued: set[bytes] = set()  # names of cookies the backends set
-        self.replays = 0
 
     def record(self, request: Request, started: float, status: int, instance: str, pid: int,
                response: Response | None) -> None:
@@ -58,9 +57,7 @@ class Recorder:
         if response is not None:
             self._issued.update(response.cookies)
             set_cookie = bool(response.cookies)
-            if response.location is not None and 300 <= status < 400:
-                location = response.location.lower()
-                login = any(word.encode() in location for word in LOGIN_WORDS)
+            login = login_redirect(status, response.location)
             if set_cookie:
                 issued = self._next_key(request, response)
         key, carries_data = self._key(request)
@@ -83,7 +80,6 @@ class Recorder:
         for verify in pending:
             if self.replay is None or not self.replayable(request):
                 continue
-            self.replays += 1
             self.replay(request, verify.instance, lambda status, login, v=verify: self._answered(v, status, login))
 
     def replayable(self, request: Request) -> bool:

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from procrun.diagnose.memory import LOGIN_WORDS
+from procrun.diagnose.memory import login_redirect
 
 if TYPE_CHECKING:
     from procrun.router.http import Request
@@ -38,13 +38,12 @@ def answer_of(head: bytes) -> tuple[int, bool]:
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
         return 0, False
     status = int(parts[1])
-    login = False
-    if 300 <= status < 400:
-        for line in rest.split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"location":
-                login = any(word.encode() in value.lower() for word in LOGIN_WORDS)
-    return status, login
+    location = None
+    for line in rest.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"location":
+            location = value
+    return status, login_redirect(status, location)
 
 
 async def send(port: int, head: bytes, on_answer: Callable[[int, bool], None]) -> None:
