@@ -76,11 +76,15 @@ class Link:
                 target.write(data)
         if queue:
             asyncio.get_running_loop().call_later(queue[0][0] - now, self._release, direction, target)
-        elif all(self._ended) and not any(self._delayed):  # the last delayed bytes after both ended
-            self.close()
+        else:
+            self._close_when_done()  # the last delayed bytes may come after both directions ended
 
     def ended(self, direction: int) -> None:
         self._ended[direction] = True
+        self._close_when_done()
+
+    def _close_when_done(self) -> None:
+        """Both directions ended and nothing delayed is left to send: the link is done."""
         if all(self._ended) and not any(self._delayed):
             self.close()
 

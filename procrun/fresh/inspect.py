@@ -27,6 +27,7 @@ class FreshDirs:
         self.findings = findings  # what an instance left goes there
         self.clock = clock
         self.new_root = new_root  # told the temporary root when it is made (the guardian removes it)
+        self._root_told: str | None = None
         self.writes: Writes | None = None  # live notifications, when the platform has them
         self.running: dict[int, tuple[str, Workdir, float]] = {}  # pid -> name, fresh dir, start time
 
@@ -45,21 +46,23 @@ class FreshDirs:
             self.writes.attach(loop)
 
     def make(self, name: str) -> Workdir:
-        first = self.workdirs.root is None
         workdir = self.workdirs.create(name)
-        if first and self.workdirs.root is not None:
-            self.new_root(self.workdirs.root)
+        self._told_root()
         return workdir
 
     def scratch(self, name: str) -> str:
         """An instance's own TMPDIR without a fresh directory, watched as scratch space."""
-        first = self.workdirs.root is None
         path = self.workdirs.scratch(name)
-        if first and self.workdirs.root is not None:
-            self.new_root(self.workdirs.root)
+        self._told_root()
         if self.writes is not None:
             self.writes.watch_scratch(name, path)
         return path
+
+    def _told_root(self) -> None:
+        """The temporary root, once it exists, is told (the guardian removes it), once."""
+        if self.workdirs.root is not None and self.workdirs.root != self._root_told:
+            self._root_told = self.workdirs.root
+            self.new_root(self._root_told)
 
     def started(self, pid: int, name: str, workdir: Workdir) -> None:
         self.running[pid] = (name, workdir, self.clock())

@@ -75,10 +75,7 @@ class Writes:
         per session the linked dependency folders (.venv, node_modules: the app root's own)."""
         if not self.available:
             return
-        for folder, dirs, _ in os.walk(root):
-            rel = os.path.relpath(folder, root)
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
-            self._add(instance, root, "" if rel == "." else rel)
+        self._watch_tree(instance, root)
         for name in os.listdir(root):
             path = os.path.join(root, name)
             if os.path.islink(path) and os.path.isdir(path) and name not in self._linked:
@@ -91,8 +88,13 @@ class Writes:
         if not self.available:
             return
         self._scratch.add(root)
+        self._watch_tree(instance, root)
+
+    def _watch_tree(self, instance: str, root: str) -> None:
+        """Every folder under ``root``, linked ones left out (they are the app root's own)."""
         for folder, dirs, _ in os.walk(root):
             rel = os.path.relpath(folder, root)
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
             self._add(instance, root, "" if rel == "." else rel)
 
     def _watch_linked(self, target: str, name: str) -> None:

@@ -111,10 +111,11 @@ class Router(Service):
         """The ready instances for one request (TCP mode: one connection), first choice first,
         then the retries; never sticky (``balance``). The client is its credentials (held as a
         hash, in memory only), else its keep-alive connection."""
-        if request is None:
-            return self.balancer.order(self.ready(), "", "")
+        ready = self.ready()
+        if request is None or len(ready) <= 1:  # (nothing to choose: the client need not be read)
+            return self.balancer.order(ready, "", "")
         client = hash(tuple(request.credentials)) if request.credentials else id(connection) if connection else ""
-        return self.balancer.order(self.ready(), client, request.target.split(b"?", 1)[0].decode("latin-1"))
+        return self.balancer.order(ready, client, request.target.split(b"?", 1)[0].decode("latin-1"))
 
     def replay(self, request: Request, name: str, on_answer: Callable[[int, bool], None]) -> None:
         """The same request once more on instance ``name`` (the memory diagnosis verifies a
