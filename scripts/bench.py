@@ -6,6 +6,7 @@ Each figure is the median of --runs runs. Output goes to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -464,70 +465,62 @@ while True:
 """
 
 
-def backing_proxy(base: Path, gib: float = 1.0, trips: int = 5000) -> dict[str, float]:
-    """A 1 GiB transfer and small round trips, straight to a service and through --chaos-backing's proxy."""
+@contextlib.contextmanager
+def proxied_services(base: Path, name: str):
+    """The stand-in services (a sink and an echo) and a `--chaos-backing` session in front of them:
+    yields ({"sink": port, "echo": port} straight, the same through the proxies, procrun's
+    Popen, the app folder); both are gone afterwards."""
     server = subprocess.Popen([sys.executable, "-c", SERVICE], stdout=subprocess.PIPE, text=True)
-    sink_port, echo_port = map(int, server.stdout.readline().split())
-    app = make_app(base, "backing", {"w": "exec sleep 600"})
-    (app / ".env").write_text(f"SINK_URL=http://localhost:{sink_port}\nECHO_URL=http://localhost:{echo_port}\n")
-    token = uuid.uuid4().hex
-    out_path = base / "backing.out"
+    direct = dict(zip(("sink", "echo"), map(int, server.stdout.readline().split())))
+    app = make_app(base, name, {"w": "exec sleep 600"})
+    (app / ".env").write_text("".join(f"{k.upper()}_URL=http://localhost:{port}\n" for k, port in direct.items()))
+    token, out_path = uuid.uuid4().hex, base / f"{name}.out"
     try:
         with open(out_path, "w") as out:
             proc = launch(runners(app)["procrun"] + ["--chaos-backing", "--no-journal"], app, out, token)
             try:
-                wait_for(lambda: out_path.read_text().count(" through 127.0.0.1:") == 2)
+                wait_for(lambda: out_path.read_text().count(" through 127.0.0.1:") == len(direct))
                 text = out_path.read_text()
-                proxied = {v: int(re.search(rf"{v} \S+ through 127\.0\.0\.1:(\d+)", text)[1])
-                           for v in ("SINK_URL", "ECHO_URL")}
-                size = int(gib * 2**30)
-                return {"direct_rate": _transfer(sink_port, size), "proxied_rate": _transfer(proxied["SINK_URL"], size),
-                        "direct_p50": _round_trips(echo_port, trips), "proxied_p50": _round_trips(proxied["ECHO_URL"], trips)}
+                proxied = {k: int(re.search(rf"{k.upper()}_URL \S+ through 127\.0\.0\.1:(\d+)", text)[1])
+                           for k in direct}
+                yield direct, proxied, proc, app
             finally:
                 kill_all(proc, token)
     finally:
         server.kill()
         server.wait()
         server.stdout.close()
+
+
+def backing_proxy(base: Path, gib: float = 1.0, trips: int = 5000) -> dict[str, float]:
+    """A 1 GiB transfer and small round trips, straight to a service and through --chaos-backing's proxy."""
+    with proxied_services(base, "backing") as (direct, proxied, _, _):
+        size = int(gib * 2**30)
+        return {"direct_rate": _transfer(direct["sink"], size), "proxied_rate": _transfer(proxied["sink"], size),
+                "direct_p50": _round_trips(direct["echo"], trips), "proxied_p50": _round_trips(proxied["echo"], trips)}
 
 
 def backing_churn(base: Path, seconds: float = 20.0, rate: int = 100) -> dict[str, float]:
     """Short connections through --chaos-backing's proxy at ``rate`` a second (connect, send,
     half-close, read the echo, close), no fault: how many complete, procrun's descriptors before
     and after, its CPU meanwhile, and `procrun quit` afterwards."""
-    server = subprocess.Popen([sys.executable, "-c", SERVICE], stdout=subprocess.PIPE, text=True)
-    _, echo_port = map(int, server.stdout.readline().split())
-    app = make_app(base, "churn", {"w": "exec sleep 600"})
-    (app / ".env").write_text(f"ECHO_URL=http://localhost:{echo_port}\n")
-    token, out_path = uuid.uuid4().hex, base / "churn.out"
-    try:
-        with open(out_path, "w") as out:
-            proc = launch(runners(app)["procrun"] + ["--chaos-backing", "--no-journal"], app, out, token)
-            try:
-                wait_for(lambda: " through 127.0.0.1:" in out_path.read_text())
-                port = int(re.search(r"ECHO_URL \S+ through 127\.0\.0\.1:(\d+)", out_path.read_text())[1])
-                fds = lambda: len(os.listdir(f"/proc/{proc.pid}/fd"))  # noqa: E731
-                before, ticks, started = fds(), cpu_ticks(proc.pid), time.monotonic()
-                done = total = 0
-                while time.monotonic() - started < seconds:
-                    total += 1
-                    done += _short_connection(port)
-                    time.sleep(max(0.0, started + total / rate - time.monotonic()))
-                spent = time.monotonic() - started
-                cpu = (cpu_ticks(proc.pid) - ticks) / os.sysconf("SC_CLK_TCK") / spent
-                time.sleep(1.0)
-                after = fds()
-                quit_started = time.monotonic()
-                subprocess.run([sys.executable, "-m", "procrun", "quit", "-d", str(app)], capture_output=True, timeout=60)
-                proc.wait(timeout=60)
-                return {"done": done, "total": total, "before": before, "after": after, "cpu": cpu,
-                        "quit": time.monotonic() - quit_started}
-            finally:
-                kill_all(proc, token)
-    finally:
-        server.kill()
-        server.wait()
-        server.stdout.close()
+    with proxied_services(base, "churn") as (_, proxied, proc, app):
+        fds = lambda: len(os.listdir(f"/proc/{proc.pid}/fd"))  # noqa: E731
+        before, ticks, started = fds(), cpu_ticks(proc.pid), time.monotonic()
+        done = total = 0
+        while time.monotonic() - started < seconds:
+            total += 1
+            done += _short_connection(proxied["echo"])
+            time.sleep(max(0.0, started + total / rate - time.monotonic()))
+        spent = time.monotonic() - started
+        cpu = (cpu_ticks(proc.pid) - ticks) / os.sysconf("SC_CLK_TCK") / spent
+        time.sleep(1.0)
+        after = fds()
+        quit_started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "procrun", "quit", "-d", str(app)], capture_output=True, timeout=60)
+        proc.wait(timeout=60)
+        return {"done": done, "total": total, "before": before, "after": after, "cpu": cpu,
+                "quit": time.monotonic() - quit_started}
 
 
 def _short_connection(port: int) -> int:
