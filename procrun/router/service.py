@@ -4,8 +4,9 @@ HTTP mode balances per request (``balance``: never sticky, see there) through
 keep-alive pools (``pool``), one per instance generation: when an instance stops,
 pauses or is relocated its pool is dropped, so chaos and non-stickiness are
 unchanged. Every client deadline is kept by one timer (``sweep``). TCP mode
-balances per connection. The parsing and framing rules live in
-``procrun.router.http`` (pure); the protocols in ``procrun.router.proxy``.
+balances per connection (a client host's connections take turns). The parsing and
+framing rules live in ``procrun.router.http`` (pure); the protocols in
+``procrun.router.proxy``.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class Router(Service):
         return self._ready
 
     def order(self, request: Request | None = None, connection: object = None) -> list[Target]:
-        """The ready instances for one request (TCP mode: one connection), first choice first,
+        """The ready instances for one request, first choice first,
         then the retries; never sticky (``balance``). The client is its credentials (held as a
         hash, in memory only), else its keep-alive connection."""
         ready = self.ready()
@@ -176,8 +177,10 @@ class Router(Service):
         if task is not None:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+        peer = writer.get_extra_info("peername")
+        client = ("tcp", peer[0]) if isinstance(peer, tuple) else ""  # its connections take turns
         try:
-            for target in self.order():
+            for target in self.balancer.order(self.ready(), client, ""):
                 try:
                     b_reader, b_writer = await asyncio.wait_for(
                         asyncio.open_connection("127.0.0.1", target.port), 2.0)
