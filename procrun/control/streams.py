@@ -11,6 +11,7 @@ from procrun.control.protocol import Request, encode
 
 if TYPE_CHECKING:
     from procrun.control.commands import Controller
+    from procrun.supervise.relay import Relay
     from procrun.supervise.session import Session
     from procrun.supervise.shared import Shared
 
@@ -29,7 +30,7 @@ async def attach(session: Session, shared: Shared, request: Request, reader: asy
             writer.write(data)
 
     shared.taps[name] = out  # the instance's relay (this one's and a restarted one's) sends it its output
-    relay = session.tty_relay(name)
+    relay = _tty_relay(session, name)
     if relay is not None and request.size is not None:  # the instance sees the attaching terminal's size
         from procrun.supervise.process import terminal_size
 
@@ -43,9 +44,20 @@ async def attach(session: Session, shared: Shared, request: Request, reader: asy
         shared.taps.pop(name, None)
 
 
+def _tty_relay(session: Session, name: str) -> Relay | None:
+    """The relay of an instance on a pseudo-terminal (attach types into it)."""
+    from procrun.supervise.lifecycle import OnLoop
+
+    proc = session.machine.get(name)
+    child = session.children.get(proc.pid) if proc is not None and proc.pid is not None else None
+    if child is None or not child.tty or not isinstance(session.stage, OnLoop):
+        return None
+    return session.stage.relays.relays.get(child.fd)
+
+
 async def _type(session: Session, name: str, data: bytes) -> None:
     """Write to the terminal the instance has now (none between a crash and its restart)."""
-    relay = session.tty_relay(name)
+    relay = _tty_relay(session, name)
     view = memoryview(data)
     for _ in range(200):  # a program not reading its terminal: give up on the keystrokes after 2 s
         if relay is None or not view:

@@ -1,7 +1,13 @@
-"""Fresh working directories: one pristine copy of the app root (the slug), then
-a private copy of it per instance start, in a temporary root removed on exit.
+"""Fresh working directories: the slug (``snapshot``) once per code version, then a view of
+it per instance start, in a temporary root removed on exit.
 
-The app root is only ever read.
+Two methods, chosen once per session (``PROCRUN_FRESH=overlay|copy`` forces one):
+``overlay`` (Linux, where a mount namespace can be made: as root, or unprivileged with
+user namespaces) gives each start a copy-on-write view in the time of a mount, and the
+stop-time diff reads only what the instance touched; ``copy`` (elsewhere, or when the
+namespace is refused) copies the slug (``cp --reflink=auto`` clones where the file system
+can) and compares the copy with the slug's manifest. Every call here may take seconds on a
+large app and is made off the event loop (``fresh.inspect``). The app root is only read.
 """
 
 from __future__ import annotations
@@ -9,13 +15,14 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from procrun.fresh import slug
 
-
 GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ELOOP})
+METHODS = ("overlay", "copy")
 
 
 def scan(root: str) -> dict[str, slug.Entry]:
@@ -45,21 +52,43 @@ def scan(root: str) -> dict[str, slug.Entry]:
     return manifest
 
 
+def private_dir(path: str) -> None:
+    """A folder only its owner can use. The mode is set, not left to the umask: this runs on the
+    worker thread, and the control socket is bound under a tighter umask (0o177) on the loop's."""
+    os.mkdir(path, 0o700)
+    os.chmod(path, 0o700)
+
+
 def count_files(root: str) -> int:
     return sum(len(files) for _, _, files in os.walk(root))
 
 
+class Slug:
+    """One code version's slug, with the instances still made from it (removed after the last)."""
+
+    def __init__(self, path: str, manifest: dict[str, slug.Entry] | None, folders: list[str],
+                 links: list[tuple[str, str]]) -> None:
+        self.path, self.manifest, self.users, self.current = path, manifest, 0, True
+        self.folders, self.links = folders, links  # what a copy's watch covers; symlinked folders
+
+
 class Workdir(NamedTuple):
-    """One instance's fresh directory: the app copy it runs in and its TMPDIR."""
+    """One instance's fresh directory: the app view it runs in, and its TMPDIR."""
 
     name: str
-    path: str  # the app copy; the process's cwd
-    tmp: str  # its TMPDIR
-    base: str  # holds both; removed when done
+    path: str  # the app view; the process's cwd
+    tmp: str  # its TMPDIR (kept across restarts, replaced by a relocation)
+    base: str  # holds the view (and its upper and work directories); removed when done
+    slug: Slug
+    wrap: tuple[str, ...] = ()  # the argv prefix that enters the view (overlay)
+
+    @property
+    def upper(self) -> str | None:
+        return os.path.join(self.base, "upper") if self.wrap else None
 
 
 class Workdirs:
-    """Owns the temporary root: the slug and every instance copy."""
+    """Owns the temporary root: the slugs, every instance view and every TMPDIR."""
 
     def __init__(self, app_root: str, ignore: Iterable[str] = (), linked: Iterable[str] = slug.LINKED,
                  keep: bool = False) -> None:
@@ -67,81 +96,159 @@ class Workdirs:
         self.ignore = tuple(ignore)
         self.linked = tuple(linked)
         self.keep = keep
-        self.root: str | None = None  # made on first use
-        self.manifest: dict[str, slug.Entry] | None = None
+        self.root: str | None = None  # open()
+        self.slug: Slug | None = None  # the current code version's
+        self.method: str | None = None  # chosen by the first snapshot
+        self.why_copy: str | None = None  # why overlay was not used, when it was not forced
+        self.left_out: dict[str, list[str]] = {}
+        self.cancelled = threading.Event()  # close(): a snapshot or copy under way stops
         self._serial = 0
+        self._copying: subprocess.Popen[bytes] | None = None
 
-    @property
-    def slug_path(self) -> str:
+    def open(self, told: Callable[[str], None]) -> str:
+        """Make the temporary root and tell ``told`` (the guardian) before anything is written in it."""
         if self.root is None:
             import tempfile
 
             self.root = tempfile.mkdtemp(prefix="procrun-")
-        return os.path.join(self.root, "slug")
+            os.chmod(self.root, 0o700)  # (mode set, not left to the umask; see private_dir)
+            told(self.root)
+        return self.root
 
-    def snapshot(self) -> None:
-        """Copy the app root into the slug: VCS and state dirs skipped, dependency dirs linked."""
-        if self.manifest is not None:
-            return
-        root = self.app_root
+    def _path(self, name: str) -> str:
+        assert self.root is not None, "open() first"
+        self._serial += 1
+        return os.path.join(self.root, f"{name}-{self._serial}")
 
-        def skip(directory: str, names: list[str]) -> list[str]:
-            rel = os.path.relpath(directory, root)
-            out = []
-            for name in names:
-                path = name if rel == "." else f"{rel}/{name}"
-                if name in slug.NEVER_COPIED or slug.ignored(path, self.ignore) or (rel == "." and name in self.linked):
-                    out.append(name)
-            return out
+    def snapshot(self) -> Slug:
+        """The current slug, taken now if there is none (the first start, or after refresh())."""
+        if self.slug is not None:
+            return self.slug
+        from procrun.fresh import snapshot
 
-        import shutil
-
-        shutil.copytree(root, self.slug_path, symlinks=True, ignore=skip)
-        for name in self.linked:
-            source = os.path.join(root, name)
-            if os.path.isdir(source):
-                os.symlink(source, os.path.join(self.slug_path, name))
-        self.manifest = scan(self.slug_path)
+        if self.method is None:
+            self.method, self.why_copy = _choose(self._path("probe"))
+        taken = snapshot.take(self.app_root, self._path("slug"), self.ignore, self.linked,
+                              manifest=self.method == "copy", cancelled=self.cancelled)
+        self.left_out = taken.left_out
+        self.slug = Slug(taken.path, taken.manifest, taken.folders, taken.links)
+        return self.slug
 
     def refresh(self) -> None:
-        """Take a new slug (after a code change)."""
-        if self.manifest is not None:
-            _remove(self.slug_path)
-            self.manifest = None
-        self.snapshot()
+        """A code change: the next start takes a new slug; the old one goes with its last instance."""
+        old, self.slug = self.slug, None
+        if old is not None:
+            old.current = False
+            self._drop_slug(old)
 
     def create(self, name: str) -> Workdir:
-        self.snapshot()
-        self._serial += 1
-        base = os.path.join(os.path.dirname(self.slug_path), f"{name}-{self._serial}")
-        os.mkdir(base, 0o700)
-        path, tmp = os.path.join(base, "app"), os.path.join(base, "tmp")
-        os.mkdir(tmp, 0o700)
-        subprocess.run(["cp", "-a", self.slug_path, path], check=True)
-        return Workdir(name, path, tmp, base)
+        """A fresh view of the current slug for one instance start (its TMPDIR is the caller's)."""
+        current = self.snapshot()
+        base = self._path(name)
+        private_dir(base)
+        app = os.path.join(base, "app")
+        try:
+            if self.method == "overlay":
+                for d in ("upper", "work", "app"):
+                    private_dir(os.path.join(base, d))
+                wrap = _overlay().wrap(current.path, os.path.join(base, "upper"), os.path.join(base, "work"), app)
+            else:
+                self._copy(current.path, app)
+                wrap = ()
+        except BaseException:
+            remove_tree(base)
+            raise
+        current.users += 1
+        return Workdir(name, app, "", base, current, wrap)
 
-    def scratch(self, name: str) -> str:
-        """An instance's own TMPDIR when it runs in the app root (behind the router, as on a
-        machine of its own): the same one across its restarts."""
-        path = os.path.join(os.path.dirname(self.slug_path), f"tmp-{name}")
-        os.makedirs(path, 0o700, exist_ok=True)
+    def _copy(self, source: str, dest: str) -> None:
+        from procrun.platform import backend
+
+        self._copying = subprocess.Popen([*backend().copy_command(), source, dest], stdin=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, close_fds=True)
+        try:
+            _, err = self._copying.communicate()
+        finally:
+            code, self._copying = self._copying.returncode, None
+        if code != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            raise OSError(errno.EIO, lines[-1] if lines else f"copy failed (exit {code})")
+
+    def tmpdir(self, name: str) -> str:
+        """A new TMPDIR for an instance (it keeps it until it is relocated)."""
+        path = self._path(f"tmp-{name}")
+        private_dir(path)
         return path
 
-    def inspect(self, workdir: Workdir) -> tuple[slug.Diff, int]:
-        """What the instance changed in its directory, and how many files it left in TMPDIR."""
-        assert self.manifest is not None
-        return slug.diff(self.manifest, scan(workdir.path), self.ignore), count_files(workdir.tmp)
+    def inspect(self, workdir: Workdir) -> slug.Diff:
+        """What the instance changed in its directory compared with the slug it started from."""
+        if workdir.upper is not None:
+            return _overlay().changes(workdir.slug.path, workdir.upper, self.ignore)
+        assert workdir.slug.manifest is not None
+        return slug.diff(workdir.slug.manifest, scan(workdir.path), self.ignore)
 
     def discard(self, workdir: Workdir) -> None:
         if not self.keep:
-            _remove(workdir.base)
+            remove_tree(workdir.base)
+        workdir.slug.users -= 1
+        self._drop_slug(workdir.slug)
+
+    def drop_tmp(self, path: str) -> int:
+        """Remove a TMPDIR no instance uses any more; the files it held."""
+        count = count_files(path)
+        if not self.keep:
+            remove_tree(path)
+        return count
+
+    def _drop_slug(self, old: Slug) -> None:
+        if not old.current and old.users <= 0 and not self.keep:
+            remove_tree(old.path)
+
+    def stop(self) -> None:
+        """Stop a snapshot or copy under way (the session is ending)."""
+        self.cancelled.set()
+        copying = self._copying
+        if copying is not None and copying.returncode is None:
+            copying.kill()
 
     def close(self) -> None:
         if not self.keep and self.root is not None:
-            _remove(self.root)
+            remove_tree(self.root)
 
 
-def _remove(path: str) -> None:
+def _choose(probe: str) -> tuple[str, str | None]:
+    """The method for this session, and why copy was chosen when it was not asked for."""
+    forced = os.environ.get("PROCRUN_FRESH", "")
+    if forced == "copy":
+        return "copy", None
+    from procrun.platform import name
+
+    why = _overlay().unavailable(probe) if name() == "linux" else "the platform has no overlay mounts"
+    if why is None:
+        return "overlay", None
+    if forced == "overlay":
+        raise OSError(errno.EPERM, f"PROCRUN_FRESH=overlay, but copy-on-write views cannot be made here ({why})")
+    return "copy", why
+
+
+def _overlay():  # type: ignore[no-untyped-def]
+    from procrun.fresh import overlay
+
+    return overlay
+
+
+def remove_tree(path: str) -> None:
+    """Remove a tree of ours, folders an overlay made without permissions (its ``work/work``)
+    included: such a folder is given its owner's permissions back, never a file (the slug's
+    files are the app root's own, linked)."""
     import shutil  # loaded only by sessions that use fresh directories
 
-    shutil.rmtree(path, ignore_errors=True)
+    def unlock(func: object, failed: str, exc_info: object) -> None:
+        try:
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                os.chmod(failed, 0o700)
+                shutil.rmtree(failed, ignore_errors=True)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=unlock)

@@ -1,7 +1,10 @@
 """File writes in fresh directories, as they happen: inotify read from the event loop.
 
-Each fresh directory is watched (every folder in it, new ones as they appear) from
-the moment its instance starts; no timer, so an idle session stays idle. The first
+Each fresh directory is watched from the moment its instance starts (a copy-on-write
+view through its upper directory, which holds exactly what the instance touched; a copy,
+every folder in it), new folders as they appear and scanned once watched (a file made right
+after its folder is not missed), and every folder the app reaches through a symlink, named
+by the link; no timer, so an idle session stays idle. The first
 write to a path (grouped by pattern: ``uploads/<id>.txt``) is a ``warning`` line at
 once, naming the instance, the path and, behind the router, the request it was
 serving. The stop-time diff against the slug stays the complete record.
@@ -13,9 +16,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 import struct
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, NamedTuple
 
 from procrun.diagnose.report import compiled_at_run_time, pattern
 from procrun.fresh.slug import ALWAYS_IGNORED, ignored
@@ -40,6 +44,16 @@ LOGS = ("*.log", "log/*", "logs/*")  # logs belong on stdout: their own kind
 Say = Callable[[str, str], None]
 
 
+class Watch(NamedTuple):
+    """One watched folder: whose, where, the path it is shown as, what kind of tree it is in."""
+
+    instance: str
+    folder: str
+    shown: str  # relative path as the app sees it ("" for the root)
+    kind: str  # "app", "scratch" (a TMPDIR) or "linked" (reached through a symlink)
+    lower: str | None = None  # the slug below an upper directory (copy-up is no write)
+
+
 class Writes:
     """One inotify descriptor for every fresh directory of the session."""
 
@@ -49,10 +63,9 @@ class Writes:
         self.in_flight = shared.in_flight  # the request each instance serves (attribution)
         self.shared = shared  # on_write: the diagnosis hears of every write, TMPDIR's included
         self.fd = -1
-        self._dirs: dict[int, tuple[str, str, str]] = {}  # wd -> (instance, its root, the folder's relative path)
-        self._scratch: set[str] = set()  # roots that are TMPDIRs: writes there are allowed, only noted
+        self._dirs: dict[int, Watch] = {}
         self._seen: dict[str, set[str]] = {}  # type -> patterns already said
-        self._linked: set[str] = set()  # linked folder names watched (once per session)
+        self._linked: dict[str, str] = {}  # symlinked folders watched (once per session): shown -> target
         self.written: dict[str, set[str]] = {}  # instance -> paths it wrote (joined with the memory findings)
         self.counts: dict[tuple[str, str, str], int] = {}  # (type, kind, pattern) -> writes
         self._libc = _libc()
@@ -70,50 +83,46 @@ class Writes:
     def available(self) -> bool:
         return self.fd >= 0
 
-    def watch(self, instance: str, root: str) -> None:
-        """Watch a fresh directory (its every folder) for the instance that runs in it, and once
-        per session the linked dependency folders (.venv, node_modules: the app root's own)."""
+    def watch(self, instance: str, root: str, folders: Iterable[str] = ("",), lower: str | None = None,
+              links: Iterable[tuple[str, str]] = ()) -> None:
+        """Watch a fresh directory for the instance that runs in it: ``folders`` under ``root``
+        (an upper directory: its root only, with ``lower`` the slug), and once per session the
+        folders its symlinks reach (``links``: shown path, target)."""
         if not self.available:
             return
-        self._watch_tree(instance, root)
-        for name in os.listdir(root):
-            path = os.path.join(root, name)
-            if os.path.islink(path) and os.path.isdir(path) and name not in self._linked:
-                self._linked.add(name)
-                self._watch_linked(os.path.realpath(path), name)
+        for rel in folders:
+            self._add(Watch(instance, os.path.join(root, rel) if rel else root, rel, "app", lower))
+        for shown, target in links:
+            if shown not in self._linked:
+                self._linked[shown] = target
+                self._watch_linked(target, shown)
 
     def watch_scratch(self, instance: str, root: str) -> None:
         """Watch an instance's TMPDIR: scratch space, so a write there is no warning; the
         diagnosis hears of it (a later request naming it and failing elsewhere is evidence)."""
         if not self.available:
             return
-        self._scratch.add(root)
-        self._watch_tree(instance, root)
-
-    def _watch_tree(self, instance: str, root: str) -> None:
-        """Every folder under ``root``, linked ones left out (they are the app root's own)."""
         for folder, dirs, _ in os.walk(root):
             rel = os.path.relpath(folder, root)
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
-            self._add(instance, root, "" if rel == "." else rel)
+            self._add(Watch(instance, folder, "" if rel == "." else rel, "scratch"))
 
-    def _watch_linked(self, target: str, name: str) -> None:
+    def _watch_linked(self, target: str, shown: str) -> None:
         """The folder itself and its caches (node_modules/.cache): what tools write at run time."""
-        parent = os.path.dirname(target)
-        self._add(LINKED, parent, name)
+        self._add(Watch(LINKED, target, shown, "linked"))
         cache = os.path.join(target, ".cache")
         for folder, _, _ in os.walk(cache) if os.path.isdir(cache) else ():
-            self._add(LINKED, parent, os.path.join(name, os.path.relpath(folder, target)))
+            self._add(Watch(LINKED, folder, os.path.join(shown, os.path.relpath(folder, target)), "linked"))
 
     def forget(self, instance: str) -> None:  # linked folders stay watched: other instances share them
-        for wd in [wd for wd, (name, _, _) in self._dirs.items() if name == instance]:
+        for wd in [wd for wd, w in self._dirs.items() if w.instance == instance]:
             self._libc.inotify_rm_watch(self.fd, wd)  # type: ignore[union-attr]
             self._dirs.pop(wd, None)
 
-    def _add(self, instance: str, root: str, rel: str) -> None:
-        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(os.path.join(root, rel)), MASK)  # type: ignore[union-attr]
+    def _add(self, watch: Watch) -> bool:
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(watch.folder), MASK)  # type: ignore[union-attr]
         if wd >= 0:
-            self._dirs[wd] = (instance, root, rel)
+            self._dirs[wd] = watch
+        return wd >= 0
 
     def _read(self) -> None:
         try:
@@ -136,23 +145,42 @@ class Writes:
         where = self._dirs.get(wd)
         if where is None or not name:
             return
-        instance, root, rel = where
-        path = f"{rel}/{name}" if rel else name
         if mask & IN_ISDIR:
             if mask & (IN_CREATE | IN_MOVED_TO):
-                self._add(instance, root, path)
+                self._new_folder(where, name)
             return
-        if instance == LINKED:
+        self._file(where, name, deleted=bool(mask & IN_DELETE))
+
+    def _new_folder(self, parent: Watch, name: str) -> None:
+        """Watch a new folder, then look in it: what was written before the watch counts too."""
+        watch = parent._replace(folder=os.path.join(parent.folder, name), shown=_join(parent.shown, name))
+        if not self._add(watch):
+            return
+        try:
+            entries = list(os.scandir(watch.folder))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                self._new_folder(watch, entry.name)
+            else:
+                self._file(watch, entry.name, deleted=False)
+
+    def _file(self, where: Watch, name: str, deleted: bool) -> None:
+        path = _join(where.shown, name)
+        if where.kind == "linked":
             if not ignored(path, ALWAYS_IGNORED):  # compiled bytecode in .venv is normal
                 self._through_link(path)
-            return
-        if root in self._scratch:
-            if not mask & IN_DELETE and self.shared.on_write is not None:
-                self.shared.on_write(instance, path, True, self.in_flight.get(instance))
-            return
-        if ignored(path, self.ignore):
-            return
-        self._wrote(instance, path, "deleted" if mask & IN_DELETE else "wrote")
+        elif where.kind == "scratch":
+            if not deleted and self.shared.on_write is not None:
+                self.shared.on_write(where.instance, path, True, self.in_flight.get(where.instance))
+        elif not ignored(path, self.ignore):
+            if where.lower is not None and not deleted:
+                verb = _upper_entry(os.path.join(where.folder, name), os.path.join(where.lower, path))
+                if verb is not None:
+                    self._wrote(where.instance, path, verb)
+            else:
+                self._wrote(where.instance, path, "deleted" if deleted else "wrote")
 
     def _wrote(self, instance: str, path: str, verb: str) -> None:
         if verb == "wrote":
@@ -175,15 +203,16 @@ class Writes:
         self.say(f"{instance} {verb} {path}{during}; {advice}", "warning")
 
     def _through_link(self, path: str) -> None:
-        """A write into a linked folder reaches the user's repository, whichever instance made it."""
+        """A write through a symlinked folder (linked dependencies: the user's repository) reaches
+        what every instance shares, whichever instance made it."""
         shown = pattern(path)
         self.counts[("", "linked", shown)] = self.counts.get(("", "linked", shown), 0) + 1
         if shown in self._seen.setdefault("", set()):
             return
         self._seen[""].add(shown)
-        folder = path.split("/", 1)[0]
-        self.say(f"an instance wrote {path} through the linked {folder}/, which is your app root's own and "
-                 "shared by every instance; point caches at TMPDIR", "warning")
+        link = max((n for n in self._linked if path.startswith(n + "/")), key=len, default="")
+        self.say(f"an instance wrote {path} through the linked {link}/ ({self._linked.get(link, '?')}), which is "
+                 "outside its fresh directory and shared by every instance; point caches at TMPDIR", "warning")
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -191,6 +220,26 @@ class Writes:
                 self.loop.remove_reader(self.fd)
             os.close(self.fd)
             self.fd = -1
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
+
+
+def _upper_entry(path: str, below: str) -> str | None:
+    """What an entry that appeared in an upper directory means: a whiteout is a deletion; a copy
+    of a slug file whose size and mtime are unchanged (opened read-write, say) is no write."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+        return "deleted"
+    try:
+        old = os.lstat(below)
+    except OSError:
+        return "wrote"
+    return None if (old.st_size, old.st_mtime_ns) == (st.st_size, st.st_mtime_ns) else "wrote"
 
 
 def _libc() -> ctypes.CDLL | None:

@@ -47,6 +47,12 @@ def guardian_command(marker: str, keep: bool) -> list[str]:
     return [sys.executable, "-c", GUARDIAN, marker, "keep" if keep else ""]
 
 
+def copy_command() -> list[str]:
+    """Copies a fresh directory: clonefile on macOS (APFS clones cost no space), else a plain
+    copy; modes, times and symlinks kept."""
+    return ["cp", "-c", "-pPR"] if sys.platform == "darwin" else ["cp", "-pPR"]
+
+
 def become_subreaper() -> bool:
     return False
 

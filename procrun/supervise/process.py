@@ -7,7 +7,7 @@ import os
 import sys
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from procrun.errors import UsageError
@@ -50,8 +50,9 @@ class Child:
         self.popen.returncode = returncode
 
 
-def spawn(command: str, env: Mapping[str, str], cwd: str, tty: bool = False) -> Child:
-    """Run ``/bin/sh -c command`` as the leader of a new session and group.
+def spawn(command: str, env: Mapping[str, str], cwd: str, tty: bool = False, wrap: Sequence[str] = ()) -> Child:
+    """Run ``/bin/sh -c command`` as the leader of a new session and group (behind ``wrap``, an
+    argv prefix that execs it in the end: a fresh directory's copy-on-write view).
 
     stdout and stderr share one non-blocking pipe; stdin is /dev/null. With ``tty``, all three
     are a new pseudo-terminal instead, the child's controlling terminal (debuggers, REPLs, colours).
@@ -67,7 +68,7 @@ def spawn(command: str, env: Mapping[str, str], cwd: str, tty: bool = False) -> 
         streams = (subprocess.DEVNULL, theirs, theirs)
     try:
         popen = subprocess.Popen(
-            ["/bin/sh", "-c", command], stdin=streams[0], stdout=streams[1], stderr=streams[2], cwd=cwd,
+            [*wrap, "/bin/sh", "-c", command], stdin=streams[0], stdout=streams[1], stderr=streams[2], cwd=cwd,
             env=dict(env), start_new_session=True, close_fds=True, restore_signals=True,
             preexec_fn=_controlling_terminal if tty else None)
     except BaseException:
@@ -167,7 +168,7 @@ def ensure_open_files(instances: int) -> None:
 class Effects(NamedTuple):
     """The process effects a Session uses; tests pass fakes (no real processes)."""
 
-    spawn: Callable[[str, Mapping[str, str], str, bool], Child]  # (command, env, cwd, tty)
+    spawn: Callable[..., Child]  # (command, env, cwd, tty, wrap=argv prefix)
     reap: Callable[[], list[tuple[int, int]]]
     signal_group: Callable[[int, int], None]
     descendants: Callable[[int], list[tuple[int, int]]]

@@ -59,10 +59,18 @@ class Writer:
         """Call ``callback`` (from the writer thread) once half the limit is left waiting."""
         self._drained = callback
 
-    def hold(self) -> None:
-        """Keep what is written until ``release``: a launch's 50 'started' lines then cost the
-        writer thread one wake-up (and the launch one GIL hand-over) instead of 50."""
+    def hold(self) -> Writer:
+        """Keep what is written until ``release`` (or the end of ``with writer.hold():``): a
+        launch's 50 'started' lines then cost the writer thread one wake-up (and the launch one
+        GIL hand-over) instead of 50."""
         self._held = []
+        return self
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     def release(self) -> None:
         held, self._held = self._held, None

@@ -26,13 +26,14 @@ from procrun.supervise.output import SYSTEM, Prefixer, colour_for, render
 from procrun.supervise.probe import Checks
 from procrun.supervise.relay import Relay, Writer
 from procrun.supervise.shared import Shared
+from procrun.supervise.states import State
 
 if TYPE_CHECKING:
     from procrun.chaos.service import ChaosService
     from procrun.diagnose.findings import Findings
     from procrun.diagnose.report import Report
     from procrun.fresh.inspect import FreshDirs
-    from procrun.fresh.workdir import Workdirs
+    from procrun.fresh.workdir import Workdir, Workdirs
 
 
 class Service:
@@ -114,11 +115,8 @@ class Session:
         if self.effects.guardian:
             self.guardian = Guardian(self.marker, self.workdirs is not None and self.workdirs.keep)
         self.launched = True
-        self.writer.hold()
-        try:
+        with self.writer.hold():
             self.apply(self.machine.start(self.clock()))
-        finally:
-            self.writer.release()
 
     async def run(self) -> int:
         early = self.stage
@@ -179,17 +177,29 @@ class Session:
         self.journal.output(name, lines)
 
     def _spawn(self, inst: Instance, fresh: bool = False) -> None:
+        """Start an instance; one in a fresh directory starts once the directory is made (off the
+        loop: a large app never stalls the session), unless it was stopped meanwhile."""
         inst = _placed(self.machine, inst)
-        env = {**inst.env, MARKER_VAR: self.marker}
+        if self.workdirs is None or not (fresh or self.fresh_all or self.own_tmp):
+            self._spawn_in(inst, None)
+        else:
+            self._fresh_dirs().place(inst.name, fresh or self.fresh_all, fresh, lambda at: self._spawn_in(inst, at))
+
+    def _spawn_in(self, inst: Instance, where: Workdir | OSError | str | None) -> None:
+        """Spawn in the app root, in a fresh directory, or in the app root with a TMPDIR (a str)."""
+        now, proc = self.clock(), self.machine.get(inst.name)
+        if isinstance(where, OSError):
+            self.apply(self.machine.spawn_failed(inst.name, where.strerror or str(where), now))
+            return
+        workdir, tmp = (None, where) if isinstance(where, str) else (where, where.tmp if where else None)
+        if workdir is not None and (proc is None or proc.state is not State.STARTING or proc.pid is not None):
+            self._fresh_dirs().discard(workdir)  # stopped, removed or started while its directory was made
+            return
+        env = {**inst.env, MARKER_VAR: self.marker, **({"TMPDIR": tmp} if tmp else {})}
         self.prefixer.style.widen([inst.name])
-        now, workdir = self.clock(), None
         try:
-            if (fresh or self.fresh_all) and self.workdirs is not None:
-                workdir = self._fresh_dirs().make(inst.name)
-                env["TMPDIR"] = workdir.tmp
-            elif self.own_tmp and self.workdirs is not None:  # behind the router: as on machines of their own
-                env["TMPDIR"] = self._fresh_dirs().scratch(inst.name)
-            child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, inst.type in self.ttys)
+            child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, inst.type in self.ttys,
+                                       wrap=workdir.wrap if workdir else ())
         except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             if workdir is not None:
                 self._fresh_dirs().discard(workdir)
@@ -212,9 +222,7 @@ class Session:
         if self.fresh is None:
             from procrun.fresh.inspect import FreshDirs
 
-            assert self.workdirs is not None
-            self.fresh = FreshDirs.watched(self.workdirs, self.report, self.findings, self.clock, self.guardian,
-                                           self.checks.allow, self.say, self.shared)
+            self.fresh = FreshDirs.of(self)
             self.stage.attach_fresh(self.fresh)  # type: ignore[union-attr]
         return self.fresh
 
@@ -246,14 +254,6 @@ class Session:
             proc = self.machine.get(name) if name is not None else None
             if stopping and proc is not None and proc.stop_after is not None:
                 self.report.record("stopped", proc.instance.type, proc.stop_after)
-
-    def tty_relay(self, name: str) -> Relay | None:
-        """The relay of an instance on a pseudo-terminal (attach types into it)."""
-        proc = self.machine.get(name)
-        child = self.children.get(proc.pid) if proc is not None and proc.pid is not None else None
-        if child is None or not child.tty or not isinstance(self.stage, OnLoop):
-            return None
-        return self.stage.relays.relays.get(child.fd)
 
 
 def _placed(machine: Machine, inst: Instance) -> Instance:

@@ -150,8 +150,8 @@ class WatchService(Service):
             else:
                 restart |= set(session.machine.formation())
         restart |= set(changes.types)
-        if changes.types and session.workdirs is not None and session.workdirs.manifest is not None:
-            session.workdirs.refresh()  # fresh directories get the new code
+        if changes.types and session.fresh is not None:
+            session.fresh.refresh()  # fresh directories get the new code
         ordered = [t for t in self.live.procfile.names if t in restart and self._allowed(t, changes.paths)]
         for type_name in sorted(ordered, key=lambda t: t in self.rolling):  # instant restarts first
             self.restart_type(type_name)

@@ -38,7 +38,7 @@ class FakeProcesses:
     def effects(self):
         return Effects(self.spawn, self.reap, self.signal_group, lambda pid: [], lambda pid: set(), guardian=False)
 
-    def spawn(self, command, env, cwd, tty):
+    def spawn(self, command, env, cwd, tty, wrap=()):
         self.next_pid += 1
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
