@@ -68,13 +68,24 @@ class _Walk:
 
     def run(self) -> None:
         stack = [""]
+        hold = float(os.environ.get("PROCRUN_TEST_HOLD_SNAPSHOT", 0))  # a test hook: the window made wide
         while stack:
             if self.cancelled is not None and self.cancelled.is_set():  # type: ignore[attr-defined]
                 raise OSError(errno.EINTR, "stopped")
             rel = stack.pop()
             stack += self._folder(rel)
+            if hold > 0:
+                hold = self._hold(hold)
         for path, mode in reversed(self.modes):
             os.chmod(path, mode)
+
+    def _hold(self, seconds: float) -> float:
+        import time
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (self.cancelled is not None and self.cancelled.is_set()):  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        return 0.0
 
     def _folder(self, rel: str) -> list[str]:
         """Copy one folder's entries; return its sub-folders to walk."""

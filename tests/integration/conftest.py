@@ -26,10 +26,10 @@ def procrun(tmp_path, backend):
     """Start procrun sessions; every one is killed with all it started at teardown."""
     runs: list[Run] = []
 
-    def start(*args, cwd=None, env=None, preexec=None):
+    def start(*args, cwd=None, env=None, preexec=None, python=None):
         if backend is not None:
             env = {**(env or {}), "PROCRUN_PLATFORM": backend}
-        run = Run(list(args), cwd or tmp_path, env, preexec)
+        run = Run(list(args), cwd or tmp_path, env, preexec, python)
         runs.append(run)
         return run
 

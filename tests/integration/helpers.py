@@ -90,14 +90,14 @@ class Run:
     """A procrun process in its own session; output lines collected by a thread."""
 
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
-                 preexec=None) -> None:
+                 preexec=None, python: list[str] | None = None) -> None:
         self.token = uuid.uuid4().hex
         self.cwd = cwd
         full_env = dict(os.environ, **(env or {}))
         full_env[TOKEN_VAR] = self.token
         full_env.pop("NO_COLOR", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "procrun", *args], cwd=cwd, env=full_env,
+            [*(python or [sys.executable]), "-m", "procrun", *args], cwd=cwd, env=full_env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             preexec_fn=preexec)
         self.lines: list[bytes] = []
