@@ -9,6 +9,7 @@ The temporary root is told to the guardian before anything is written in it.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -49,10 +50,8 @@ class Worker:
         self.jobs.put((job, done))
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self.lock:
-            self.loop, waiting, self.waiting = loop, self.waiting, []
-        for done, result in waiting:
-            done(result)
+        self.loop = loop
+        self._flush()
 
     def _run(self) -> None:
         while (item := self.jobs.get()) is not None:
@@ -62,13 +61,18 @@ class Worker:
             except Exception as exc:  # handed to the callback: a failed start, a diff not made
                 result = exc
             with self.lock:
-                if self.loop is None or self.loop.is_closed():
-                    self.waiting.append((done, result))
-                    continue
-                try:
-                    self.loop.call_soon_threadsafe(done, result)
-                except RuntimeError:  # the loop closed meanwhile
-                    self.waiting.append((done, result))
+                self.waiting.append((done, result))
+                loop = self.loop
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: close() hands it over
+                    loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        """On the loop: the results that came (each exactly once: close() takes what is left)."""
+        with self.lock:
+            waiting, self.waiting = self.waiting, []
+        for done, result in waiting:
+            done(result)
 
     def close(self) -> list[tuple[Callable[[Any], None], Any]]:
         """Finish the jobs queued (the caller has made the slow ones stop early) and return the
@@ -101,8 +105,12 @@ class FreshDirs:
     def of(cls, session: Session) -> FreshDirs:
         """A session's fresh directories, their writes named as they happen once attach() gives
         them the loop (the guardian removes their root)."""
+        from procrun.fresh import child
+        from procrun.supervise.guardian import MARKER_VAR
+
         guardian, workdirs = session.guardian, session.workdirs
         assert workdirs is not None
+        child.MARKED[MARKER_VAR] = session.marker
         fresh = cls(workdirs, session.report, session.findings, session.clock,
                     guardian.remove_on_death if guardian else lambda root: None, session.say)
         fresh.writes = Writes(session.say, session.shared, (*workdirs.ignore, *session.checks.allow))
@@ -181,8 +189,8 @@ class FreshDirs:
         if self.writes is not None:
             if workdir.upper is not None:  # copy-on-write: what the instance touches appears there
                 self.writes.watch(name, workdir.upper, lower=workdir.slug.path, links=workdir.slug.links)
-            else:
-                self.writes.watch(name, workdir.path, workdir.slug.folders, links=workdir.slug.links)
+            else:  # (a file opened for writing and closed unchanged, as SQLite does, is no write)
+                self.writes.watch(name, workdir.path, workdir.slug.folders, workdir.slug.path, workdir.slug.links)
             self.writes.watch_scratch(name, workdir.tmp)
 
     def discard(self, workdir: Workdir) -> None:
@@ -207,12 +215,11 @@ class FreshDirs:
         self.worker.submit(job, lambda found: self._inspected(name, lifetime, found))
 
     def _inspected(self, name: str, lifetime: float, found: Any) -> None:
-        if isinstance(found, OSError):  # out of descriptors, say: a half-read directory is no evidence
-            self.findings.say(f"could not compare {name}'s directory with the slug ({found.strerror or found}); "
+        if isinstance(found, Exception):  # out of descriptors, say: a half-read directory is no evidence
+            why = getattr(found, "strerror", None) or f"{type(found).__name__}: {found}"
+            self.findings.say(f"could not compare {name}'s directory with the slug ({why}); "
                               "nothing is reported for it", "warning")
             return
-        if isinstance(found, Exception):
-            raise found
         self.report.inspected += 1
         self.findings.files(name, lifetime, found)
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterable
 
-from procrun.fresh import slug
+from procrun.fresh import child, slug
 
 HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "platform", "linux_mountns.py")
 OPAQUE = ("user.overlay.opaque", "trusted.overlay.opaque")
@@ -37,18 +37,17 @@ def unavailable(scratch: str) -> str | None:
     try:
         for d in dirs:
             os.makedirs(d, exist_ok=True)
-        done = subprocess.run([*wrap(*dirs), "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, timeout=10, close_fds=True)
+        code, _, err = child.call([*wrap(*dirs), "true"])
     except (OSError, subprocess.SubprocessError) as exc:
         return str(exc)
     finally:
         from procrun.fresh.workdir import remove_tree
 
         remove_tree(scratch)
-    if done.returncode != 0:
-        text = done.stderr.decode(errors="replace").strip().splitlines()
+    if code != 0:
+        text = err.decode(errors="replace").strip().splitlines()
         return text[-1].removeprefix("procrun: cannot make the fresh directory's copy-on-write view ") \
-            if text else f"exit {done.returncode}"
+            if text else f"exit {code}"
     return None
 
 

@@ -7,7 +7,7 @@ that does not grow with the bytes. Left out: VCS and state folders, ``fresh.igno
 FIFOs, sockets and devices (reading one never ends), and what cannot be read (named once).
 Folders matching ``fresh.link`` (``.venv``, ``venv``, ``node_modules`` at any depth) are
 symlinks to the app root's own. Made under a temporary name and renamed when complete:
-a half-made slug is never used. Runs off the event loop (``fresh.inspect``).
+a half-made slug is never used. Runs in a child process (``fresh.child``).
 
 The caveat of links: an editor that saves *in place* (truncate and write, as some do to
 keep a file's links) changes the slug's file too, so instances not yet restarted see the
@@ -30,38 +30,34 @@ SPECIAL = {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "device"
 
 
 class Taken(NamedTuple):
-    """A slug made: what was left out (kind -> paths), its folders, the folders outside it its
-    symlinks reach (path, target), and, when asked for, its manifest."""
+    """A slug made: what was left out (kind -> paths), its folders, and the folders outside it
+    its symlinks reach (path, target)."""
 
     path: str
     left_out: dict[str, list[str]]
     folders: list[str]
     links: list[tuple[str, str]]
-    manifest: dict[str, slug.Entry] | None
 
 
-def take(app_root: str, dest: str, ignore: Iterable[str] = (), linked: Iterable[str] = slug.LINKED,
-         manifest: bool = False, cancelled: object = None) -> Taken:
-    """Make the slug at ``dest``. ``cancelled`` (an Event-like with ``is_set``) stops it early
-    (OSError EINTR), as does any error; either way nothing is left at ``dest``."""
+def take(app_root: str, dest: str, ignore: Iterable[str] = (), linked: Iterable[str] = slug.LINKED) -> Taken:
+    """Make the slug at ``dest``; on any error nothing is left at ``dest`` (a process killed
+    meanwhile leaves ``dest.partial``, which its parent removes)."""
     partial = dest + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
-    walk = _Walk(app_root, partial, tuple(ignore), tuple(linked), manifest, cancelled)
+    walk = _Walk(app_root, partial, tuple(ignore), tuple(linked))
     try:
         walk.run()
         os.rename(partial, dest)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return Taken(dest, walk.left_out, walk.folders, walk.links, walk.manifest)
+    return Taken(dest, walk.left_out, walk.folders, walk.links)
 
 
 class _Walk:
-    def __init__(self, src: str, dst: str, ignore: tuple[str, ...], linked: tuple[str, ...], manifest: bool,
-                 cancelled: object) -> None:
-        self.src, self.dst, self.ignore, self.linked, self.cancelled = src, dst, ignore, linked, cancelled
+    def __init__(self, src: str, dst: str, ignore: tuple[str, ...], linked: tuple[str, ...]) -> None:
+        self.src, self.dst, self.ignore, self.linked = src, dst, ignore, linked
         self.left_out: dict[str, list[str]] = {}
-        self.manifest: dict[str, slug.Entry] | None = {} if manifest else None
         self.modes: list[tuple[str, int]] = []  # folders whose mode is set last (a read-only one stays fillable)
         self.folders: list[str] = []
         self.links: list[tuple[str, str]] = []
@@ -70,22 +66,15 @@ class _Walk:
         stack = [""]
         hold = float(os.environ.get("PROCRUN_TEST_HOLD_SNAPSHOT", 0))  # a test hook: the window made wide
         while stack:
-            if self.cancelled is not None and self.cancelled.is_set():  # type: ignore[attr-defined]
-                raise OSError(errno.EINTR, "stopped")
             rel = stack.pop()
             stack += self._folder(rel)
             if hold > 0:
-                hold = self._hold(hold)
+                import time
+
+                time.sleep(hold)
+                hold = 0.0
         for path, mode in reversed(self.modes):
             os.chmod(path, mode)
-
-    def _hold(self, seconds: float) -> float:
-        import time
-
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not (self.cancelled is not None and self.cancelled.is_set()):  # type: ignore[attr-defined]
-            time.sleep(0.05)
-        return 0.0
 
     def _folder(self, rel: str) -> list[str]:
         """Copy one folder's entries; return its sub-folders to walk."""
@@ -110,10 +99,8 @@ class _Walk:
             elif entry.is_dir(follow_symlinks=False):
                 if slug.ignored(path, self.linked):  # dependencies: the app root's own, linked
                     os.symlink(entry.path, os.path.join(target, entry.name))
-                    self._record(path, ("link", entry.path))
                     self.links.append((path, entry.path))
                 else:
-                    self._record(path, ("dir", 0, 0))
                     folders.append(path)
             else:
                 self._file(entry, path, os.path.join(target, entry.name))
@@ -128,7 +115,6 @@ class _Walk:
         if outside and not os.path.isabs(link):
             link = reached
         os.symlink(link, target)
-        self._record(path, ("link", link))
         if outside and os.path.isdir(reached):
             self.links.append((path, os.path.realpath(reached)))
 
@@ -147,11 +133,6 @@ class _Walk:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
                 raise
             shutil.copy2(entry.path, target, follow_symlinks=False)
-        self._record(path, ("file", st.st_size, st.st_mtime_ns))
-
-    def _record(self, path: str, entry: slug.Entry) -> None:
-        if self.manifest is not None:
-            self.manifest[path] = entry
 
     def _leave(self, kind: str, path: str) -> None:
         self.left_out.setdefault(kind, []).append(path or ".")

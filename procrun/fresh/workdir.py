@@ -6,18 +6,19 @@ Two methods, chosen once per session (``PROCRUN_FRESH=overlay|copy`` forces one)
 user namespaces) gives each start a copy-on-write view in the time of a mount, and the
 stop-time diff reads only what the instance touched; ``copy`` (elsewhere, or when the
 namespace is refused) copies the slug (``cp --reflink=auto`` clones where the file system
-can) and compares the copy with the slug's manifest. Every call here may take seconds on a
-large app and is made off the event loop (``fresh.inspect``). The app root is only read.
+can) and compares the copy with the slug. Every call here may take seconds on a large app
+and is made off the event loop (``fresh.inspect``); walks of the whole tree and copies run in
+child processes (``fresh.child``), so they never hold the GIL. The app root is only read.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
-import threading
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from procrun.fresh import slug
 
@@ -66,9 +67,8 @@ def count_files(root: str) -> int:
 class Slug:
     """One code version's slug, with the instances still made from it (removed after the last)."""
 
-    def __init__(self, path: str, manifest: dict[str, slug.Entry] | None, folders: list[str],
-                 links: list[tuple[str, str]]) -> None:
-        self.path, self.manifest, self.users, self.current = path, manifest, 0, True
+    def __init__(self, path: str, folders: list[str], links: list[tuple[str, str]]) -> None:
+        self.path, self.users, self.current = path, 0, True
         self.folders, self.links = folders, links  # what a copy's watch covers; symlinked folders
 
 
@@ -101,9 +101,9 @@ class Workdirs:
         self.method: str | None = None  # chosen by the first snapshot
         self.why_copy: str | None = None  # why overlay was not used, when it was not forced
         self.left_out: dict[str, list[str]] = {}
-        self.cancelled = threading.Event()  # close(): a snapshot or copy under way stops
+        self.stopped = False  # stop(): the session is ending; no new child work
         self._serial = 0
-        self._copying: subprocess.Popen[bytes] | None = None
+        self._child: subprocess.Popen[bytes] | None = None  # a snapshot, copy or diff under way
 
     def open(self, told: Callable[[str], None]) -> str:
         """Make the temporary root and tell ``told`` (the guardian) before anything is written in it."""
@@ -124,15 +124,33 @@ class Workdirs:
         """The current slug, taken now if there is none (the first start, or after refresh())."""
         if self.slug is not None:
             return self.slug
-        from procrun.fresh import snapshot
-
         if self.method is None:
             self.method, self.why_copy = _choose(self._path("probe"))
-        taken = snapshot.take(self.app_root, self._path("slug"), self.ignore, self.linked,
-                              manifest=self.method == "copy", cancelled=self.cancelled)
-        self.left_out = taken.left_out
-        self.slug = Slug(taken.path, taken.manifest, taken.folders, taken.links)
+        dest = self._path("slug")
+        try:
+            taken = self._in_child(True, "snapshot", self.app_root, dest, json.dumps(self.ignore),
+                                   json.dumps(self.linked))
+        except OSError:
+            remove_tree(dest + ".partial")
+            raise
+        self.left_out = taken["left_out"]
+        self.slug = Slug(dest, taken["folders"], [tuple(link) for link in taken["links"]])
         return self.slug
+
+    def _in_child(self, making: bool, *args: str) -> Any:
+        """A job in a child; one that makes something (not a diff) is refused, or killed, once the
+        session ends."""
+        from procrun.fresh import child
+
+        if making and self.stopped:
+            raise OSError(errno.ECANCELED, "the session is ending")
+        return child.run(args, self._started if making else None)
+
+    def _started(self, process: subprocess.Popen[bytes] | None) -> None:
+        """The child making something now (None: none), killed at once if the session has ended."""
+        self._child = process
+        if process is not None and self.stopped:
+            process.kill()
 
     def refresh(self) -> None:
         """A code change: the next start takes a new slug; the old one goes with its last instance."""
@@ -164,15 +182,14 @@ class Workdirs:
     def _copy(self, source: str, dest: str) -> None:
         from procrun.platform import backend
 
-        self._copying = subprocess.Popen([*backend().copy_command(), source, dest], stdin=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, close_fds=True)
-        try:
-            _, err = self._copying.communicate()
-        finally:
-            code, self._copying = self._copying.returncode, None
+        if self.stopped:
+            raise OSError(errno.ECANCELED, "the session is ending")
+        from procrun.fresh import child
+
+        # at a lower priority: the session's own work (signals, the router, output) comes first
+        code, _, err = child.call(["nice", "-n", "10", *backend().copy_command(), source, dest], self._started)
         if code != 0:
-            lines = err.decode(errors="replace").strip().splitlines()
-            raise OSError(errno.EIO, lines[-1] if lines else f"copy failed (exit {code})")
+            raise child.failed(code, err, "copy")
 
     def tmpdir(self, name: str) -> str:
         """A new TMPDIR for an instance (it keeps it until it is relocated)."""
@@ -184,8 +201,8 @@ class Workdirs:
         """What the instance changed in its directory compared with the slug it started from."""
         if workdir.upper is not None:
             return _overlay().changes(workdir.slug.path, workdir.upper, self.ignore)
-        assert workdir.slug.manifest is not None
-        return slug.diff(workdir.slug.manifest, scan(workdir.path), self.ignore)
+        found = self._in_child(False, "diff", workdir.slug.path, workdir.path, json.dumps(self.ignore))
+        return slug.Diff(*(tuple(found[k]) for k in slug.Diff._fields))
 
     def discard(self, workdir: Workdir) -> None:
         if not self.keep:
@@ -205,11 +222,11 @@ class Workdirs:
             remove_tree(old.path)
 
     def stop(self) -> None:
-        """Stop a snapshot or copy under way (the session is ending)."""
-        self.cancelled.set()
-        copying = self._copying
-        if copying is not None and copying.returncode is None:
-            copying.kill()
+        """Stop a snapshot or copy under way, and any to come (the session is ending; diffs still run)."""
+        self.stopped = True
+        running = self._child
+        if running is not None and running.returncode is None:
+            running.kill()
 
     def close(self) -> None:
         if not self.keep and self.root is not None:
@@ -238,9 +255,15 @@ def _overlay():  # type: ignore[no-untyped-def]
 
 
 def remove_tree(path: str) -> None:
-    """Remove a tree of ours, folders an overlay made without permissions (its ``work/work``)
-    included: such a folder is given its owner's permissions back, never a file (the slug's
-    files are the app root's own, linked)."""
+    """Remove a tree of ours: ``rm -rf`` first (50,000 unlinks in a child, not Python work that
+    would share the GIL with the loop), then what a folder an overlay made without permissions
+    (its ``work/work``) kept: such a folder is given its owner's permissions back, never a file
+    (the slug's files are the app root's own, linked)."""
+    from procrun.fresh import child
+
+    child.call(["rm", "-rf", "--", path])
+    if not os.path.lexists(path):
+        return
     import shutil  # loaded only by sessions that use fresh directories
 
     def unlock(func: object, failed: str, exc_info: object) -> None:

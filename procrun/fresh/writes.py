@@ -86,8 +86,9 @@ class Writes:
     def watch(self, instance: str, root: str, folders: Iterable[str] = ("",), lower: str | None = None,
               links: Iterable[tuple[str, str]] = ()) -> None:
         """Watch a fresh directory for the instance that runs in it: ``folders`` under ``root``
-        (an upper directory: its root only, with ``lower`` the slug), and once per session the
-        folders its symlinks reach (``links``: shown path, target)."""
+        (an upper directory: its root only), with ``lower`` the slug it started from (a file as
+        it was there is no write), and once per session the folders its symlinks reach
+        (``links``: shown path, target)."""
         if not self.available:
             return
         for rel in folders:

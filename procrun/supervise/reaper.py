@@ -27,8 +27,12 @@ class Stragglers:
         self._finishing = False
 
     def find(self) -> list[int]:
-        groups, keeper = self.groups(), self.keeper()
-        return [pid for pid, pgrp in self.descendants(os.getpid()) if pgrp not in groups and pid != keeper]
+        """Descendants outside every instance's group, neither the guardian nor one of procrun's
+        own helpers (a copy, a diff: started in procrun's own group, which no instance's
+        descendant can join, as instances start sessions of their own)."""
+        groups, keeper, own = self.groups(), self.keeper(), os.getpgrp()
+        return [pid for pid, pgrp in self.descendants(os.getpid()) if pgrp not in groups and pgrp != own
+                and pid != keeper]
 
     def signal(self, sig: int) -> None:
         process.kill_all(self.find(), sig)

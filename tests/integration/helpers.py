@@ -178,6 +178,9 @@ class Run:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        deadline = time.monotonic() + 5  # procrun's guardian ends its processes and removes its files
+        while marked(self.token) and time.monotonic() < deadline:
+            time.sleep(0.05)
         for pid in marked(self.token):
             try:
                 os.kill(pid, signal.SIGKILL)

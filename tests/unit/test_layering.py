@@ -15,7 +15,7 @@ LAYERS = {
     3: ["router/service", "router/proxy", "router/listen", "watch/service", "chaos/service", "control/service", "control/server",
         "control/commands", "control/cli", "control/client", "control/streams", "backing/service", "export/run", "control/attach", "control/top"],
     2: ["supervise/session", "supervise/lifecycle", "supervise/relay", "supervise/probe", "supervise/reaper", "diagnose/recorder", "supervise/process", "supervise/guardian", "fresh/workdir",
-        "fresh/inspect", "fresh/snapshot", "fresh/overlay", "platform/linux_mountns", "fresh/writes", "statedir", "backing/proxy", "router/pool", "router/sweep", "router/replay", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "project/live", "export/stage"],
+        "fresh/inspect", "fresh/snapshot", "fresh/overlay", "fresh/child", "platform/linux_mountns", "fresh/writes", "statedir", "backing/proxy", "router/pool", "router/sweep", "router/replay", "platform/__init__", "platform/linux", "platform/portable", "journal/store", "journal/read", "journal/logs", "journal/page", "project/files", "project/live", "export/stage"],
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
         "supervise/machine", "supervise/states", "supervise/table", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "supervise/shared", "chaos/schedule", "chaos/types", "diagnose/findings", "fresh/slug", "diagnose/report", "router/http", "router/balance",
         "watch/plan", "diagnose/memory", "diagnose/ports", "diagnose/__init__", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes",
