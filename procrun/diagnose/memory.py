@@ -245,13 +245,9 @@ class Memory:
         suspect = Finding(kind, record.type, record.method, pattern(record.path), success_on=issuer.instance,
                           success_status=issuer.status, issued_by=f"{issuer.method} {issuer.path}")
         self._add_failure(suspect, issuer, record)
-        if self.replay:  # said once the issuer has answered the same request
-            self._ask(suspect, record, issuer.instance)
+        if self.replay and self._ask(suspect, record, issuer.instance):  # said once the issuer has answered
             return []
-        if record.status in (404, 410):  # with nobody to ask, a page missing everywhere looks the same
-            return []
-        self.findings[suspect.key] = suspect
-        return [suspect]
+        return self.unasked(Verify(suspect, record, issuer.instance))
 
     def _named_file(self, record: Record) -> list[Finding]:
         """A request whose path names a file that another instance of this release wrote."""
@@ -268,11 +264,20 @@ class Memory:
         suspect.failures.append((record.instance, record.status))
         suspect.evidence.append((record.ended, record.instance, record.status))
         suspect.keys.add(record.key)
-        if self.replay and record.method in SAFE:
-            self._ask(suspect, record, instance)
+        if self.replay and self._ask(suspect, record, instance):
             return []
-        self.findings[suspect.key] = suspect
-        return [suspect]
+        return self.unasked(Verify(suspect, record, instance))
+
+    def unasked(self, verify: Verify) -> list[Finding]:
+        """A suspicion nobody will replay (replays off; its request is excluded, has a body or is
+        unsafe): said as suspected at once,
+        unless it is a page missing (404, 410) after a session was issued, which with nobody to
+        ask looks the same as a page missing everywhere."""
+        finding, record = verify.finding, verify.record
+        if finding.key in self.findings or (finding.issued_by and record.status in (404, 410)):
+            return []
+        self.findings[finding.key] = finding
+        return [finding]
 
     def verified(self, verify: Verify, status: int, login_redirect: bool, now: float) -> list[Finding]:
         """The replay's answer: the issuer still accepts the session (confirmed), or it does not
@@ -392,15 +397,18 @@ class Asks:
         self.pending: list[Verify] = []
         self._last: dict[tuple[str, str], float] = {}  # (type, path) -> when it was last replayed
 
-    def ask(self, finding: Finding, record: Record, instance: str) -> None:
+    def ask(self, finding: Finding, record: Record, instance: str) -> bool:
+        """Whether a replay will judge it: asked now, or one of the same path within the second
+        (its verdict serves); not for an unsafe request or what is no longer suspected."""
         if finding.status != Status.SUSPECTED or record.method not in SAFE:
-            return
+            return False
         key = (record.type, record.path)
         if record.ended - self._last.get(key, float("-inf")) < REPLAY_EVERY:
-            return
+            return True
         self._last[key] = record.ended
         _bound(self._last, self.limit)
         self.pending.append(Verify(finding, record, instance))
+        return True
 
 
 class WrittenFiles:

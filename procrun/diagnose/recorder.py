@@ -74,11 +74,14 @@ class Recorder:
         self.memory.wrote(instance, path, scratch, self.release_of(instance), serving)
 
     def _verify(self, request: Request) -> None:
-        """Replay what the rules want verified, when the request is safe to send again."""
+        """Replay what the rules want verified, when the request is safe to send again; one that
+        is not (excluded, or with a body) is judged as with replays off, never dropped."""
         pending = self.memory.pending[:]
         self.memory.pending.clear()
         for verify in pending:
             if self.replay is None or not self.replayable(request):
+                for finding in self.memory.unasked(verify):
+                    self.report(finding)
                 continue
             self.replay(request, verify.instance, lambda status, login, v=verify: self._answered(v, status, login))
 

@@ -78,3 +78,15 @@ def test_requests_that_may_change_state_are_never_replayed(target):
     answered(recorder, request(method="POST", target=b"/login"), 302, b"sid=abc", instance="web.1")
     answered(recorder, request(b"sid=abc", target=target), 401, instance="web.2")
     assert replays == [] and not recorder.replayable(request(b"sid=abc", target=target))
+
+
+@pytest.mark.parametrize("target, status, said", [(b"/unsubscribe/list", 401, True), (b"/verify?token=x", 403, True),
+                                                  (b"/auth/callback", 404, False)])
+def test_a_suspicion_that_cannot_be_replayed_is_judged_as_without_replays(target, status, said):
+    """Never dropped: said as suspected (a missing page after a login stays unsaid, as with replays off)."""
+    found, replays = [], []
+    recorder = Recorder(found.append, replay=lambda *a: replays.append(a))
+    answered(recorder, request(method="POST", target=b"/login"), 302, b"sid=abc", instance="web.1")
+    answered(recorder, request(b"sid=abc", target=target), status, instance="web.2")
+    assert replays == []
+    assert [(f.status, f.kind) for f in found] == ([("suspected", "memory")] if said else [])
