@@ -5,7 +5,7 @@ take the GIL back from the event loop at each call the loop makes (a callback wi
 calls then waits up to 5 ms for each: a ps answer took 30 ms while a copy was compared). In a
 child, procrun's worker thread only waits on a pipe. Two jobs, each answering one JSON line:
 
-    snapshot APP DEST IGNORE LINKED   the slug (``snapshot.take``): {left_out, folders, links}
+    snapshot APP DEST IGNORE LINKED   the slug (``snapshot.take``): {left_out, folders, links, files, size}
     diff SLUG VIEW IGNORE             a copied directory against its slug: {created, changed, deleted}
 """
 
@@ -67,7 +67,8 @@ def main(argv: list[str]) -> int:
             from procrun.fresh.snapshot import take
 
             taken = take(argv[1], argv[2], json.loads(argv[3]), json.loads(argv[4]))
-            answer: dict[str, Any] = {"left_out": taken.left_out, "folders": taken.folders, "links": taken.links}
+            answer: dict[str, Any] = {"left_out": taken.left_out, "folders": taken.folders, "links": taken.links,
+                                      "files": taken.files, "size": taken.size}
         elif argv[0] == "diff":
             from procrun.fresh.slug import diff
             from procrun.fresh.workdir import scan

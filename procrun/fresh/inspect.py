@@ -166,9 +166,10 @@ class FreshDirs:
         if line:
             self.say(line, "warning")
         if self.workdirs.why_copy:
-            self.say(f"fresh directories are copies, made off the event loop: copy-on-write views cannot be "
-                     f"made here ({self.workdirs.why_copy}); a large app root starts slower (fresh.ignore "
-                     "leaves folders out)", "system")
+            files, size = self.workdirs.size
+            self.say(f"fresh directories are copies of the app root ({files:,} files, {size / 1e6:,.0f} MB), made "
+                     f"off the event loop: copy-on-write views cannot be made here ({self.workdirs.why_copy}); "
+                     "each start copies it all (fresh.ignore leaves folders out)", "system")
 
     def refresh(self) -> None:
         """The code changed: the next start takes a new slug (the old one goes with its last instance)."""

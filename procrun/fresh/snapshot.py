@@ -37,6 +37,8 @@ class Taken(NamedTuple):
     left_out: dict[str, list[str]]
     folders: list[str]
     links: list[tuple[str, str]]
+    files: int = 0
+    size: int = 0  # bytes
 
 
 def take(app_root: str, dest: str, ignore: Iterable[str] = (), linked: Iterable[str] = slug.LINKED) -> Taken:
@@ -51,7 +53,7 @@ def take(app_root: str, dest: str, ignore: Iterable[str] = (), linked: Iterable[
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return Taken(dest, walk.left_out, walk.folders, walk.links)
+    return Taken(dest, walk.left_out, walk.folders, walk.links, walk.files, walk.size)
 
 
 class _Walk:
@@ -61,6 +63,7 @@ class _Walk:
         self.modes: list[tuple[str, int]] = []  # folders whose mode is set last (a read-only one stays fillable)
         self.folders: list[str] = []
         self.links: list[tuple[str, str]] = []
+        self.files = self.size = 0
 
     def run(self) -> None:
         stack = [""]
@@ -133,6 +136,8 @@ class _Walk:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
                 raise
             shutil.copy2(entry.path, target, follow_symlinks=False)
+        self.files += 1
+        self.size += st.st_size
 
     def _leave(self, kind: str, path: str) -> None:
         self.left_out.setdefault(kind, []).append(path or ".")

@@ -101,6 +101,7 @@ class Workdirs:
         self.method: str | None = None  # chosen by the first snapshot
         self.why_copy: str | None = None  # why overlay was not used, when it was not forced
         self.left_out: dict[str, list[str]] = {}
+        self.size = (0, 0)  # the slug's files and bytes
         self.stopped = False  # stop(): the session is ending; no new child work
         self._serial = 0
         self._child: subprocess.Popen[bytes] | None = None  # a snapshot, copy or diff under way
@@ -133,7 +134,7 @@ class Workdirs:
         except OSError:
             remove_tree(dest + ".partial")
             raise
-        self.left_out = taken["left_out"]
+        self.left_out, self.size = taken["left_out"], (taken["files"], taken["size"])
         self.slug = Slug(dest, taken["folders"], [tuple(link) for link in taken["links"]])
         return self.slug
 
