@@ -269,10 +269,9 @@ class Memory:
         return self.unasked(Verify(suspect, record, instance))
 
     def unasked(self, verify: Verify) -> list[Finding]:
-        """A suspicion nobody will replay (replays off; its request is excluded, has a body or is
-        unsafe): said as suspected at once,
-        unless it is a page missing (404, 410) after a session was issued, which with nobody to
-        ask looks the same as a page missing everywhere."""
+        """A suspicion nobody will replay (replays off; its request excluded, with a body or unsafe):
+        said as suspected, unless it is a page missing (404, 410) after a session was issued,
+        which with nobody to ask looks the same as a page missing everywhere."""
         finding, record = verify.finding, verify.record
         if finding.key in self.findings or (finding.issued_by and record.status in (404, 410)):
             return []
