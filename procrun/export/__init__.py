@@ -39,6 +39,7 @@ class ExportContext:
     path: str = "/usr/local/bin:/usr/bin:/bin"
     image: str | None = None
     chaos: ChaosConfig | None = None
+    backing: tuple[tuple[str, str | None], ...] = ()  # --chaos-backing: proxied variable, its target (or None)
     extra: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -11,10 +11,6 @@ from procrun.errors import UsageError
 from procrun.export import ExportContext, File
 from procrun.project.plan import INSTANCE_NAME_VARS
 
-CHAOS_MESH_ACTION = {  # procrun action -> PodChaos action
-    "kill": "pod-kill", "restart": "container-kill", "relocate": "pod-kill", "pause": "pod-failure"}
-
-
 def dns_name(text: str) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
     return name[:63] or "app"
@@ -66,30 +62,8 @@ def render(ctx: ExportContext) -> dict[str, File]:
                          "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": t.port}]}})
     files = {f"{app}.yaml": File(_dump(docs))}
     if ctx.chaos is not None:
-        files[f"{app}-chaos-mesh.yaml"] = File(_dump(chaos_schedules(app, ctx)))
+        from procrun.export.chaos_mesh import notes, schedules
+
+        head = "".join(f"# {line}\n" for line in notes(ctx))
+        files[f"{app}-chaos-mesh.yaml"] = File(head + _dump(schedules(app, ctx)))
     return files
-
-
-def chaos_schedules(app: str, ctx: ExportContext) -> list[dict]:
-    """Chaos Mesh Schedules mirroring --chaos: the mean interval split over the actions."""
-    assert ctx.chaos is not None
-    chaos = ctx.chaos
-    actions = sorted({CHAOS_MESH_ACTION[a] for a in chaos.actions})
-    every = max(1, round(chaos.interval * len(actions)))
-    types = chaos.types or tuple(t.name for t in ctx.types)
-    docs = []
-    for action in actions:
-        pod_chaos: dict = {"action": action, "mode": "one",
-                           "selector": {"expressionSelectors": [
-                               {"key": "app.kubernetes.io/component", "operator": "In",
-                                "values": [dns_name(t) for t in types]}],
-                               "labelSelectors": {"app.kubernetes.io/name": app}}}
-        if action == "pod-failure":
-            pod_chaos["duration"] = f"{max(1, round(chaos.pause_max))}s"
-        if action == "container-kill":
-            pod_chaos["containerNames"] = [dns_name(t) for t in types]
-        docs.append({"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "Schedule",
-                     "metadata": {"name": dns_name(f"{app}-{action}")},
-                     "spec": {"schedule": f"@every {every}s", "type": "PodChaos", "historyLimit": 5,
-                              "concurrencyPolicy": "Forbid", "podChaos": pod_chaos}})
-    return docs

@@ -4,6 +4,7 @@ renderers) and written into DIR (``stage``)."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,11 +32,27 @@ def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: 
                         env=dict(app.dotenv), timeout=s.timeout, user=user,
                         log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
                         path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image,
-                        chaos=chaos_config(app) if s.chaos else None)
+                        chaos=chaos_config(app) if s.chaos else None, backing=_backing(app.dotenv, s))
     files = renderers()[fmt](ctx)
+    if fmt == "kubernetes" and ctx.chaos is not None:
+        from procrun.export.chaos_mesh import notes
+
+        for line in notes(ctx):
+            print(f"procrun export: {line}", file=sys.stderr)
     if log_dir and fmt == "supervisord":  # supervisord will not start a program whose log path is missing
         try:
             os.makedirs(os.path.abspath(log_dir), exist_ok=True)
         except OSError as exc:
             raise UsageError(f"cannot create log directory {log_dir}: {exc.strerror}; pass -l DIR you can write") from None
     return stage.write(files, target)
+
+
+def _backing(dotenv: Mapping[str, str], s: Any) -> tuple[tuple[str, str | None], ...]:
+    """Under --chaos --chaos-backing: the variables a session would proxy, each with its target."""
+    if not (s.chaos and s.chaos_backing):
+        return ()
+    from procrun.backing.urls import find
+
+    targets = dict(s.chaos_backing_targets)
+    proxied, _ = find(dotenv, ())
+    return tuple((b.var, targets.get(b.var)) for b in proxied)

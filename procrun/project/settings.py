@@ -103,6 +103,21 @@ def from_text(setting: Setting, text: str) -> Any:
     return setting.parse(setting.text(text) if setting.text is not None else text)
 
 
+def _targets(value: Any) -> tuple[tuple[str, str], ...]:
+    """chaos.backing_targets: a proxied variable -> what the exported NetworkChaos aims at: the
+    labels of the service's pods ("app=redis,tier=cache") or an external host ("db.internal")."""
+    if not isinstance(value, Mapping):
+        raise ValueError("must map each variable to labels (app=redis) or a host")
+    out = []
+    for var, target in value.items():
+        if not isinstance(target, str) or not target.strip() or any(
+                "=" in target and not all(k.strip() and v.strip() for k, _, v in [p.partition("=")])
+                for p in target.split(",")):
+            raise ValueError(f"{var}: write labels (app=redis) or a host name")
+        out.append((str(var), target.strip()))
+    return tuple(out)
+
+
 def _formation(value: Any) -> str:
     """procrun.yaml may write the formation as a mapping; it is kept as the flag's text."""
     if isinstance(value, Mapping):
@@ -172,9 +187,12 @@ SETTINGS: tuple[Setting, ...] = (
             flags=("--chaos-actions",), yaml="chaos.actions", commands=CHAOS, metavar="A[,A]",
             example="[kill, relocate]", help="restart, kill, relocate, pause (default: all)"),
     Setting("chaos_backing", parse=_flag, default=False, flags=("--chaos-backing",), yaml="chaos.backing",
-            switch=True, example="true",
+            commands=CHAOS, switch=True, example="true",
             help="put a fault-injecting proxy in front of each loopback service URL in .env (database, cache, "
                  "queue) and judge how each type copes"),
+    Setting("chaos_backing_targets", parse=_targets, default=(), shape=MAP, yaml="chaos.backing_targets",
+            commands=("export",), example="{REDIS_URL: app=redis}",
+            help="for export kubernetes --chaos: the pods (labels) or host each proxied variable's service is"),
     Setting("chaos_types", parse=_words, default=(), shape=LIST, flags=("--chaos-types",), yaml="chaos.types",
             commands=CHAOS, metavar="TYPE[,TYPE]", example="[web]", help="types to disrupt (default: all)"),
     Setting("chaos_min_uptime", parse=ranges.seconds, default=0.0, text=SECONDS, flags=("--chaos-min-uptime",),
@@ -276,6 +294,7 @@ class Settings(NamedTuple):
     chaos_interval: float
     chaos_actions: tuple[str, ...]
     chaos_backing: bool
+    chaos_backing_targets: tuple[tuple[str, str], ...]  # variable -> labels "app=redis" or a host
     chaos_types: tuple[str, ...]
     chaos_min_uptime: float
     chaos_seed: int

@@ -133,6 +133,25 @@ def test_kubernetes_validate_strict(tmp_path):
     assert "kind: Schedule" in (out / "shop-chaos-mesh.yaml").read_text()
 
 
+def test_kubernetes_chaos_backing_from_the_command_line_and_procrun_yaml(tmp_path):
+    """The CLI accepts --chaos-backing for export, reads chaos.backing_targets, says what it cannot
+    export, and every object it writes passes the CRDs' schemas (tests/unit/test_chaos_mesh.py)."""
+    import yaml
+    from jsonschema import Draft4Validator
+
+    app = tmp_path / "app"
+    write_app(app, "web: python3 -m http.server $PORT\n", __env="REDIS_URL=redis://localhost:6379/0\n"
+              "DATABASE_URL=postgres://127.0.0.1:5432/db\n", procrun__yaml="chaos:\n  backing_targets: {REDIS_URL: app=redis}\n")
+    out = tmp_path / "k8s"
+    result = export(app, "kubernetes", str(out), "--image", "shop:1", "-a", "shop", "--chaos", "--chaos-backing")
+    assert "no NetworkChaos equivalent" in result.stderr and "no target for DATABASE_URL" in result.stderr
+    docs = list(yaml.safe_load_all((out / "shop-chaos-mesh.yaml").read_text()))
+    assert [d["spec"]["type"] for d in docs].count("NetworkChaos") == 6
+    schema = json.loads((Path(__file__).parents[1] / "unit" / "chaos_mesh_crds" / "Schedule.v1alpha1.schema.json").read_text())
+    for doc in docs:
+        Draft4Validator(schema).validate(doc)
+
+
 def test_compose_spec_schema(tmp_path):
     app = tmp_path / "app"
     write_app(app, "web: python3 -m http.server $PORT\nworker: sleep 600\n", __env="PRICE=$5\n")

@@ -214,7 +214,16 @@ def test_a_list_setting_is_declared_as_one_not_by_its_example():
     lists = {s.name for s in SETTINGS if s.shape == LIST}
     assert lists == {"env_files", "allow", "chaos_actions", "chaos_types", "fresh_ignore", "fresh_link", "tty",
                      "watch_paths", "watch_ignore", "router_replay_exclude"}
-    assert [s.name for s in SETTINGS if s.shape == MAP] == ["formation"]
+    assert [s.name for s in SETTINGS if s.shape == MAP] == ["formation", "chaos_backing_targets"]
+
+
+def test_backing_targets_are_labels_or_a_host_one_line_each_error():
+    settings = parse_both("chaos:\n  backing_targets: {REDIS_URL: 'app=redis,tier=cache', DATABASE_URL: db.internal}\n")[0]
+    assert settings["chaos_backing_targets"] == (("REDIS_URL", "app=redis,tier=cache"), ("DATABASE_URL", "db.internal"))
+    for bad in ("{REDIS_URL: 'app='}", "{REDIS_URL: ''}", "[REDIS_URL]", "{REDIS_URL: [a]}"):
+        with pytest.raises(ConfigError) as caught:
+            parse_both(f"chaos:\n  backing_targets: {bad}\n")
+        assert "backing_targets" in str(caught.value)
 
 
 def test_router_replay_takes_true_false_or_all():
