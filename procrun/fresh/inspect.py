@@ -152,6 +152,8 @@ class FreshDirs:
             self._scratch_left(name, left)
             self.tmps[name] = result.tmp
             self._say_method()
+            if not self.closing:
+                self._watch(name, result)  # before the process exists: its first write is not missed
         if not self.closing:  # (at the end the root goes with everything in it)
             made(result)
 
@@ -185,8 +187,7 @@ class FreshDirs:
             self.writes.watch_scratch(name, path)
         return path
 
-    def started(self, pid: int, name: str, workdir: Workdir) -> None:
-        self.running[pid] = (name, workdir, self.clock())
+    def _watch(self, name: str, workdir: Workdir) -> None:
         if self.writes is not None:
             if workdir.upper is not None:  # copy-on-write: what the instance touches appears there
                 self.writes.watch(name, workdir.upper, lower=workdir.slug.path, links=workdir.slug.links)
@@ -194,8 +195,13 @@ class FreshDirs:
                 self.writes.watch(name, workdir.path, workdir.slug.folders, workdir.slug.path, workdir.slug.links)
             self.writes.watch_scratch(name, workdir.tmp)
 
+    def started(self, pid: int, name: str, workdir: Workdir) -> None:
+        self.running[pid] = (name, workdir, self.clock())
+
     def discard(self, workdir: Workdir) -> None:
         """A directory made for a start that did not happen."""
+        if self.writes is not None:
+            self.writes.forget(workdir.name, under=workdir.base)
         self.worker.submit(lambda: self.workdirs.discard(workdir), lambda result: None)
 
     def stopped(self, pid: int) -> None:

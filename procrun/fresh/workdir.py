@@ -14,6 +14,7 @@ child processes (``fresh.child``), so they never hold the GIL. The app root is o
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import subprocess
@@ -103,7 +104,7 @@ class Workdirs:
         self.left_out: dict[str, list[str]] = {}
         self.size = (0, 0)  # the slug's files and bytes
         self.stopped = False  # stop(): the session is ending; no new child work
-        self._serial = 0
+        self._serial = itertools.count(1)  # (next() is atomic: the loop and the worker thread both name folders)
         self._child: subprocess.Popen[bytes] | None = None  # a snapshot, copy or diff under way
 
     def open(self, told: Callable[[str], None]) -> str:
@@ -118,8 +119,7 @@ class Workdirs:
 
     def _path(self, name: str) -> str:
         assert self.root is not None, "open() first"
-        self._serial += 1
-        return os.path.join(self.root, f"{name}-{self._serial}")
+        return os.path.join(self.root, f"{name}-{next(self._serial)}")
 
     def snapshot(self) -> Slug:
         """The current slug, taken now if there is none (the first start, or after refresh())."""

@@ -114,8 +114,11 @@ class Writes:
         for folder, _, _ in os.walk(cache) if os.path.isdir(cache) else ():
             self._add(Watch(LINKED, folder, os.path.join(shown, os.path.relpath(folder, target)), "linked"))
 
-    def forget(self, instance: str) -> None:  # linked folders stay watched: other instances share them
-        for wd in [wd for wd, w in self._dirs.items() if w.instance == instance]:
+    def forget(self, instance: str, under: str | None = None) -> None:
+        """Stop watching an instance's folders (only those ``under`` a path when given); linked
+        folders stay watched: other instances share them."""
+        for wd in [wd for wd, w in self._dirs.items()
+                   if w.instance == instance and (under is None or w.folder.startswith(under + os.sep))]:
             self._libc.inotify_rm_watch(self.fd, wd)  # type: ignore[union-attr]
             self._dirs.pop(wd, None)
 
