@@ -244,12 +244,12 @@ def test_copy_on_write_as_an_unprivileged_user(procrun, unprivileged):
     os.mkdir(scratch)
     subprocess.run(["chown", "-R", f"{uid}:{uid}", str(root), scratch], check=True)
     run = procrun("start", "--fresh", "-t", "1", cwd=root, python=python, env={**env, "TMPDIR": scratch})
-    run.wait_for(r"fresh directories leave out .*1 unreadable \(secret\)")
+    run.wait_for(r"fresh directories leave out .*1 unreadable \(secret\)", timeout=30)
     view = seen(run, "web.1")
     assert view["uid"] == uid  # the app sees its own uid, never namespace-root
     assert view["rows"] == 1 and not view["secret"]
     assert "fresh directories are copies" not in run.text()  # the copy-on-write path
-    run.wait_for(r"warning +\| web\.1 wrote assets2/logo\.svg")
+    run.wait_for(r"warning +\| web\.1 wrote assets2/logo\.svg", timeout=20)
     run.signal(signal.SIGINT)
     assert run.wait() == 130
     report = run.text().split("report ", 1)[1]
