@@ -73,7 +73,7 @@ def changes(lower: str, upper: str, ignore: Iterable[str] = ()) -> slug.Diff:
             path = f"{rel}/{entry.name}" if rel else entry.name
             st = entry.stat(follow_symlinks=False)
             below = _lstat(os.path.join(lower, path))
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # a whiteout: deleted
+            if whiteout(st):  # deleted
                 if below is not None and stat.S_ISDIR(below.st_mode):
                     deleted += _files_under(lower, path)
                 elif below is not None:
@@ -87,13 +87,20 @@ def changes(lower: str, upper: str, ignore: Iterable[str] = ()) -> slug.Diff:
             elif stat.S_ISDIR(below.st_mode):
                 deleted += _files_under(lower, path)
                 created.append(path)
-            elif _differs(st, below, entry.path, os.path.join(lower, path)):
+            elif differs(st, below, entry.path, os.path.join(lower, path)):
                 changed.append(path)
     keep = lambda paths: tuple(sorted(p for p in paths if not slug.ignored(p, patterns)))  # noqa: E731
     return slug.Diff(keep(created), keep(changed), keep(deleted))
 
 
-def _differs(st: os.stat_result, below: os.stat_result, path: str, lower_path: str) -> bool:
+def whiteout(st: os.stat_result) -> bool:
+    """An upper directory's mark of a deletion: a 0/0 character device."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def differs(st: os.stat_result, below: os.stat_result, path: str, lower_path: str) -> bool:
+    """Whether an entry changed from the slug's: another link target, size or mtime (a copy-up
+    keeps the mtime, so a file only opened read-write is the same)."""
     if stat.S_ISLNK(st.st_mode) or stat.S_ISLNK(below.st_mode):
         return not (stat.S_ISLNK(st.st_mode) and stat.S_ISLNK(below.st_mode)
                     and os.readlink(path) == os.readlink(lower_path))

@@ -143,9 +143,13 @@ class Workdirs:
         session ends."""
         from procrun.fresh import child
 
-        if making and self.stopped:
+        return child.run(args, self._making() if making else None)
+
+    def _making(self) -> Callable[[subprocess.Popen[bytes] | None], None]:
+        """The hook of a child that makes something: refused once the session ends, killed if it ends meanwhile."""
+        if self.stopped:
             raise OSError(errno.ECANCELED, "the session is ending")
-        return child.run(args, self._started if making else None)
+        return self._started
 
     def _started(self, process: subprocess.Popen[bytes] | None) -> None:
         """The child making something now (None: none), killed at once if the session has ended."""
@@ -181,14 +185,11 @@ class Workdirs:
         return Workdir(name, app, "", base, current, wrap)
 
     def _copy(self, source: str, dest: str) -> None:
+        from procrun.fresh import child
         from procrun.platform import backend
 
-        if self.stopped:
-            raise OSError(errno.ECANCELED, "the session is ending")
-        from procrun.fresh import child
-
         # at a lower priority: the session's own work (signals, the router, output) comes first
-        code, _, err = child.call(["nice", "-n", "10", *backend().copy_command(), source, dest], self._started)
+        code, _, err = child.call(["nice", "-n", "10", *backend().copy_command(), source, dest], self._making())
         if code != 0:
             raise child.failed(code, err, "copy")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import stat
 import struct
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
@@ -233,17 +232,19 @@ def _join(folder: str, name: str) -> str:
 def _upper_entry(path: str, below: str) -> str | None:
     """What an entry that appeared in an upper directory means: a whiteout is a deletion; a copy
     of a slug file whose size and mtime are unchanged (opened read-write, say) is no write."""
+    from procrun.fresh.overlay import differs, whiteout
+
     try:
         st = os.lstat(path)
     except OSError:
         return None
-    if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+    if whiteout(st):
         return "deleted"
     try:
         old = os.lstat(below)
     except OSError:
         return "wrote"
-    return None if (old.st_size, old.st_mtime_ns) == (st.st_size, st.st_mtime_ns) else "wrote"
+    return "wrote" if differs(st, old, path, below) else None
 
 
 def _libc() -> ctypes.CDLL | None:
