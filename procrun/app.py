@@ -76,20 +76,19 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
 
 
 def _backing(app: App, plan: Plan, live: Live) -> Any:
-    """--chaos-backing: a proxy port for each loopback service URL in .env, the values rewritten;
-    (proxied with their ports, skipped, the session's own ports), or None."""
+    """--chaos-backing: a proxy for each loopback service URL in .env, each instance given its own
+    port; (the proxies, the values skipped, the session's own ports), or None."""
     s = app.settings
     if not s.chaos_backing:
         return None
-    from procrun.backing.urls import find, rewrite
-    from procrun.supervise.process import free_port
+    from procrun.backing.service import instance_env, proxies_for
+    from procrun.backing.urls import find
 
     own = {s.port} | {i.port for i in plan.instances if isinstance(i.port, int)}
     proxied, skipped = find(app.dotenv, own)
-    ports = [(b, free_port()) for b in proxied]
-    live.overrides.update({b.var: rewrite(b.url, port) for b, port in ports})
-    live.env.update(live.overrides)
-    return ports, skipped, frozenset(own)
+    proxies = proxies_for(proxied)
+    live.instance_env = lambda name: instance_env(proxies, name)
+    return proxies, skipped, frozenset(own)
 
 
 def _machine(app: App, plan: Plan, live: Live) -> Machine:
@@ -159,13 +158,19 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
                              rolling=(ROUTED_TYPE,) if routed else ())
         session.services.append(watch)
     if backing is not None:
-        from procrun.backing.service import BackingService
+        session.services.append(_backing_service(session, shared, s, live, routed, backing))
 
-        ports, skipped, own = backing
-        service = BackingService(session, shared, ports, skipped, s.chaos_seed, s.chaos_interval, s.chaos,
-                                 ROUTED_TYPE if routed else None, own)
-        live.retarget = service.retarget  # a .env change under --watch follows a changed URL
-        session.services.append(service)
+
+def _backing_service(session: Session, shared: Shared, s: Any, live: Live, routed: bool, backing: Any) -> Any:
+    from procrun.backing.faults import KINDS, spec
+    from procrun.backing.service import BackingService
+
+    proxies, skipped, own = backing
+    kinds = dict(spec(f) for f in s.chaos_backing_faults) or {kind: {} for kind in KINDS}
+    service = BackingService(session, shared, proxies, skipped, s.chaos_seed, s.chaos_interval, s.chaos,
+                             ROUTED_TYPE if routed else None, own, kinds)
+    live.retarget = service.retarget  # a .env change under --watch follows a changed URL
+    return service
 
 
 def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None, code: int) -> None:

@@ -3,59 +3,62 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from procrun.backing import verdicts
-from procrun.backing.proxy import Link, Proxy
+from procrun.backing import faults, verdicts
+from procrun.backing.faults import Fault
+from procrun.backing.proxy import Proxy
 from procrun.backing.urls import Backing, Skipped, judge, rewrite, shown
 from procrun.project.plan import type_of
-from procrun.platform import connection_owners
 from procrun.supervise.session import Service
 
 if TYPE_CHECKING:
     from procrun.supervise.shared import Shared
     from procrun.supervise.session import Session
 
-FAULTS = ("latency", "reset", "outage", "blackhole")
-DESCRIPTIONS = {"latency": "every byte delayed", "reset": "every open connection reset",
-                "outage": "new connections refused, open ones dropped",
-                "blackhole": "connections held, nothing forwarded"}
 GRACE = 3.0  # seconds after a fault ends (or begins, for crashes) before it is judged
-SCAN_EVERY = 0.25  # seconds between two scans for connection owners (each reads every connection of the system)
 
 
-def draw(rng: random.Random, names: list[str]) -> tuple[str, str, float, float]:
-    """One fault from the backing stream: (service, action, seconds, latency). Pure given ``rng``."""
-    name = rng.choice(names)
-    action = rng.choice(FAULTS)
-    seconds = 0.0 if action == "reset" else round(rng.uniform(1.0, 5.0), 2)
-    return name, action, seconds, round(rng.uniform(0.05, 0.5), 3)
+def proxies_for(proxied: list[Backing]) -> dict[str, Proxy]:
+    """A proxy per service, its shared port bound now (before the instances are made: each gets
+    a port of its own through ``instance_env``)."""
+    return {b.var: Proxy(b) for b in proxied}
+
+
+def instance_env(proxies: Mapping[str, Proxy], instance: str) -> dict[str, str]:
+    """The proxied URLs ``instance`` is given: each through its own port (the owner of every
+    connection is known when it is accepted). The app keeps the URL's credentials."""
+    return {var: rewrite(proxy.backing.url, proxy.listen(instance)) for var, proxy in proxies.items()}
 
 
 class BackingService(Service):
     kind = "backing"
 
-    def __init__(self, session: Session, shared: Shared, proxied: list[tuple[Backing, int]], skipped: list[Skipped],
+    def __init__(self, session: Session, shared: Shared, proxies: dict[str, Proxy], skipped: list[Skipped],
                  seed: int, interval: float, scheduled: bool, routed_type: str | None,
-                 own_ports: frozenset[int] = frozenset()) -> None:
+                 own_ports: frozenset[int] = frozenset(),
+                 kinds: Mapping[str, Mapping[str, str]] | None = None) -> None:
         super().__init__(session)
         self.shared = shared
-        # its own random stream: the same seed replays the same process chaos with or without it
+        # streams of its own: the same seed replays the same process chaos with or without it, and
+        # the same backing faults whatever traffic draws jitter and slices meanwhile
         self.rng = random.Random(f"backing-{seed}")
+        data = random.Random(f"backing-data-{seed}")
         self.interval, self.scheduled, self.routed_type = interval, scheduled, routed_type
-        self.proxies = {b.var: Proxy(b, port, self.rng.random, self._opened) for b, port in proxied}
+        # what the schedule draws from, each with what it fixes (procrun.yaml chaos.backing_faults)
+        self.kinds = kinds if kinds is not None else {kind: {} for kind in faults.KINDS}
+        self.proxies = proxies
+        for proxy in proxies.values():
+            proxy.rng = data
         self.skipped = skipped
         self.verdicts: list[verdicts.Verdict] = []
         self.scheduled_count = self.skipped_count = 0  # faults the schedule drew, and those skipped
         self.own_ports = own_ports  # this session's own ports: never proxied
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._unowned: list[Link] = []  # connections whose owner is not looked up yet
-        self._scanning = False
 
     async def start(self) -> None:
         session = self.session
@@ -65,11 +68,12 @@ class BackingService(Service):
             except OSError as exc:
                 from procrun.errors import SessionError
                 raise SessionError(f"cannot proxy {proxy.backing.var}: port {proxy.port}: {exc.strerror}") from None
-            session.say(f"{proxy.backing.var} {shown(proxy.backing.url)} through 127.0.0.1:{proxy.port}", "backing")
+            session.say(f"{proxy.backing.var} {shown(proxy.backing.url)} through 127.0.0.1:{proxy.port} "
+                        "(each instance through a port of its own)", "backing")
         for s in self.skipped:
             session.say(f"{s.var} not proxied: {s.reason}", "backing")
         session.report.backing_map = self.mapping()
-        if self.scheduled and self.proxies:
+        if self.scheduled and self.proxies and self.kinds:
             self._arm()
 
     async def close(self) -> None:
@@ -82,28 +86,27 @@ class BackingService(Service):
         for proxy in self.proxies.values():
             await proxy.close()
 
-    def retarget(self, dotenv: Mapping[str, str]) -> dict[str, str]:
-        """.env changed (--watch): a proxied URL that changed is followed. The proxy, on the same port,
-        forwards new connections to the new service; one that is no longer proxiable is left to
-        the app as written. The overrides that stand are returned."""
-        overrides = {}
-        for var, proxy in self.proxies.items():
+    def retarget(self, dotenv: Mapping[str, str]) -> None:
+        """.env changed (--watch): a proxied URL that changed is followed. The proxy, on the same
+        ports, forwards new connections to the new service; one that is no longer proxiable is
+        left to the app as written (the instances restarted after get .env's value)."""
+        for var, proxy in list(self.proxies.items()):
             new = dotenv.get(var)
             if new is None or new == proxy.backing.url:
-                overrides[var] = rewrite(proxy.backing.url, proxy.port)
                 continue
-            backing, reason = judge(var, new, self.own_ports)
+            backing, reason = judge(var, new, set(self.own_ports))
             if backing is None:
                 self.session.say(f"{var} changed to {shown(new)}: not proxied any more ({reason})", "backing")
+                del self.proxies[var]
+                self._spawn(proxy.close())
                 continue
             proxy.backing = backing
-            overrides[var] = rewrite(new, proxy.port)
             self.session.say(f"{var} now {shown(new)} through 127.0.0.1:{proxy.port}", "backing")
         self.session.report.backing_map = self.mapping()
-        return overrides
 
     def mapping(self) -> list[dict[str, object]]:
-        return ([{"var": p.backing.var, "url": shown(p.backing.url), "proxy": f"127.0.0.1:{p.port}"}
+        return ([{"var": p.backing.var, "url": shown(p.backing.url), "proxy": f"127.0.0.1:{p.port}",
+                  "instances": {o: port for o, port in p.ports.items() if o is not None}}
                  for p in self.proxies.values()]
                 + [{"var": s.var, "url": shown(s.url), "reason": s.reason} for s in self.skipped])
 
@@ -116,60 +119,65 @@ class BackingService(Service):
         """A scheduled fault; one that falls due while its service is under another is skipped
         and said (faults never overlap on one service), and the schedule goes on either way."""
         try:
-            if self.session.machine.ending is not None:
+            if self.session.machine.ending is not None or not self.proxies:
                 return
-            name, action, seconds, latency = draw(self.rng, sorted(self.proxies))
+            name, fault = faults.draw(self.rng, sorted(self.proxies), self.kinds)
             self.scheduled_count += 1
-            if self.proxies[name].fault is not None:
+            self.session.report.backing_counts = self.counts()
+            current = self.proxies[name].fault
+            if current is not None:
                 self.skipped_count += 1
-                self.session.say(f"{action} {name} skipped: it is under a {self.proxies[name].fault} fault", "chaos")
+                self.session.say(f"{fault.kind} {name} skipped: it is under a {current.kind} fault", "chaos")
+                self.session.journal.event("skip", {"n": name, "action": fault.kind, "during": current.kind})
                 return
-            self.now(name, action, seconds, latency)
+            self.now(name, fault)
         finally:
             self._arm()  # after the draw, as before: a seed replays the same faults
 
-    def now(self, name: str, action: str, seconds: float | None = None, latency: float = 0.2) -> None:
+    def counts(self) -> dict[str, int]:
+        return {"scheduled": self.scheduled_count, "fired": self.scheduled_count - self.skipped_count,
+                "skipped": self.skipped_count}
+
+    def now(self, name: str, fault: Fault) -> None:
         """Begin a fault at once (the schedule, or `procrun chaos now --backing NAME --action A`)."""
         proxy = self.proxies.get(name)
         if proxy is None:
             raise ValueError(f"no proxied backing service {name!r}; proxied: {', '.join(self.proxies) or 'none'}")
-        if action not in FAULTS:
-            raise ValueError(f"unknown backing fault {action!r}; choose from {', '.join(FAULTS)}")
         if proxy.fault is not None:
-            raise ValueError(f"{name} is already under a {proxy.fault} fault")
-        seconds = (0.0 if action == "reset" else 3.0) if seconds is None else seconds
-        extra = f" for {seconds:g}s" if seconds else ""
-        extra += f", {latency * 1000:.0f} ms ±50%" if action == "latency" else ""
-        self.session.say(f"{action} {name}{extra} ({DESCRIPTIONS[action]})", "chaos")
-        self.session.journal.event("fault", {"n": name, "action": action, "seconds": seconds})
-        task = asyncio.get_running_loop().create_task(self._run(proxy, action, seconds, latency))
+            raise ValueError(f"{name} is already under a {proxy.fault.kind} fault")
+        self.session.say(fault.describe(name), "chaos")
+        self.session.journal.event("fault", {"n": name, **fault.record()})
+        self._spawn(self._run(proxy, fault))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, proxy: Proxy, action: str, seconds: float, latency: float) -> None:
-        start = time.monotonic()
+    async def _run(self, proxy: Proxy, fault: Fault) -> None:
+        start, wall = time.monotonic(), time.time()
         users = self._users(proxy)
-        if action == "reset":
-            proxy.reset()
-        else:
-            await proxy.begin(action, latency)
-            await asyncio.sleep(seconds)
-            await self._end(proxy)
-            self.session.say(f"{proxy.backing.var} back to normal after {action}", "chaos")
-        end, wall = time.monotonic(), time.time()
-        fault = verdicts.Fault(proxy.backing.var, action, start, end, users)
+        await proxy.begin(fault)
+        if fault.seconds:
+            await asyncio.sleep(fault.seconds)
+        await self._end(proxy)
+        if fault.seconds:
+            self.session.say(f"{proxy.backing.var} back to normal after {fault.kind}", "chaos")
+        end, ended_wall = time.monotonic(), time.time()
+        judged = verdicts.Fault(proxy.backing.var, fault.kind, start, end, users, wall)
         try:
             await asyncio.sleep(GRACE)
         except asyncio.CancelledError:  # the session stops within the grace: a crash already seen is judged
-            self._judged([v for v in verdicts.judge(fault, self._seen(proxy, fault, wall)) if v.verdict == "crashed"])
+            seen = self._seen(proxy, judged, ended_wall)
+            self._judged([v for v in verdicts.judge(judged, seen) if v.verdict == "crashed"])
             raise
-        self._judged(verdicts.judge(fault, self._seen(proxy, fault, wall)))
+        self._judged(verdicts.judge(judged, self._seen(proxy, judged, ended_wall)))
 
     async def _end(self, proxy: Proxy) -> None:
         """End a fault; a port taken meanwhile by another socket is retried, said once."""
         await proxy.end_when_free(lambda exc: self.session.say(
-            f"{proxy.backing.var}: cannot listen on 127.0.0.1:{proxy.port} again ({exc.strerror}); "
-            "retrying until it is free", "backing"))
+            f"{proxy.backing.var}: cannot listen on 127.0.0.1 again ({exc.strerror}); "
+            "retrying until its ports are free", "backing"))
 
     def _users(self, proxy: Proxy) -> tuple[tuple[str, int], ...]:
         out = []
@@ -193,8 +201,14 @@ class BackingService(Service):
                 holding=any(link.opened < fault.start and link.closed is None for link in links),
                 stuck=routed and instance in self.shared.in_flight,
                 served=routed and int(rate.get("sec", 0)) >= int(ended_wall) and int(rate.get("2xx", 0)) > 0,
-                routed=routed)
+                routed=routed,
+                churned=sum(1 for link in links if fault.start < link.opened <= fault.end),
+                during=self._during(instance, fault))
         return seen
+
+    def _during(self, instance: str, fault: verdicts.Fault) -> bool | None:
+        """Behind the router: did its requests fail or slow down while the fault lasted (None: none seen)."""
+        return verdicts.worse(self.shared.history.get(instance, ()), fault.wall, fault.wall + fault.end - fault.start)
 
     def _judged(self, found: list[verdicts.Verdict]) -> None:
         self.verdicts += found
@@ -203,29 +217,3 @@ class BackingService(Service):
             self.session.journal.event("verdict", {"n": v.instance, "var": v.var, "action": v.action,
                                                    "verdict": v.verdict})
         self.session.report.backing = verdicts.summary(self.verdicts)
-
-    # -- who opened a connection: one scan at a time, at most SCAN_EVERY, for all that came since
-    def _opened(self, link: Link) -> None:
-        self._unowned.append(link)
-        if not self._scanning:
-            self._scan()
-
-    def _scan(self) -> None:
-        links, self._unowned = [link for link in self._unowned if link.closed is None], []
-        if not links:
-            self._scanning = False
-            return
-        self._scanning = True
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, connection_owners, {(link.peer_port, link.proxy.port) for link in links})
-        future.add_done_callback(lambda f: self._owned(links, f))
-
-    def _owned(self, links: list[Link], future: asyncio.Future[dict[tuple[int, int], int]]) -> None:
-        owners = {} if future.cancelled() or future.exception() is not None else future.result()
-        for link in links:
-            pid = owners.get((link.peer_port, link.proxy.port))
-            try:
-                link.owner = self.session.machine.name_of(os.getpgid(pid)) if pid is not None else None
-            except OSError:
-                pass
-        asyncio.get_running_loop().call_later(SCAN_EVERY, self._scan)  # what came meanwhile waits a little

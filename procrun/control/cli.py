@@ -17,7 +17,6 @@ from procrun.errors import UsageError
 COMMANDS = ("ps", "scale", "restart", "stop", "quit", "chaos", "report", "logs", "attach", "top")
 QUIT_WAIT = 120.0
 CHAOS_ACTIONS = ("restart", "kill", "relocate", "pause")  # chaos.schedule.ACTIONS, restated: clients import nothing else
-BACKING_FAULTS = ("latency", "reset", "outage", "blackhole")  # backing.service.FAULTS, restated
 
 
 # Verbs that take only switches (and -d DIR): a plain command line of one of these is parsed by
@@ -55,9 +54,14 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str
     p = verb("chaos", "control chaos in the running session: on, off, now, status")
     p.add_argument("op", choices=("on", "off", "now", "status"))
     p.add_argument("name", nargs="?", help="with now: the instance to disrupt (default: a random one)")
-    p.add_argument("--action", choices=CHAOS_ACTIONS + BACKING_FAULTS, help="with now: what to do")
+    from procrun.backing.faults import KINDS, table  # (built only when chaos is the verb parsed)
+
+    p.add_argument("--action", choices=CHAOS_ACTIONS + tuple(k for k in KINDS if k not in CHAOS_ACTIONS),
+                   help="with now: what to do")
     p.add_argument("--backing", metavar="NAME", help="with now: fault a proxied backing service (DATABASE_URL) "
-                                                     "instead of an instance: --action latency|reset|outage|blackhole")
+                                                     "instead of an instance; --action is one of: " + "; ".join(table()))
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="with now --backing: a fault's parameter (seconds, direction, toxicity, or its own)")
     verb("attach", "connect this terminal to an instance of a tty type (detach: Ctrl-])").add_argument(
         "name", metavar="NAME", help="the instance, like console.1")
     verb("top", "a live view of the running session, with keys to act on it")
@@ -130,13 +134,23 @@ def _restart_or_stop(root: str, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _pair(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not (name and eq and value):
+        raise UsageError(f"--param {text!r} is not NAME=VALUE; write it like --param rate=8")
+    return name, value
+
+
 def _chaos(root: str, ns: argparse.Namespace) -> int:
     message = {"cmd": "chaos", "op": ns.op, "targets": [ns.name] if ns.name else [], "action": ns.action}
     if ns.backing:
         message["backing"] = ns.backing
+        message["params"] = dict(_pair(text) for text in ns.param)
+    elif ns.param:
+        raise UsageError("--param is for a backing fault: chaos now --backing NAME --action A --param NAME=VALUE")
     reply = _ask(root, message)
     if ns.op == "now":
-        print(f"{reply['action']} {reply['victim']}")
+        print(reply.get("described") or f"{reply['action']} {reply['victim']}")
     else:
         status = reply["chaos"]
         print(f"chaos {'on' if status['enabled'] else 'off'}: seed {status['seed']}, every "

@@ -112,9 +112,11 @@ class Controller:
         service = self.backing()
         if service is None:
             return error("this session proxies no backing service; start it with --chaos-backing")
-        action = request.action or "reset"
-        service.now(request.backing, action)
-        return ok(victim=request.backing, action=action)
+        from procrun.backing.faults import make
+
+        fault = make(request.action or "reset", request.params)
+        service.now(request.backing, fault)
+        return ok(victim=request.backing, action=fault.kind, described=fault.describe(request.backing))
 
     def backing(self) -> Any:
         """The backing-service chaos, if this session has it (found without an import: a request

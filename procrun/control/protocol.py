@@ -25,15 +25,17 @@ class Request:
     """One request, checked. (A plain class: clients import this module, and dataclasses
     would cost them 15 ms of start-up.)"""
 
-    __slots__ = ("cmd", "targets", "formation", "op", "action", "deadline", "size", "backing")
+    __slots__ = ("cmd", "targets", "formation", "op", "action", "deadline", "size", "backing", "params")
 
     def __init__(self, cmd: str, targets: tuple[str, ...] = (), formation: dict[str, int] | None = None,
                  op: str = "", action: str | None = None, deadline: float | None = None,
-                 size: tuple[int, int] | None = None, backing: str | None = None) -> None:
+                 size: tuple[int, int] | None = None, backing: str | None = None,
+                 params: dict[str, str] | None = None) -> None:
         self.cmd, self.targets, self.formation = cmd, tuple(targets), dict(formation or {})
         self.op, self.action, self.deadline = op, action, deadline  # deadline: wall clock; past it the client gave up
         self.size = size  # attach: the client's terminal (rows, columns)
         self.backing = backing  # chaos now: a backing service (DATABASE_URL) instead of an instance
+        self.params = dict(params or {})  # chaos now --backing: the fault's parameters, as text
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Request) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
@@ -93,7 +95,10 @@ def parse_request(line: bytes) -> Request:
                                  or deadline != deadline):
         raise ProtocolError("deadline must be a number (seconds since the epoch)")
     size, backing = _extras(data)
-    return Request(cmd, tuple(targets), dict(formation), op, action, deadline, size, backing)
+    params = data.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
+        raise ProtocolError("params must map names to text values, like {\"rate\": \"8\"}")
+    return Request(cmd, tuple(targets), dict(formation), op, action, deadline, size, backing, params)
 
 
 def _extras(data: dict[str, Any]) -> tuple[tuple[int, int] | None, str | None]:

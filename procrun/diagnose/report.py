@@ -111,6 +111,7 @@ class Report:
     requests_seen: bool = False  # the router recorded requests (memory could be diagnosed)
     backing_map: list[dict[str, Any]] = field(default_factory=list)  # proxied URLs and the ones left alone
     backing: list[dict[str, Any]] = field(default_factory=list)  # verdicts per (type, service, fault)
+    backing_counts: dict[str, int] = field(default_factory=dict)  # the schedule's faults: scheduled, fired, skipped
     listener: Callable[[str, dict[str, Any]], None] | None = field(default=None, repr=False, compare=False)
 
     def add_event(self, event: Event) -> None:
@@ -165,7 +166,7 @@ class Report:
                 "by_type": self.by_type(), "state": [asdict(f) for f in self.state.values()],
                 "requests_seen": self.requests_seen, "kinds": self.kinds(), "scratch": self.scratch,
                 "ready": self.ready, "stopped": self.stopped, "disposability": self.disposability(),
-                "backing_map": self.backing_map, "backing": self.backing}
+                "backing_map": self.backing_map, "backing": self.backing, "backing_counts": self.backing_counts}
 
     def kinds(self) -> dict[str, str]:
         """Every kind found, with its strongest status: files written are seen, hence confirmed."""
@@ -210,7 +211,14 @@ class Report:
             if "stopped_median" in d:
                 parts.append(f"stops in {d['stopped_median']:.2f}s (max {d['stopped_max']:.2f}s)")
             lines.append(f"disposability: {type_name} {', '.join(parts)}")
-        return lines + [f"disposability: {v['line']}" for v in self.backing]
+        lines += [f"disposability: {v['line']}" for v in self.backing]
+        meanings = {v["verdict"]: v.get("means", "") for v in self.backing}
+        lines += [f"  {verdict}: {means}" for verdict, means in sorted(meanings.items()) if means]
+        counts = self.backing_counts
+        if counts.get("scheduled"):
+            lines.append(f"backing faults: {counts['scheduled']} scheduled, {counts['fired']} fired, "
+                         f"{counts['skipped']} skipped (due while another ran on the same service)")
+        return lines
 
     def _clean_lines(self) -> list[str]:
         checked = []
@@ -252,4 +260,5 @@ def from_json(data: dict[str, Any]) -> Report:
     report.requests_seen = bool(data.get("requests_seen"))
     report.backing_map = list(data.get("backing_map", []))
     report.backing = list(data.get("backing", []))
+    report.backing_counts = dict(data.get("backing_counts", {}))
     return report

@@ -40,6 +40,7 @@ class ExportContext:
     image: str | None = None
     chaos: ChaosConfig | None = None
     backing: tuple[tuple[str, str | None], ...] = ()  # --chaos-backing: proxied variable, its target (or None)
+    backing_faults: tuple[str, ...] = ()  # chaos.backing_faults ("KIND [NAME=VALUE ...]"); (): every kind
     extra: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -3,25 +3,27 @@ Pure. Each is a ``Schedule`` (``@every`` the mean interval of what it mirrors):
 
 - process chaos as ``PodChaos`` (kill and relocate: pod-kill; restart: container-kill; pause:
   pod-failure), one schedule per action, over the chaos types' pods;
-- backing-service faults (``--chaos-backing``) as ``NetworkChaos`` from the app's pods to the
-  service: latency -> delay (procrun's mean, its +-50 % as jitter), outage -> partition (a
-  partition drops packets: the app sees timeouts where procrun's proxy refused), blackhole ->
-  loss 100 %, direction ``to``. NetworkChaos selects pods, not ports: the service is named by
+- backing-service faults (``--chaos-backing``, the kinds ``chaos.backing_faults`` chooses, with
+  the parameters it fixes or the table's defaults) as ``NetworkChaos`` from the app's pods to the
+  service: latency -> delay with jitter, bandwidth -> bandwidth, outage -> partition (a partition
+  drops packets: the app sees timeouts where procrun's proxy refused), blackhole and timeout ->
+  loss 100 % (timeout's close has no equivalent), direction kept (upstream: to, downstream:
+  from, both). NetworkChaos selects pods, not ports: the service is named by
   ``chaos.backing_targets`` (labels of its pods, or an external host); without it the object has
-  the source only. ``reset`` has no NetworkChaos equivalent: it is named, never dropped silently.
+  the source only. Faults without an equivalent (reset, slow_close, slicer, limit_data) are
+  named, never dropped silently.
 """
 
 from __future__ import annotations
 
+from procrun.backing.faults import KINDS, Fault, make, spec
 from procrun.export import ExportContext
 from procrun.export.kubernetes import dns_name
 
 API = "chaos-mesh.org/v1alpha1"
 POD_ACTION = {"kill": "pod-kill", "restart": "container-kill", "relocate": "pod-kill", "pause": "pod-failure"}
-# procrun's backing faults (backing.service.FAULTS and draw()): latency 50-500 ms, faults of 1-5 s
-NETWORK = ("latency", "outage", "blackhole")
-UNMAPPED = ("reset",)
-LATENCY_MS, FAULT_SECONDS = 275, 3
+NETWORK = ("latency", "bandwidth", "outage", "blackhole", "timeout")  # the kinds NetworkChaos can mirror
+DIRECTION = {"upstream": "to", "downstream": "from", "both": "both"}
 
 
 def schedules(app: str, ctx: ExportContext) -> list[dict]:
@@ -32,8 +34,12 @@ def notes(ctx: ExportContext) -> list[str]:
     """What the export cannot say in objects: faults without an equivalent, targets to fill in."""
     if not ctx.backing:
         return []
-    out = [f"procrun's backing fault {', '.join(UNMAPPED)} (every open connection reset) has no NetworkChaos "
-           "equivalent: not exported"]
+    unmapped = [kind for kind in _chosen(ctx) if kind not in NETWORK]
+    out = [f"procrun's backing fault {kind} ({KINDS[kind].does}) has no NetworkChaos equivalent: not exported"
+           for kind in unmapped]
+    if "timeout" in _chosen(ctx):
+        out.append("procrun's backing fault timeout is exported as loss 100 %: NetworkChaos cannot close the "
+                   "connection after the timeout")
     missing = [var for var, target in ctx.backing if not target]
     if missing:
         out.append(f"no target for {', '.join(missing)}: the NetworkChaos objects select only the app's pods; set "
@@ -69,24 +75,40 @@ def pod_schedules(app: str, ctx: ExportContext) -> list[dict]:
 
 
 def network_schedules(app: str, ctx: ExportContext) -> list[dict]:
-    """One schedule per (service, fault): procrun draws one of them per backing fault, so each
-    comes every interval x services x faults on average."""
+    """One schedule per (service, fault kind): procrun draws one of them per backing fault, so each
+    comes every interval x services x kinds on average."""
     assert ctx.chaos is not None
-    every = ctx.chaos.interval * len(ctx.backing) * (len(NETWORK) + len(UNMAPPED))
+    chosen = _chosen(ctx)
+    every = ctx.chaos.interval * len(ctx.backing) * len(chosen)
     docs = []
     for var, target in ctx.backing:
-        for fault in NETWORK:
+        for kind, fixed in chosen.items():
+            if kind not in NETWORK:
+                continue
+            fault = make(kind, fixed)
+            direction = DIRECTION[fault.direction] if target else "to"  # from and both need a target
             spec: dict = {"mode": "all", "selector": {"labelSelectors": {"app.kubernetes.io/name": app}},
-                          "direction": "to", "duration": f"{FAULT_SECONDS}s"}
-            if fault == "latency":
-                spec |= {"action": "delay", "delay": {"latency": f"{LATENCY_MS}ms", "jitter": f"{LATENCY_MS // 2}ms"}}
-            elif fault == "outage":
-                spec["action"] = "partition"
-            else:
-                spec |= {"action": "loss", "loss": {"loss": "100"}}
-            spec |= _target(target)
-            docs.append(_schedule(f"{app}-{var}-{fault}", every, "NetworkChaos", spec))
+                          "direction": direction, "duration": f"{max(1, round(fault.seconds))}s"}
+            spec |= _action(fault) | _target(target)
+            docs.append(_schedule(f"{app}-{var}-{kind}", every, "NetworkChaos", spec))
     return docs
+
+
+def _chosen(ctx: ExportContext) -> dict[str, dict[str, str]]:
+    """The kinds the session would draw, each with what procrun.yaml fixes (the rest: defaults)."""
+    return dict(spec(f) for f in ctx.backing_faults) or {kind: {} for kind in KINDS}
+
+
+def _action(fault: Fault) -> dict:
+    if fault.kind == "latency":
+        return {"action": "delay", "delay": {"latency": f"{fault.get('latency'):g}ms",
+                                             "jitter": f"{fault.get('jitter'):g}ms"}}
+    if fault.kind == "bandwidth":  # KB/s -> kbit/s; limit and buffer in bytes, as Chaos Mesh's examples
+        return {"action": "bandwidth", "bandwidth": {"rate": f"{round(fault.get('rate') * 8)}kbps",
+                                                     "limit": 20971520, "buffer": 10000}}
+    if fault.kind == "outage":
+        return {"action": "partition"}
+    return {"action": "loss", "loss": {"loss": "100"}}  # blackhole, timeout
 
 
 def _target(target: str | None) -> dict:

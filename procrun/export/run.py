@@ -32,7 +32,8 @@ def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: 
                         env=dict(app.dotenv), timeout=s.timeout, user=user,
                         log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
                         path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image,
-                        chaos=chaos_config(app) if s.chaos else None, backing=_backing(app.dotenv, s))
+                        chaos=chaos_config(app) if s.chaos else None, backing=_backing(app.dotenv, s),
+                        backing_faults=s.chaos_backing_faults)
     files = renderers()[fmt](ctx)
     if fmt == "kubernetes" and ctx.chaos is not None:
         from procrun.export.chaos_mesh import notes

@@ -24,7 +24,7 @@ svg{display:block;width:100%;height:auto}
 .meta,.finding,td,code{overflow-wrap:anywhere}code{background:#f3f3f3;padding:1px 3px}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left}
 .life{fill:#cfe3ff}.ready{fill:#6aa5f0}.paused{fill:#f5c36b}.exit{fill:#444}.crash{fill:#d62728}
-.chaos{fill:#9c27b0}.fault{fill:#ba68c8}.found{fill:#e65100}.tick{stroke:#eee}.lbl{font-size:11px;fill:#333}
+.chaos{fill:#9c27b0}.fault{fill:#ba68c8}.skip{fill:none;stroke:#ba68c8}.found{fill:#e65100}.tick{stroke:#eee}.lbl{font-size:11px;fill:#333}
 .ok{fill:#5cb85c}.c4{fill:#f0ad4e}.c5{fill:#d9534f}.u{fill:#7b1fa2}
 i.ok{background:#5cb85c}i.c4{background:#f0ad4e}i.c5{background:#d9534f}i.u{background:#7b1fa2}
 .key span{display:inline-block;margin-right:12px}.key i{display:inline-block;width:10px;height:10px;margin-right:4px}
@@ -138,14 +138,21 @@ def _lanes_svg(lanes: dict[str, list[Life]], records: list[Record], findings: li
 
 
 def _service_lane(service: str, y: float, records: list[Record], scale: Scale) -> str:
-    """A backing service (--chaos-backing): its faults as bars, resets as ticks."""
+    """A backing service (--chaos-backing): its faults as bars (with their parameters), resets as
+    ticks, faults skipped (due while another ran) as hollow ticks."""
     out = [f'<g class=service data-name="{_e(service)}"><text class=lbl x=2 y={y + 15}>{_e(service)}</text>']
     for r in records:
-        if r["k"] == "fault" and r.get("n") == service:
-            x0 = scale.x(float(r["t"]))
-            width = max(2.0, scale.x(float(r["t"]) + float(r.get("seconds", 0))) - x0)
-            out.append(f'<rect class=fault data-action="{_e(r.get("action"))}" x={x0} y={y + 4} width={width} '
-                       f'height=12><title>{_clock(r["t"])} {_e(r.get("action"))} {_e(service)}</title></rect>')
+        if r["k"] not in ("fault", "skip") or r.get("n") != service:
+            continue
+        x0 = scale.x(float(r["t"]))
+        if r["k"] == "skip":
+            out.append(f'<rect class=skip data-action="{_e(r.get("action"))}" x={x0} y={y + 4} width=2 height=12>'
+                       f'<title>{_clock(r["t"])} {_e(r.get("action"))} skipped: under {_e(r.get("during"))}</title></rect>')
+            continue
+        width = max(2.0, scale.x(float(r["t"]) + float(r.get("seconds", 0))) - x0)
+        params = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("t", "k", "n", "action"))
+        out.append(f'<rect class=fault data-action="{_e(r.get("action"))}" x={x0} y={y + 4} width={width} '
+                   f'height=12><title>{_clock(r["t"])} {_e(r.get("action"))} {_e(service)}: {_e(params)}</title></rect>')
     return "".join(out) + "</g>"
 
 

@@ -35,19 +35,3 @@ def backend() -> ModuleType:
         _chosen = chosen
     return _chosen
 
-
-def connection_owners(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """The pids of the processes holding the loopback TCP connections local_port -> remote_port,
-    in one scan of the system's connections (the same with either backend: psutil reads the
-    user's own processes' sockets); those it cannot see are left out."""
-    import psutil
-
-    try:
-        connections = psutil.net_connections(kind="tcp")
-    except (psutil.Error, OSError):
-        return {}
-    found = {}
-    for c in connections:
-        if c.laddr and c.raddr and c.pid and (c.laddr.port, c.raddr.port) in pairs:
-            found[(c.laddr.port, c.raddr.port)] = int(c.pid)
-    return found

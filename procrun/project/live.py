@@ -24,16 +24,17 @@ class Live:
         self.env_paths = tuple(os.path.abspath(rel(app.root, f)) for f in files)
         self.config_path = os.path.abspath(app.settings.config_path)
         self.env = app.environment()
-        self.overrides: dict[str, str] = {}  # values procrun rewrote (--chaos-backing)
-        # --chaos-backing: told the new .env on a reload, it answers the overrides that stand then
-        # (a service URL that changed is followed, the proxy re-pointed or dropped)
-        self.retarget: Callable[[Mapping[str, str]], dict[str, str]] | None = None
+        # --chaos-backing: the proxied URLs an instance is given (each its own port), and what is
+        # told the new .env on a reload (a service URL that changed is followed or dropped)
+        self.instance_env: Callable[[str], Mapping[str, str]] | None = None
+        self.retarget: Callable[[Mapping[str, str]], None] | None = None
         # Types started later (scale, Procfile edits) keep honcho's port slots after the started ones.
         self.port_order = plan.types + tuple(t for t in app.procfile.names if t not in plan.types)
         self.routed = routed
 
     def make_instance(self, type_name: str, index: int) -> Instance:
-        inst = formation.instance(self.procfile, self.port_order, type_name, index, self.app.settings.port, self.env)
+        env = self.env if self.instance_env is None else {**self.env, **self.instance_env(f"{type_name}.{index}")}
+        inst = formation.instance(self.procfile, self.port_order, type_name, index, self.app.settings.port, env)
         if self.routed and type_name == ROUTED_TYPE:  # the router owns the base port; the session picks one
             inst = formation.with_port(inst, formation.AUTO_PORT)
         return inst
@@ -45,8 +46,8 @@ class Live:
     def reload_env(self) -> None:
         dotenv, _ = read_dotenv([os.path.relpath(p) for p in self.env_paths], self.env_required)
         if self.retarget is not None:
-            self.overrides = self.retarget(dotenv)
-        self.env = {**os.environ, **dotenv, **self.overrides}
+            self.retarget(dotenv)
+        self.env = {**os.environ, **dotenv}
 
     def add_type(self, type_name: str) -> None:
         if type_name not in self.port_order:

@@ -118,6 +118,19 @@ def _targets(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _backing_faults(value: Any) -> tuple[str, ...]:
+    """chaos.backing_faults: the faults the schedule draws, each "KIND [NAME=VALUE ...]" fixing
+    what it names (the rest is drawn); checked against the fault table."""
+    from procrun.backing.faults import spec
+
+    items = tuple(item.strip() for item in _words(value))
+    for item in items:
+        if not item:
+            raise ValueError("names an empty fault")
+        spec(item, repr(item))
+    return items
+
+
 def _formation(value: Any) -> str:
     """procrun.yaml may write the formation as a mapping; it is kept as the flag's text."""
     if isinstance(value, Mapping):
@@ -190,6 +203,10 @@ SETTINGS: tuple[Setting, ...] = (
             commands=CHAOS, switch=True, example="true",
             help="put a fault-injecting proxy in front of each loopback service URL in .env (database, cache, "
                  "queue) and judge how each type copes"),
+    Setting("chaos_backing_faults", parse=_backing_faults, default=(), shape=LIST, flags=("--chaos-backing-faults",),
+            yaml="chaos.backing_faults", commands=CHAOS, metavar="F[,F]", example='[latency, "bandwidth rate=8"]',
+            help="the backing faults the schedule draws, each KIND [NAME=VALUE ...] (default: all; the table is "
+                 "in the README)"),
     Setting("chaos_backing_targets", parse=_targets, default=(), shape=MAP, yaml="chaos.backing_targets",
             commands=("export",), example="{REDIS_URL: app=redis}",
             help="for export kubernetes --chaos: the pods (labels) or host each proxied variable's service is"),
@@ -294,6 +311,7 @@ class Settings(NamedTuple):
     chaos_interval: float
     chaos_actions: tuple[str, ...]
     chaos_backing: bool
+    chaos_backing_faults: tuple[str, ...]  # "KIND [NAME=VALUE ...]"; () is every kind
     chaos_backing_targets: tuple[tuple[str, str], ...]  # variable -> labels "app=redis" or a host
     chaos_types: tuple[str, ...]
     chaos_min_uptime: float

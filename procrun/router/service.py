@@ -15,6 +15,7 @@ import asyncio
 import random
 import resource
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from procrun.router.pool import Pools, Target
 from procrun.router.sweep import Sweeper
 from procrun.router.tally import Tally
 from procrun.supervise.session import Service
+from procrun.supervise.shared import HISTORY
 
 if TYPE_CHECKING:
     from procrun.router.listen import Listener
@@ -168,6 +170,7 @@ class Router(Service):
         for record in self.tally.drain(before):
             self.session.journal.event("req", record)
             self.shared.rates[str(record["n"])] = record
+            self.shared.history.setdefault(str(record["n"]), deque(maxlen=HISTORY)).append(record)
         if self.tally and before is not None:
             self._tally_timer = self.loop.call_later(1.0, self._journal_tally, int(time.time()) + 1)
 

@@ -4,13 +4,16 @@ to each service that writes or reads a channel, so no service reaches into anoth
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+
+HISTORY = 120  # seconds of request records kept per instance
 
 
 class Shared:
     """The channels between services; each says who writes it and who reads it."""
 
-    __slots__ = ("in_flight", "rates", "taps", "release", "releases", "on_write")
+    __slots__ = ("in_flight", "rates", "history", "taps", "release", "releases", "on_write")
 
     def __init__(self) -> None:
         # instance -> the request it is serving ("POST /upload"): the router writes it; fresh
@@ -19,6 +22,9 @@ class Shared:
         # instance -> the router's last second of requests: the router writes it; `top` and
         # backing verdicts read it
         self.rates: dict[str, dict[str, object]] = {}
+        # instance -> the same records, its last HISTORY seconds with requests: the router writes
+        # it; backing verdicts read it (were requests failing or slower while a fault lasted)
+        self.history: dict[str, deque[dict[str, object]]] = {}
         # instance -> the attached client's writer: `attach` writes it; the instance's relay sends
         # its output there, and chaos spares attached instances
         self.taps: dict[str, Callable[[bytes], None]] = {}

@@ -181,6 +181,7 @@ def test_latency_delays_bytes_without_reordering_them():
     import asyncio
     import random
 
+    from procrun.backing.faults import make
     from procrun.backing.proxy import Proxy
     from procrun.backing.urls import Backing
 
@@ -193,12 +194,11 @@ def test_latency_delays_bytes_without_reordering_them():
     async def main():
         server = await asyncio.start_server(echo, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        proxy = Proxy(Backing("X", "http://localhost", "http", "127.0.0.1", port), free_port(),
-                      random.Random(1).random)
+        proxy = Proxy(Backing("X", "http://localhost", "http", "127.0.0.1", port), free_port(), random.Random(1))
         await proxy.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         payload = b"".join(b"%06d" % i for i in range(2000))
-        await proxy.begin("latency", 0.02)
+        await proxy.begin(make("latency", {"latency": "20", "jitter": "10"}))
         for i in range(0, len(payload), 600):
             writer.write(payload[i:i + 600])
             await writer.drain()
@@ -223,7 +223,10 @@ class FakeSession:
     journal = type("Journal", (), {"event": staticmethod(lambda *a: None)})()
 
     def __init__(self):
+        from types import SimpleNamespace
+
         self.said = []
+        self.report = SimpleNamespace(backing=None, backing_counts={}, backing_map=[])
 
     def say(self, text, source="system"):
         self.said.append(text)
@@ -248,7 +251,7 @@ def test_short_connections_leave_no_descriptor_behind():
     async def main():
         server = await asyncio.start_server(answer, "127.0.0.1", 0)
         proxy = Proxy(Backing("X", "redis://localhost", "redis", "127.0.0.1", server.sockets[0].getsockname()[1]),
-                      free_port(), random.Random(1).random)
+                      free_port(), random.Random(1))
         await proxy.start()
         before = len(os.listdir("/proc/self/fd"))
         for _ in range(300):
@@ -278,20 +281,20 @@ def test_a_scheduled_fault_due_during_another_is_skipped_and_the_schedule_goes_o
     and the schedule was never armed again (1-2 faults in 25 s at --chaos-interval 1)."""
     import asyncio
 
-    from procrun.backing.service import BackingService
+    from procrun.backing.faults import make
+    from procrun.backing.service import BackingService, proxies_for
     from procrun.backing.urls import Backing
 
     session = FakeSession()
     said = session.said
 
     async def main():
-        service = BackingService(session, None, [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1),
-                                                  free_port())], [], seed=3, interval=0.01, scheduled=True,
-                                 routed_type=None)
-        service.proxies["X"].fault = "latency"  # a long fault under way
+        service = BackingService(session, None, proxies_for([Backing("X", "redis://localhost", "redis", "127.0.0.1", 1)]),
+                                 [], seed=3, interval=0.01, scheduled=True, routed_type=None)
+        service.proxies["X"].fault = make("latency")  # a long fault under way
         service._arm()
         await asyncio.sleep(0.5)
-        service._timer.cancel()
+        await service.close()
         return service
 
     service = asyncio.run(main())
@@ -332,23 +335,23 @@ def test_a_proxy_port_taken_during_an_outage_is_retried_not_lost():
     import asyncio
     import random
 
-    from procrun.backing.service import BackingService
+    from procrun.backing.faults import make
+    from procrun.backing.service import BackingService, proxies_for
     from procrun.backing.urls import Backing
 
     session = FakeSession()
     said = session.said
 
     async def main():
-        service = BackingService(session, None, [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1),
-                                                  free_port())], [], seed=3, interval=30, scheduled=False,
-                                 routed_type=None)
+        service = BackingService(session, None, proxies_for([Backing("X", "redis://localhost", "redis", "127.0.0.1", 1)]),
+                                 [], seed=3, interval=30, scheduled=False, routed_type=None)
         proxy = service.proxies["X"]
         await proxy.start()
-        await proxy.begin("outage")
+        await proxy.begin(make("outage"))
         squatter = socket.create_server(("127.0.0.1", proxy.port))  # takes the port meanwhile
         ending = asyncio.ensure_future(service._end(proxy))
         await asyncio.sleep(0.3)
-        still_out = proxy.fault == "outage" and not ending.done()
+        still_out = proxy.fault.kind == "outage" and not ending.done()
         squatter.close()
         await asyncio.wait_for(ending, 5)
         back = accepts(proxy.port)
@@ -403,7 +406,8 @@ def test_a_crash_seen_before_the_session_stops_is_judged_within_the_grace():
     import time as clock
     from types import SimpleNamespace
 
-    from procrun.backing.service import BackingService
+    from procrun.backing.faults import make
+    from procrun.backing.service import BackingService, proxies_for
     from procrun.backing.urls import Backing
 
     said, procs = [], {}
@@ -423,15 +427,15 @@ def test_a_crash_seen_before_the_session_stops_is_judged_within_the_grace():
             said.append(text)
 
     async def main():
-        service = BackingService(Session(), SimpleNamespace(rates={}, in_flight={}),
-                                 [(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1), free_port())], [],
+        service = BackingService(Session(), SimpleNamespace(rates={}, in_flight={}, history={}),
+                                 proxies_for([Backing("X", "redis://localhost", "redis", "127.0.0.1", 1)]), [],
                                  seed=3, interval=30, scheduled=False, routed_type=None)
         proxy = service.proxies["X"]
         await proxy.start()
         procs["fragile.1"] = SimpleNamespace(pid=10, crashed_at=None)
         procs["steady.1"] = SimpleNamespace(pid=20, crashed_at=None)
         service._users = lambda proxy: (("fragile.1", 10), ("steady.1", 20))
-        service.now("X", "reset")
+        service.now("X", make("reset"))
         await asyncio.sleep(0.1)
         procs["fragile.1"] = SimpleNamespace(pid=None, crashed_at=clock.monotonic())  # it crashed at once
         await service.close()  # the session stops within the grace

@@ -213,8 +213,18 @@ def test_a_list_setting_is_declared_as_one_not_by_its_example():
 
     lists = {s.name for s in SETTINGS if s.shape == LIST}
     assert lists == {"env_files", "allow", "chaos_actions", "chaos_types", "fresh_ignore", "fresh_link", "tty",
-                     "watch_paths", "watch_ignore", "router_replay_exclude"}
+                     "watch_paths", "watch_ignore", "router_replay_exclude", "chaos_backing_faults"}
     assert [s.name for s in SETTINGS if s.shape == MAP] == ["formation", "chaos_backing_targets"]
+
+
+def test_backing_faults_are_kinds_of_the_fault_table_with_what_they_fix():
+    settings = parse_both("chaos:\n  backing_faults: [latency, 'bandwidth rate=8 direction=downstream']\n")[0]
+    assert settings["chaos_backing_faults"] == ("latency", "bandwidth rate=8 direction=downstream")
+    for bad, says in (("[tsunami]", "unknown backing fault 'tsunami'"), ("['bandwidth rate=0']", "rate must be a number"),
+                      ("['slicer size=4']", "slicer takes average_size")):
+        with pytest.raises(ConfigError) as caught:
+            parse_both(f"chaos:\n  backing_faults: {bad}\n")
+        assert says in str(caught.value) and caught.value.line == 2
 
 
 def test_backing_targets_are_labels_or_a_host_one_line_each_error():
