@@ -36,6 +36,8 @@ class Kind(NamedTuple):
     stops_data: bool = False  # an app may wait forever on it: *hung* is a possible verdict
 
 
+TIMED = ("latency", "bandwidth", "slicer")  # the kinds that hold data back (``timed``)
+
 SECONDS = Param("seconds", "s", 0.1, 3600, 3, (1, 5), "how long it lasts")
 TOXICITY = Param("toxicity", "", 0, 1, 1, (1, 1), "the share of connections it touches")
 DIRECTIONS = ("both", "upstream", "downstream")  # upstream: app -> service; downstream: service -> app
@@ -182,7 +184,7 @@ def timed(fault: Fault | None, data: bytes, now: float, free: float,
     passes it whole, at once): [(due, piece)], and when the direction is free again. ``free``
     keeps pieces in order and a bandwidth cap across chunks."""
     at = max(now, free)
-    if fault is None or fault.kind not in ("latency", "bandwidth", "slicer"):
+    if fault is None or fault.kind not in TIMED:
         return [(at, data)], at
     if fault.kind == "latency":
         jitter = fault.get("jitter")

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from procrun.backing.faults import Fault, timed
+from procrun.backing.faults import TIMED, Fault, timed
 from procrun.backing.urls import Backing
 
 HISTORY = 2000  # connections remembered for the verdicts
@@ -81,8 +81,7 @@ class Link:
         cut = fault is not None and fault.kind == "limit_data" and self._limit(direction, fault, len(data))
         if cut is not False:
             data = data[:cut]
-        queue = self._queues[direction]
-        if fault is None and not queue:
+        if not self._queues[direction] and (fault is None or fault.kind not in TIMED):
             target.write(data)
         else:
             self._queue(direction, fault, data)
@@ -140,7 +139,10 @@ class Link:
     def eof(self, direction: int) -> None:
         """The sender of ``direction`` half-closed: passed on after what it sent (slow_close: late)."""
         fault = self.touched()
-        slow = fault if fault is not None and fault.kind == "slow_close" and fault.hits(direction) else None
+        fault = fault if fault is not None and fault.hits(direction) else None
+        if fault is not None and fault.kind in ("blackhole", "timeout"):
+            return  # lost with the data
+        slow = fault if fault is not None and fault.kind == "slow_close" else None
         if slow is None and not self._queues[direction]:
             self._pass_eof(direction)
         else:
