@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import re
@@ -661,17 +662,22 @@ def backing_proxy(base: Path, gib: float = 1.0, trips: int = 5000) -> dict[str, 
                 "direct_p50": _round_trips(direct["echo"], trips), "proxied_p50": _round_trips(proxied["echo"], trips)}
 
 
-def backing_churn(base: Path, seconds: float = 20.0, rate: int = 100) -> dict[str, float]:
+def backing_churn(base: Path, seconds: float = 60.0, rate: int = 100) -> dict[str, float]:
     """Short connections through --chaos-backing's proxy at ``rate`` a second (connect, send,
-    half-close, read the echo, close), no fault: how many complete, procrun's descriptors before
-    and after, its CPU meanwhile, and `procrun quit` afterwards."""
-    with proxied_services(base, "churn") as (_, proxied, proc, app):
+    half-close, read the echo, close) on the port of instance w.1 (its ECHO_URL), no fault: how
+    many complete, procrun's descriptors before and after, its CPU meanwhile, `procrun quit`."""
+    with proxied_services(base, "churn") as (_, _, proc, app):
+        ps = json.loads(subprocess.run([sys.executable, "-m", "procrun", "ps", "--json", "-d", str(app)],
+                                       capture_output=True, text=True, timeout=30).stdout)
+        with open(f"/proc/{ps[0]['pid']}/environ", "rb") as f:
+            env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+        port = int(env[b"ECHO_URL"].rsplit(b":", 1)[1].strip(b"/"))
         fds = lambda: len(os.listdir(f"/proc/{proc.pid}/fd"))  # noqa: E731
         before, ticks, started = fds(), cpu_ticks(proc.pid), time.monotonic()
         done = total = 0
         while time.monotonic() - started < seconds:
             total += 1
-            done += _short_connection(proxied["echo"])
+            done += _short_connection(port)
             time.sleep(max(0.0, started + total / rate - time.monotonic()))
         spent = time.monotonic() - started
         cpu = (cpu_ticks(proc.pid) - ticks) / os.sysconf("SC_CLK_TCK") / spent
@@ -682,6 +688,45 @@ def backing_churn(base: Path, seconds: float = 20.0, rate: int = 100) -> dict[st
         proc.wait(timeout=60)
         return {"done": done, "total": total, "before": before, "after": after, "cpu": cpu,
                 "quit": time.monotonic() - quit_started}
+
+
+def backing_soak(base: Path, seconds: float = 300.0) -> tuple:
+    """The 5-minute soak (tests/integration/test_backing_soak.py runs one minute of it):
+    web=4 worker=4 --chaos --chaos-interval 0.3 --chaos-backing, 100 requests a second."""
+    from tests.integration.helpers import Run
+    from tests.integration.test_backing_soak import soak
+
+    runs = []
+
+    def start(*args, cwd):
+        runs.append(Run(list(args), cwd))
+        return runs[-1]
+
+    try:
+        got = soak(start, base / "soak", seconds, rate=100,
+                   sample=lambda t, fds, rss, ps: print(f"  soak {t:5.0f} s: {fds} fds, {rss / 1024:.1f} MiB, "
+                                                        f"ps {ps:.2f} s", flush=True))
+    finally:
+        for run in runs:
+            run.cleanup()
+    late = [s for s in got["samples"] if s[0] >= 60]
+    fds, rss = [s[1] for s in late], [s[2] for s in late]
+    flat = lambda xs: max(xs) <= 1.1 * xs[0] and min(xs) >= 0.9 * xs[0]  # noqa: E731
+    ps_max, c = max(s[3] for s in got["samples"]), got["counts"]
+    served = sum(n for status, n in got["answers"].items() if status == 200)
+    ok = (flat(fds) and flat(rss) and c["fired"] + c["skipped"] == c["scheduled"] and ps_max <= 0.3
+          and got["quit"] <= 2)
+    print(f"backing soak: fds {fds[0]}..{max(fds)}, RSS {min(rss) / 1024:.1f}..{max(rss) / 1024:.1f} MiB after the "
+          f"first minute; faults {c}; ps max {ps_max:.2f} s; quit {got['quit']:.2f} s; {served:,} requests 200",
+          flush=True)
+    return (f"backing soak: web=4 worker=4 --chaos --chaos-interval 0.3 --chaos-backing, {seconds / 60:.0f} min, "
+            "100 requests/s", {
+                "procrun": f"descriptors {min(fds)}-{max(fds)}, RSS {min(rss) / 1024:.1f}-{max(rss) / 1024:.1f} MiB "
+                           f"after the first minute; {c['scheduled']} faults scheduled = {c['fired']} fired + "
+                           f"{c['skipped']} skipped; ps ≤ {ps_max:.2f} s; quit {got['quit']:.2f} s; "
+                           f"{served:,} answered 200", "honcho": "n/a", "shell": "n/a"},
+            f"descriptors and RSS flat (±10 %) after the first minute, fired + skipped = scheduled, ps ≤ 0.3 s, "
+            f"quit ≤ 2 s: {'met' if ok else 'NOT met'}")
 
 
 def _short_connection(port: int) -> int:
@@ -943,10 +988,11 @@ def main() -> int:
         print(f"backing churn: {c['done']} of {c['total']} complete; fds {c['before']} -> {c['after']}; "
               f"cpu {c['cpu']:.0%}; quit {c['quit']:.2f} s", flush=True)
         ok = c["done"] == c["total"] and abs(c["after"] - c["before"]) <= 5 and c["cpu"] <= 0.2 and c["quit"] <= 1
-        rows.append(("backing proxy under 100 short connections a second for 20 s (no fault)", {
+        rows.append(("backing proxy under 100 short connections a second for 60 s from an instance (no fault)", {
             "procrun": f"{c['done']:,} of {c['total']:,} complete; descriptors {c['before']} -> {c['after']}; "
                        f"{c['cpu']:.0%} of a core; quit {c['quit']:.2f} s", "honcho": "n/a", "shell": "n/a"},
             f"all complete, descriptors ±5, ≤ 20 % of a core, quit ≤ 1 s: {'met' if ok else 'NOT met'}"))
+        rows.append(backing_soak(base))
         top_cpu, watched = top_idle(base, 2 * args.idle_seconds)
         print(f"procrun top idle: {top_cpu:.2f}% CPU (session meanwhile {watched:.2f}%)", flush=True)
         rows.append(("`procrun top` watching an idle session of 10 (on a terminal)", {

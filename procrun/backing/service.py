@@ -119,8 +119,9 @@ class BackingService(Service):
         """A scheduled fault; one that falls due while its service is under another is skipped
         and said (faults never overlap on one service), and the schedule goes on either way."""
         try:
-            if self.session.machine.ending is not None or not self.proxies:
-                return
+            chaos = self.session.chaos
+            if self.session.machine.ending is not None or not self.proxies or (chaos is not None and not chaos.enabled):
+                return  # (`procrun chaos off` pauses backing faults too)
             name, fault = faults.draw(self.rng, sorted(self.proxies), self.kinds)
             self.scheduled_count += 1
             self.session.report.backing_counts = self.counts()

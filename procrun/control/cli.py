@@ -110,8 +110,9 @@ def _ps(root: str, ns: argparse.Namespace) -> int:
 
         print(table(processes))
         for b in reply.get("backing", []):
+            own = ", ".join(f"{name} :{port}" for name, port in b.get("instances", {}).items())
             print(f"backing: {b['var']} {b['url']} " + (f"through {b['proxy']}" if "proxy" in b else
-                                                        f"not proxied: {b['reason']}"))
+                                                        f"not proxied: {b['reason']}") + (f"; {own}" if own else ""))
     return 0
 
 

@@ -220,6 +220,7 @@ class FakeSession:
     """What the backing service asks of its session, and the lines it said."""
 
     machine = type("Machine", (), {"ending": None})()
+    chaos = None
     journal = type("Journal", (), {"event": staticmethod(lambda *a: None)})()
 
     def __init__(self):
