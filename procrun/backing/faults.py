@@ -60,8 +60,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         Param("size_variation", "bytes", 0, 65536, 8, (0, 16), "how much a piece's size varies"),
         Param("delay", "us", 0, 1_000_000, 1000, (100, 5000), "the pause before each piece"))),
     Kind("limit_data", "the connection closed once this many bytes went through", (
-        Param("bytes", "bytes", 1, 1 << 40, 1024, (64, 4096), "the limit, per connection and direction"),),
-         stops_data=True),
+        Param("bytes", "bytes", 1, 1 << 40, 1024, (64, 4096), "the limit, per connection and direction"),)),
 )}
 
 VERDICTS = {

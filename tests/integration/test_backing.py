@@ -445,3 +445,32 @@ def test_a_crash_seen_before_the_session_stops_is_judged_within_the_grace():
     found = asyncio.run(main())
     assert [(v.instance, v.verdict) for v in found] == [("fragile.1", "crashed")]
     assert any("fragile.1 crashed after reset of X" in line for line in said)
+
+
+def test_new_faults_end_to_end_with_redis_py_get_the_verdicts_they_mean(procrun, tmp_path, redis_port):
+    """A slow fault is coped with by both workers (redis-py waits); a connection closed after so
+    many bytes (limit_data) crashes the one without retries and the other reconnects."""
+    write_app(tmp_path, f"steady: exec {PY} {HERE / 'steady.py'}\nfragile: exec {PY} {HERE / 'fragile.py'}\n",
+              __env=f"REDIS_URL=redis://localhost:{redis_port}/0\n")
+    run = procrun("start", "--chaos-backing", "--restart", "on-failure", "-p", str(free_base()), "--no-color")
+    proxied_port(run, "REDIS_URL")
+    time.sleep(1.5)  # both connected through their own ports
+    said = ctl(tmp_path, "chaos", "now", "--backing", "REDIS_URL", "--action", "latency",
+               "--param", "latency=300", "--param", "jitter=50", "--param", "seconds=2").stdout
+    assert said.startswith("latency REDIS_URL for 2s: latency 300 ms, jitter 50 ms")
+    wait_until(lambda: verdict(tmp_path, "fragile", "latency") and verdict(tmp_path, "steady", "latency"), timeout=15)
+    assert verdict(tmp_path, "fragile", "latency")["verdict"] == "coped"
+    assert verdict(tmp_path, "steady", "latency")["verdict"] == "coped"
+    ctl(tmp_path, "chaos", "now", "--backing", "REDIS_URL", "--action", "limit_data",
+        "--param", "bytes=3", "--param", "direction=downstream", "--param", "seconds=3")
+    wait_until(lambda: verdict(tmp_path, "fragile", "limit_data") and verdict(tmp_path, "steady", "limit_data"),
+               timeout=15)
+    assert verdict(tmp_path, "fragile", "limit_data")["verdict"] == "crashed"
+    assert verdict(tmp_path, "steady", "limit_data")["verdict"] == "recovered"
+    summary = ctl(tmp_path, "report").stdout
+    assert "  coped: it kept working through a fault that slows or cuts data" in summary
+    bad = ctl(tmp_path, "chaos", "now", "--backing", "REDIS_URL", "--action", "bandwidth", "--param", "rate=0",
+              check=False)
+    assert bad.returncode != 0 and "rate must be a number from 1 to" in bad.stderr
+    run.signal(signal.SIGINT)
+    run.wait()

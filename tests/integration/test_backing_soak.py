@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.integration.helpers import ctl, free_base, wait_until, write_app
+from tests.integration.helpers import ctl, free_base, write_app
 
 PY = sys.executable
 ECHO = r"""
