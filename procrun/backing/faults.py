@@ -168,13 +168,13 @@ def draw(rng: random.Random, services: list[str], chosen: Mapping[str, Mapping[s
 
 
 def table() -> list[str]:
-    """The fault table as the README and `chaos now --help` show it."""
-    rows = []
+    """The fault table as the README shows it (a test keeps the two the same)."""
+    rows = ["| fault | what it does | its parameters: default (the schedule draws) |", "|---|---|---|"]
     for kind in KINDS.values():
-        params = ", ".join(f"{p.name} ({p.unit or 'number'}, default {p.default:g})" for p in kind.params)
-        rows.append(f"{kind.name}: {kind.does}" + (f"; {params}" if params else ""))
+        params = ", ".join(f"`{p.name}` {p.unit + ' ' if p.unit else ''}{p.default:g} ({p.drawn[0]:g}-{p.drawn[1]:g})"
+                           for p in kind.params)
+        rows.append(f"| `{kind.name}` | {kind.does} | {params or '—'} |")
     return rows
-
 
 
 def timed(fault: Fault | None, data: bytes, now: float, free: float,

@@ -54,12 +54,12 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str
     p = verb("chaos", "control chaos in the running session: on, off, now, status")
     p.add_argument("op", choices=("on", "off", "now", "status"))
     p.add_argument("name", nargs="?", help="with now: the instance to disrupt (default: a random one)")
-    from procrun.backing.faults import KINDS, table  # (built only when chaos is the verb parsed)
+    from procrun.backing.faults import KINDS  # (built only when chaos is the verb parsed)
 
     p.add_argument("--action", choices=CHAOS_ACTIONS + tuple(k for k in KINDS if k not in CHAOS_ACTIONS),
                    help="with now: what to do")
     p.add_argument("--backing", metavar="NAME", help="with now: fault a proxied backing service (DATABASE_URL) "
-                                                     "instead of an instance; --action is one of: " + "; ".join(table()))
+                                                     "instead of an instance; --action " + "|".join(KINDS) + " (the README's fault table)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="with now --backing: a fault's parameter (seconds, direction, toxicity, or its own)")
     verb("attach", "connect this terminal to an instance of a tty type (detach: Ctrl-])").add_argument(

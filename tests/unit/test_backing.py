@@ -139,3 +139,12 @@ def test_the_fault_stream_replays_from_the_seed_and_is_its_own():
     assert all(f.kind == "bandwidth" and f.get("rate") == 8 for f in fixed)  # procrun.yaml fixes what it names
     process_chaos = random.Random(7)  # chaos.schedule's stream: untouched by the backing one
     assert process_chaos.random() == random.Random(7).random()
+
+
+def test_the_readme_shows_the_fault_table_as_declared():
+    from pathlib import Path
+
+    from procrun.backing.faults import table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "\n".join(table()) in readme
