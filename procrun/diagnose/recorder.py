@@ -12,11 +12,14 @@ and forgotten when that answer comes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
 import re
 import time
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -27,9 +30,11 @@ if TYPE_CHECKING:
 
 # A credential that carries signed data, not an id: base64 JSON (eyJ: '{"'), zlib-compressed
 # (.eJ: Flask, Django signed cookies), JWTs, Rails' value--digest. express-session's s%3A<id>.<sig>
-# and random ids are opaque: the data behind them lives in the process that made them.
-CARRIES_DATA = re.compile(rb"^(?:bearer )?(?:\.eJ|eyJ)[A-Za-z0-9_\-+/=]{4,}|^[A-Za-z0-9+/%]{20,}(?:%3D|=){0,2}--[0-9a-f]{20,}",
-                          re.IGNORECASE)
+# and random ids are opaque: the data behind them lives in the process that made them. The
+# prefix alone is not enough: a random 32-character id starts with eyj one time in 20,000 (a
+# client that logs in thousands of times meets one), so the segment must decode to JSON text.
+SIGNED = re.compile(rb"^(?:[Bb]earer )?(\.eJ[A-Za-z0-9_\-+/]{4,}|eyJ[A-Za-z0-9_\-+/]{4,})")
+RAILS = re.compile(rb"^[A-Za-z0-9+/%]{20,}(?:%3D|=){0,2}--[0-9a-fA-F]{20,}")
 CLEARED = re.compile(rb";\s*max-age=0\b|;\s*expires=[^;]*19[0-9]{2}\b", re.IGNORECASE)
 # Never replayed: a request whose path or query may change state or spend a one-time token.
 REPLAY_EXCLUDE = ("login", "logout", "signin", "signout", "sign-in", "sign-out", "log-in", "log-out", "callback",
@@ -100,7 +105,7 @@ class Recorder:
         for lowered, value in request.credentials:
             if lowered == b"authorization":
                 parts.append(b"authorization=" + value)
-                data = data or bool(CARRIES_DATA.search(value))
+                data = data or carries_data(value)
             elif self._issued:
                 for pair in value.split(b";"):
                     cookie, _, cookie_value = pair.strip().partition(b"=")
@@ -110,7 +115,7 @@ class Recorder:
         for cookie, cookie_value in cookies.items():
             if cookie_value is not None:
                 parts.append(cookie + b"=" + cookie_value)
-                data = data or bool(CARRIES_DATA.search(cookie_value))
+                data = data or carries_data(cookie_value)
         if not parts:
             return "", False
         digest = hmac.new(self._secret, b"\0".join(sorted(parts)), hashlib.sha256).hexdigest()
@@ -124,3 +129,20 @@ class Recorder:
             name, _, value = pair.partition(b"=")
             overlay[name.strip()] = None if not value.strip() or CLEARED.search(header) else value.strip()
         return self._key(request, overlay)[0]
+
+
+def carries_data(value: bytes) -> bool:
+    """The credential carries signed data (JSON in base64, maybe compressed; Rails' data--digest)."""
+    match = SIGNED.match(value)
+    if match is None:
+        return RAILS.match(value) is not None
+    segment = match.group(1)
+    raw = segment.lstrip(b".").replace(b"+", b"-").replace(b"/", b"_")
+    try:
+        data = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+        if segment.startswith(b"."):  # zlib: its header skipped, raw deflate (no checksum to wait for)
+            data = zlib.decompressobj(-15).decompress(data[2:], 64)
+    except (binascii.Error, ValueError, zlib.error):
+        return False
+    head = data[:48].decode("utf-8", "ignore")
+    return head[:1] in ("{", "[") and len(head) >= min(len(data), 48) - 3 and head.isprintable()

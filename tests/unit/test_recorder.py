@@ -23,9 +23,11 @@ def answered(recorder, req, status, *set_cookies, instance="web.1"):
 
 
 @pytest.mark.parametrize("value, data", [
-    (b".eJyrVkpJLUpRslIqSk1RqgUAJcQE3w.ZkK3Kg.Lq3dTgBIB0nWm9mFvVZ3Crr5DGc", True),  # Flask, compressed
-    (b"eyJ1c2VyIjoiYWJjIn0.ZkK3Kg.Hn3b1vRzqK7h0uqWY6sP4wJ2ohY", True),  # Flask / itsdangerous
-    (b".eJxVjEEOgjAQRe9-:1sFz2M:QmQ0Yp3JrRkV1tJcWcAqW9u8x3o", True),  # Django signed_cookies
+    (b".eJyrViotTi1SslJKTElU0lHKLEnNLVayilaqAHLoj2NrAVgJIyg.axVkEA.jjX8o26HsBQkODnhgb-jywOrZtY", True),  # Flask, compressed
+    (b"eyJ1c2VyIjoiYWRhIn0.axVkEA.YNFgGDhYuaQZdO_HKVumBMmtj8U", True),  # Flask / itsdangerous
+    (b".eJyrViotTi1SslJKTElU0lHKLEnNLVayilaqAHLoj2NrAVgJIyg:1xaCMS:MoSPE0fSuhmT02Y0P1k-rltO6ZrGgLi36bEm8U1TYqY",
+     True),  # Django signed_cookies, compressed
+    (b"eyJ1c2VyIjoiYWRhIn0:1xaCMS:mUuQ8WtbqxjapHDkXCFqn3e5kHoOrSfAL4yQWfKTrYU", True),  # Django signed_cookies
     (b"eyJ1c2VyIjoiYSJ9", True),  # cookie-session (express)
     (b"aGVsbG8gd29ybGQgZm9vYmFyYmF6--0123456789abcdef0123456789abcdef01234567", True),  # Rails
     (b"s%3AVNdpW9i1ZtQyQ3ZsXq0pXW4tqR8y1Zc7.bs0Un1P9bDQ9uJ2o7bXH1t8Pz4k8E1Uw3Wqzv9w2t4E", False),  # express-session
@@ -33,6 +35,7 @@ def answered(recorder, req, status, *set_cookies, instance="web.1"):
     (b"5c0d7a3e-8c1f-4b2a-9d6e-3f1a2b4c5d6e", False),  # Flask-Session, uuid
 ])
 def test_what_a_session_cookie_carries(value, data):
+    """(The signed values are what itsdangerous and django.core.signing write.)"""
     recorder = Recorder(lambda finding: None)
     answered(recorder, request(), 200, b"session=" + value + b"; Path=/; HttpOnly")
     assert recorder._key(request(b"session=" + value))[1] is data
@@ -42,6 +45,23 @@ def test_what_a_session_cookie_carries(value, data):
                                          (b"Bearer 8f3c2a1b9d7e6f5a4c3b2a1f0e9d8c7b", False)])
 def test_what_a_bearer_token_carries(value, data):
     assert Recorder(lambda finding: None)._key(request(authorization=value))[1] is data
+
+
+def test_a_random_id_that_happens_to_start_like_base64_json_is_still_an_id():
+    """Regression: a Django sessionid or csrftoken is 32 random letters and digits; one that began
+    with "eyj" (1 in 20,000; a client logging in thousands of times meets one) read as signed
+    data, and the memory diagnosis named a secret key where the sessions lived in memory."""
+    import random
+    import string
+
+    from procrun.diagnose.recorder import carries_data
+
+    rng = random.Random(4)
+    for prefix in (b"eyJ", b"eyj", b"EYJ", b".eJ"):
+        for alphabet in (string.ascii_lowercase + string.digits, string.ascii_letters + string.digits):
+            for _ in range(2000):
+                value = prefix + "".join(rng.choice(alphabet) for _ in range(29)).encode()
+                assert not carries_data(value), value
 
 
 def test_the_answer_that_sets_a_cookie_issues_the_key_the_client_sends_next():
