@@ -1,6 +1,7 @@
 """The router's listening socket, accepted one by one: over the connection cap a client
 gets its 503 at once, so a crowd of connections never takes the descriptors the
-processes and the control socket need; out of descriptors, accepting pauses briefly."""
+processes and the control socket need; when every refusal slot is busy, or out of
+descriptors, accepting pauses briefly and the backlog waits: no client is closed unanswered."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from procrun.router.proxy import Client, Refusal
 if TYPE_CHECKING:
     from procrun.router.service import Router
 
-REFUSALS = 16  # over the cap: this many are told 503 at once; more are closed unanswered
 
 
 class Listener:
@@ -43,22 +43,23 @@ class Listener:
         """Accept one by one: over the cap a client gets its 503 and is closed at once, so
         a crowd of connections never takes the descriptors the processes and the control
         socket need; out of descriptors, accepting pauses briefly and the backlog waits."""
+        router = self.router
         for _ in range(32):
+            over = router.connections >= router.client_cap()
+            if over and router.refusing >= router.refusal_cap():
+                self._pause(0.02)  # every refusal slot busy: the backlog waits (never closed unanswered)
+                return
             try:
                 conn, _ = self.sock.accept()
             except BlockingIOError:
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    self.router.loop.remove_reader(self.sock.fileno())
-                    self._resume_accepting = self.router.loop.call_later(0.05, self._listen_again)
+                    self._pause(0.05)
                 return
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # asyncio skips sockets of proto 0
-            if self.router.connections >= self.router.client_cap():
-                if self.router.refusing >= REFUSALS:
-                    conn.close()
-                    continue
+            if over:
                 protocol: Callable[[], asyncio.Protocol] = lambda: Refusal(self.router)  # noqa: E731
             else:
                 protocol = lambda: Client(self.router)  # noqa: E731
@@ -66,6 +67,10 @@ class Listener:
             task = self.router.loop.create_task(self.router.loop.connect_accepted_socket(protocol, conn))
             self.router.tasks.add(task)
             task.add_done_callback(self.router.tasks.discard)
+
+    def _pause(self, seconds: float) -> None:
+        self.router.loop.remove_reader(self.sock.fileno())
+        self._resume_accepting = self.router.loop.call_later(seconds, self._listen_again)
 
     def _listen_again(self) -> None:
         self._resume_accepting = None

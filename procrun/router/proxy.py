@@ -76,6 +76,11 @@ class Gathered(asyncio.Protocol):
                 self.transport.write(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
 
+    def write_eof(self) -> None:
+        self.flush()
+        if self.transport is not None and not self.transport.is_closing() and self.transport.can_write_eof():
+            self.transport.write_eof()
+
 
 class Client(Gathered):
     """One client connection: requests parsed in order, one exchange in flight at a time."""
@@ -96,6 +101,8 @@ class Client(Gathered):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
+        self.ended = False  # the client half-closed: what it asked is answered, then the connection closes
+        self.last = False  # a request that ends the connection is complete: what follows it is ignored
 
     # -- connection
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -120,16 +127,30 @@ class Client(Gathered):
             self.tunnel.write(data)
             self.tunnel.flush()
             return
+        if self.last:
+            return  # after a request that closes the connection, servers ignore what follows
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self._upgraded(data[upgrade.args[0]:])
         except httptools.HttpParserError as exc:
-            problem = _cause(exc)
-            self.refuse(431 if isinstance(problem, HeadTooLarge) else 400, f"procrun router: {problem}")
+            if not self.last:  # (llhttp refuses bytes after a Connection: close request: ignored)
+                problem = _cause(exc)
+                self.refuse(431 if isinstance(problem, HeadTooLarge) else 400, f"procrun router: {problem}")
         exchange = self.exchange
         if exchange is not None and exchange.backend is not None:
             exchange.backend.flush()
+
+    def eof_received(self) -> bool:
+        """A half-close (``nc -N``, health checks): what was asked is still answered, then the
+        connection closes; in a tunnel it is passed on."""
+        self.ended = True
+        if self.tunnel is not None:
+            self.tunnel.write_eof()
+            return True
+        if self.exchange is None and self.building is None:
+            self.close()
+        return True
 
     def pause_writing(self) -> None:
         self.writable = False
@@ -176,6 +197,7 @@ class Client(Gathered):
 
     def on_message_complete(self) -> None:
         exchange, self.building = self.building, None
+        self.last = exchange is not None and not exchange.request.keep_alive
         if exchange is not None:
             exchange.request_done()
 
@@ -231,7 +253,7 @@ class Client(Gathered):
         if exchange is not self.exchange:
             return
         self.exchange = None
-        if not keep:
+        if not keep or (self.ended and not self.waiting):
             self.close()
             return
         if self.waiting:
@@ -283,7 +305,10 @@ class Refusal(asyncio.Protocol):
         self.timer = self.router.loop.call_later(1.0, self.transport.close)
 
     def data_received(self, data: bytes) -> None:
-        pass  # read so that closing sends FIN, not RST, and the client sees the 503
+        """Read, so that closing sends FIN, not RST, and the client sees the 503; once its
+        request head is in, the slot is free at once."""
+        if b"\r\n\r\n" in data and self.transport is not None:
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.router.refusing -= 1
@@ -393,7 +418,8 @@ class Exchange:
     def response_head(self, response: Response, instance: bytes) -> None:
         status = response.status
         if 100 <= status < 200 and status != 101:
-            self.client.write(http.informational(response))  # 100 Continue and friends
+            if self.request.version != "1.0":  # HTTP/1.0 has no 1xx: its client would take it as the answer
+                self.client.write(http.informational(response))  # 100 Continue and friends
             return
         self.deadline = NEVER
         self.phase = Phase.RESPONDING

@@ -144,13 +144,19 @@ class Router(Service):
         return http.describe_pool(states, self.type_name)
 
     def client_cap(self) -> int:
-        """Client connections served at once: half the file descriptors the processes and
-        the control socket leave free (each client may hold a backend connection too)."""
+        """Client connections served at once: two fifths of the file descriptors the processes
+        and the control socket leave free (each client may hold a backend connection too)."""
+        return max(4, min(CLIENT_CEILING, self._spare() * 2 // 5))
+
+    def refusal_cap(self) -> int:
+        """Clients over the cap told 503 at once: a fifth of the spare descriptors."""
+        return max(4, min(CLIENT_CEILING, self._spare() // 5))
+
+    def _spare(self) -> int:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft == resource.RLIM_INFINITY:
-            return CLIENT_CEILING
-        spare = soft - fd_budget(len(self.session.machine.all())) - 16
-        return max(4, min(CLIENT_CEILING, spare // 2))
+            return CLIENT_CEILING * 5
+        return soft - fd_budget(len(self.session.machine.all())) - 16
 
     def answered(self, exchange: Exchange, status: int, response: Response | None) -> None:
         """Every answer, the router's own included (``response`` None): the memory diagnosis listens."""

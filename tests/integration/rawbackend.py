@@ -3,6 +3,7 @@
 /partial   Content-Length: 100000, 12 bytes, then close
 /bighead   a response head of 70 KiB
 /close     answers with keep-alive, then closes the connection at once
+/early     103 Early Hints, then 200 "ok"
 anything else: 200 "ok" with keep-alive
 """
 
@@ -23,6 +24,8 @@ async def serve(reader, writer):
                 writer.write(b"HTTP/1.1 200 OK\r\nX-Big: " + b"y" * 70_000 + b"\r\nContent-Length: 2\r\n\r\nok")
                 await writer.drain()
                 continue
+            if path == b"/early":
+                writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n")
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
             await writer.drain()
             if path == b"/close":

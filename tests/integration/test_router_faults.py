@@ -209,3 +209,68 @@ def test_a_gigabyte_streams_both_ways_with_flat_memory(procrun, tmp_path):
         conn.close()
     peak = _rss_kib(run.proc.pid, "VmHWM")
     assert peak - before < 32 * 1024, (before, peak)  # never the body in memory: a few buffers at most
+
+
+def test_a_client_that_half_closes_after_its_request_gets_its_answer(procrun, tmp_path):
+    """Regression (#27): `nc -N` and some health checks send the request, then shutdown(SHUT_WR);
+    the router had no eof_received and the client got nothing (the instance answers 200)."""
+    run, port = session(procrun, tmp_path, HERE / "rawbackend.py")
+    for request in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /early HTTP/1.1\r\nHost: x\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(request)
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while more := s.recv(65536):  # the router closes once it has answered
+                data += more
+        assert data.startswith(b"HTTP/1.1 200") and data.count(b"HTTP/1.1 200") == request.count(b"GET"), data
+
+
+@pytest.mark.parametrize("request_", [
+    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /more HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n\x00garbage that is not HTTP",
+    b"GET / HTTP/1.0\r\n\r\nanything at all",
+])
+def test_a_request_that_closes_the_connection_is_answered_whatever_follows_it(procrun, tmp_path, request_):
+    """Regression (#27): bytes after a Connection: close (or HTTP/1.0) request in the same write
+    got `400 Data after Connection: close` instead of the answer. Servers ignore them."""
+    run, port = session(procrun, tmp_path, HERE / "rawbackend.py")
+    data = send(port, request_)
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"ok") and b"400" not in data, data
+
+
+def test_informational_answers_never_reach_an_http_1_0_client(procrun, tmp_path):
+    """Regression (#27): a 103 (or 102) was forwarded to HTTP/1.0 clients, which have no 1xx and
+    take it for the answer."""
+    run, port = session(procrun, tmp_path, HERE / "rawbackend.py")
+    old = send(port, b"GET /early HTTP/1.0\r\n\r\n")
+    assert old.startswith(b"HTTP/1.1 200") and b"103" not in old, old
+    new = send(port, b"GET /early HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert new.startswith(b"HTTP/1.1 103 Early Hints\r\n") and b"HTTP/1.1 200" in new  # 1.1 clients get it
+
+
+def test_a_crowd_over_the_client_cap_is_answered_503_never_closed_unanswered(procrun, tmp_path):
+    """Regression (#27): beyond 16 refusals at once, clients over the cap were closed unanswered
+    (ulimit -n 1024, 2,000 clients: 1,482 saw EOF, 48 a 503). Each now gets an answer: served,
+    or 503 (the backlog waits while every refusal slot is busy)."""
+    limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))  # noqa: E731
+    run, port = session(procrun, tmp_path, HERE / "rawbackend.py", preexec=limit)
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(150)]  # the cap, taken
+    answers = {}
+
+    def client():
+        got = send(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=20)
+        key = got[:12].decode("latin-1") or "EOF"
+        answers[key] = answers.get(key, 0) + 1
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(400)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        for s in held:
+            s.close()
+    assert sum(answers.values()) == 400
+    assert set(answers) <= {"HTTP/1.1 503", "HTTP/1.1 200"} and answers.get("HTTP/1.1 503", 0) > 0, answers
