@@ -102,7 +102,7 @@ class Client(Gathered):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
         self.ended = False  # the client half-closed: what it asked is answered, then the connection closes
-        self.last = False  # a request that ends the connection is complete: what follows it is ignored
+        self.last = False  # a request that ends the connection is complete: what follows is ignored
 
     # -- connection
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -127,8 +127,8 @@ class Client(Gathered):
             self.tunnel.write(data)
             self.tunnel.flush()
             return
-        if self.last:
-            return  # after a request that closes the connection, servers ignore what follows
+        if self.last:  # after a request that closes the connection, servers ignore what follows
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -142,13 +142,11 @@ class Client(Gathered):
             exchange.backend.flush()
 
     def eof_received(self) -> bool:
-        """A half-close (``nc -N``, health checks): what was asked is still answered, then the
-        connection closes; in a tunnel it is passed on."""
+        """A half-close (``nc -N``): what was asked is answered, then it closes (a tunnel passes it on)."""
         self.ended = True
         if self.tunnel is not None:
             self.tunnel.write_eof()
-            return True
-        if self.exchange is None and self.building is None:
+        elif self.exchange is None and self.building is None:
             self.close()
         return True
 
@@ -228,13 +226,10 @@ class Client(Gathered):
     def tunnel_to(self, backend: Backend, rest: bytes, pending: list[bytes]) -> None:
         """After a 101: bytes both ways as they come; ``rest`` came with the head, ``pending``
         from the client while it waited."""
-        self.tunnel = backend
-        backend.tunnel = self
+        self.tunnel, backend.tunnel = backend, self
         self.write(rest)
         self.flush()
-        for piece in pending:
-            if piece:
-                backend.write(piece)
+        backend.out.extend(piece for piece in pending if piece)
         backend.flush()
         self.resume("upgrade")
 
