@@ -30,6 +30,7 @@ class ControlServer:
         self.streams = streams or {}  # attach, subscribe: the connection becomes a stream after "ok"
         self._server: asyncio.base_events.Server | None = None
         self._held: list[asyncio.StreamWriter] = []  # quit clients, told when the session is gone
+        self._open: set[asyncio.StreamWriter] = set()  # every connection being served
         self.stale = False
 
     async def start(self) -> None:
@@ -50,11 +51,12 @@ class ControlServer:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
-        for writer in self._held:
+        for writer in (*self._held, *self._open):  # their handlers see the end and return
             writer.close()
         self._held.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open.add(writer)
         try:
             sock = writer.get_extra_info("socket")
             if sock is None or peer_uid(sock) != os.getuid():
@@ -88,6 +90,9 @@ class ControlServer:
                     return
         except (ConnectionError, OSError):
             return
+        except asyncio.CancelledError:  # the session ends with a client connected (top, an idle socket):
+            return  # asyncio's stream callback would print a traceback for a cancelled handler
         finally:
+            self._open.discard(writer)
             if writer not in self._held:
                 writer.close()

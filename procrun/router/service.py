@@ -200,6 +200,8 @@ class Router(Service):
                 finally:
                     b_writer.close()
                 return
+        except asyncio.CancelledError:  # the session ends: asyncio's stream callback would print a
+            return  # traceback for a cancelled handler (its task.exception() raises); end quietly
         finally:
             writer.close()
 

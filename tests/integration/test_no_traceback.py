@@ -119,3 +119,27 @@ def test_start_with_a_bad_stdout_stops_and_leaves_nothing(tmp_path, kind):
     _assert_clean(result, ["start", kind])
     assert result.returncode == {"closed": 1, "full": 1, "broken": 141}[kind]
     assert marked(token) == []
+
+
+@pytest.mark.parametrize("mode", ["control", "tcp-router"])
+def test_a_session_ending_with_clients_connected_says_no_traceback(procrun, tmp_path, mode):
+    """Regression (#27): a control client still connected (procrun top, an idle socket) or a TCP
+    router connection open when the session ended printed `Exception in callback
+    StreamReaderProtocol... CancelledError` (asyncio reports a cancelled stream handler)."""
+    import socket
+
+    from tests.integration.helpers import ctl, free_base
+
+    write_app(tmp_path, "web: exec " + PY + " -m http.server $PORT --bind 127.0.0.1\n")
+    base = free_base()
+    run = procrun("start", "--router", "--router-mode", "tcp", "-p", str(base), "--no-color")
+    run.wait_for(r"web\.1 is ready on port")
+    held = socket.socket(socket.AF_UNIX if mode == "control" else socket.AF_INET)
+    held.connect(str(tmp_path / ".procrun" / "control.sock") if mode == "control" else ("127.0.0.1", base))
+    try:
+        ctl(tmp_path, "quit")
+        run.wait()
+    finally:
+        held.close()
+    text = run.text() + run.stderr.decode(errors="replace")
+    assert "Traceback" not in text and "Exception in callback" not in text, text
