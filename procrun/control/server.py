@@ -58,9 +58,7 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._open.add(writer)
         try:
-            sock = writer.get_extra_info("socket")
-            if sock is None or peer_uid(sock) != os.getuid():
-                writer.write(encode(error("refused: the control socket only serves its own user")))
+            if _stranger(writer):
                 return
             while True:
                 try:
@@ -96,3 +94,12 @@ class ControlServer:
             self._open.discard(writer)
             if writer not in self._held:
                 writer.close()
+
+
+def _stranger(writer: asyncio.StreamWriter) -> bool:
+    """A peer of another user is told so (the control socket serves its own user only)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None and peer_uid(sock) == os.getuid():
+        return False
+    writer.write(encode(error("refused: the control socket only serves its own user")))
+    return True
