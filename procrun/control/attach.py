@@ -17,7 +17,8 @@ def run(root: str, name: str) -> int:
         message: dict[str, object] = {"cmd": "attach", "targets": [name]}
         if os.isatty(0):
             size = os.get_terminal_size(0)
-            message["size"] = [size.lines, size.columns]
+            if size.lines and size.columns:  # 0x0: the terminal does not know (script -c, CI ptys)
+                message["size"] = [size.lines, size.columns]
         reply = conn.request(message)
         if not reply.get("ok"):
             raise Refused(str(reply.get("error", "the session refused to attach")))

@@ -105,8 +105,10 @@ def _extras(data: dict[str, Any]) -> tuple[tuple[int, int] | None, str | None]:
     """attach's terminal size and chaos now's backing service."""
     size = data.get("size")
     if size is not None and not (isinstance(size, list) and len(size) == 2
-                                 and all(type(n) is int and 1 <= n <= 10_000 for n in size)):
-        raise ProtocolError("size must be [rows, columns], each from 1 to 10000")
+                                 and all(type(n) is int and 0 <= n <= 10_000 for n in size)):
+        raise ProtocolError("size must be [rows, columns], each from 0 (unknown) to 10000")
+    if size is not None and 0 in size:  # a terminal that does not know its size (script, many CI ptys)
+        size = None
     backing = data.get("backing")
     if backing is not None and not isinstance(backing, str):
         raise ProtocolError("backing must be the name of a variable, like DATABASE_URL")

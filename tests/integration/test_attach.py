@@ -24,9 +24,9 @@ print("after")
 class Terminal:
     """A command on its own pseudo-terminal, as a user's shell would run it."""
 
-    def __init__(self, args, cwd):
+    def __init__(self, args, cwd, size=(33, 101)):
         self.master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))  # the user's terminal size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))  # the user's terminal size
         self.proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
         self.seen = b""
@@ -82,3 +82,25 @@ def test_attach_to_a_debugger_type_and_detach(procrun, tmp_path):
     assert len(refused.stderr.strip().splitlines()) == 1
     ctl(tmp_path, "quit")
     run.wait()
+
+
+def test_attach_from_a_terminal_that_does_not_know_its_size(procrun, tmp_path):
+    """Regression (#27): a 0x0 terminal (script -q -c, many CI ptys) was refused: "size must be
+    [rows, columns], each from 1 to 10000". It attaches; the instance keeps its own size."""
+    write_app(tmp_path, f"console: {PY} console.py\n", console__py=CONSOLE,
+              procrun__yaml="types:\n  console: {tty: true}\n")
+    run = procrun("start", "--no-color")
+    run.wait_for(r"console\.1 +\| > .*console\.py\(4\)<module>\(\)$")
+    term = Terminal([PY, "-m", "procrun", "attach", "console.1", "-d", str(tmp_path)], tmp_path, size=(0, 0))
+    try:
+        term.read_until(b"detach with Ctrl-]")
+        term.type(b"p 6 * 7\n")
+        term.read_until(b"42")
+        term.type(b"\x1d")
+        term.read_until(b"detached")
+        assert term.proc.wait(timeout=10) == 0
+    finally:
+        term.close()
+    from procrun.control.protocol import parse_request
+
+    assert parse_request(b'{"cmd": "attach", "targets": ["console.1"], "size": [0, 0]}\n').size is None
