@@ -141,12 +141,18 @@ def test_kubernetes_chaos_backing_from_the_command_line_and_procrun_yaml(tmp_pat
 
     app = tmp_path / "app"
     write_app(app, "web: python3 -m http.server $PORT\n", __env="REDIS_URL=redis://localhost:6379/0\n"
-              "DATABASE_URL=postgres://127.0.0.1:5432/db\n", procrun__yaml="chaos:\n  backing_targets: {REDIS_URL: app=redis}\n")
+              "DATABASE_URL=postgres://127.0.0.1:5432/db\n",
+              procrun__yaml="chaos:\n  backing_targets: {REDIS_URL: app=redis}\n"
+                            "  backing_faults: [latency, 'bandwidth rate=8', reset]\n")
     out = tmp_path / "k8s"
     result = export(app, "kubernetes", str(out), "--image", "shop:1", "-a", "shop", "--chaos", "--chaos-backing")
-    assert "no NetworkChaos equivalent" in result.stderr and "no target for DATABASE_URL" in result.stderr
+    assert "backing fault reset (every open connection reset) has no NetworkChaos equivalent" in result.stderr
+    assert "no target for DATABASE_URL" in result.stderr
     docs = list(yaml.safe_load_all((out / "shop-chaos-mesh.yaml").read_text()))
-    assert [d["spec"]["type"] for d in docs].count("NetworkChaos") == 6
+    network = [d["spec"]["networkChaos"] for d in docs if d["spec"]["type"] == "NetworkChaos"]
+    assert len(network) == 4  # latency and bandwidth (what chaos.backing_faults chose) for each service
+    assert {n["action"] for n in network} == {"delay", "bandwidth"}
+    assert {n["bandwidth"]["rate"] for n in network if n["action"] == "bandwidth"} == {"64kbps"}  # 8 KB/s
     schema = json.loads((Path(__file__).parents[1] / "unit" / "chaos_mesh_crds" / "Schedule.v1alpha1.schema.json").read_text())
     for doc in docs:
         Draft4Validator(schema).validate(doc)
