@@ -35,3 +35,19 @@ def backend() -> ModuleType:
         _chosen = chosen
     return _chosen
 
+
+def stopping_signals() -> tuple[int, ...]:
+    """Every signal whose default is to end a process and that another process sends: each
+    stops a session as SIGTERM does (the children get their grace), exit 128 + N, and the
+    guardian ignores them all (a signal to procrun's group must not end it). Left at their
+    default: the ones the kernel raises for a fault in procrun itself (SEGV, BUS, FPE, ILL,
+    ABRT, TRAP, SYS: handling them cannot help), SIGKILL and SIGSTOP (not catchable), SIGPIPE
+    (Python ignores it; a closed output is handled where it is written)."""
+    import signal
+
+    names = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF",
+             "SIGIO", "SIGPWR", "SIGXCPU", "SIGXFSZ", "SIGSTKFLT")
+    found = [int(getattr(signal, name)) for name in names if hasattr(signal, name)]
+    if hasattr(signal, "SIGRTMIN"):
+        found += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+    return tuple(dict.fromkeys(found))

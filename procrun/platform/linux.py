@@ -42,7 +42,10 @@ fi
 
 def guardian_command(marker: str, keep: bool) -> list[str]:
     """A tiny /bin/sh (about 1 MiB, no Python) that scans /proc/*/environ for the marker."""
-    return ["/bin/sh", "-c", GUARDIAN, "procrun-guardian", marker, "keep" if keep else ""]
+    from procrun.platform import stopping_signals
+
+    ignore = "trap '' " + " ".join(map(str, stopping_signals())) + "\n"  # a signal to procrun's group spares it
+    return ["/bin/sh", "-c", ignore + GUARDIAN, "procrun-guardian", marker, "keep" if keep else ""]
 
 
 def copy_command() -> list[str]:

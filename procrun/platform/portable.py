@@ -16,7 +16,7 @@ MARKER_VAR = "PROCRUN_SESSION"
 GUARDIAN = r'''
 import os, shutil, signal, sys
 marker, keep, roots = sys.argv[1], sys.argv[2], []
-for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+for sig in map(int, sys.argv[3].split()):  # a signal to procrun's group spares it
     signal.signal(sig, signal.SIG_IGN)
 for line in sys.stdin:
     line = line.rstrip("\n")
@@ -44,7 +44,9 @@ if keep != "keep":
 
 def guardian_command(marker: str, keep: bool) -> list[str]:
     """A small Python process that waits on its pipe and then kills by marker with psutil."""
-    return [sys.executable, "-c", GUARDIAN, marker, "keep" if keep else ""]
+    from procrun.platform import stopping_signals
+
+    return [sys.executable, "-c", GUARDIAN, marker, "keep" if keep else "", " ".join(map(str, stopping_signals()))]
 
 
 def copy_command() -> list[str]:

@@ -14,6 +14,7 @@ import errno
 import signal
 from typing import TYPE_CHECKING
 
+from procrun.platform import stopping_signals
 from procrun.supervise.machine import Action, Finish, Sweep
 from procrun.supervise.relay import Relay, call_soon
 
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
     from procrun.fresh.inspect import FreshDirs
     from procrun.supervise.session import Session
 
-SIGNAL_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD)
+
+STOPPING = stopping_signals()  # each stops the session as SIGTERM does, exit 128 + N
+HANDLED = (*STOPPING, signal.SIGCHLD)
 
 
 class Early:
@@ -36,7 +38,7 @@ class Early:
         self.relays: list[Relay] = []
         self.probes: list[tuple[str, int, int]] = []
         self.actions: list[Action] = []
-        for sig in SIGNAL_CODES:  # the loop's handlers replace these; until then a signal is kept
+        for sig in STOPPING:  # the loop's handlers replace these; until then a signal is kept
             signal.signal(sig, lambda sig, frame: self.signals.append(sig))
 
     def relay(self, relay: Relay) -> None:
@@ -138,7 +140,7 @@ class OnLoop:
         if sig == signal.SIGCHLD:
             session.children_exited()
         elif machine.ending is None:
-            session.apply(machine.shutdown(SIGNAL_CODES[sig], session.clock(), f"{signal.Signals(sig).name} received"))
+            session.apply(machine.shutdown(128 + sig, session.clock(), f"{_name(sig)} received"))
         else:
             session.apply(machine.hurry(session.clock()))
 
@@ -160,6 +162,12 @@ class OnLoop:
     def _finished(self) -> None:
         if not self.done.done():
             self.done.set_result(self.session.code if self.session.code is not None else 0)
+
+
+def _name(sig: int) -> str:
+    if hasattr(signal, "SIGRTMIN") and signal.SIGRTMIN < sig <= signal.SIGRTMAX:
+        return f"SIGRTMIN+{sig - signal.SIGRTMIN}"
+    return signal.Signals(sig).name
 
 
 def _quiet_wakeup_fd() -> None:

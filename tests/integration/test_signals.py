@@ -2,6 +2,7 @@
 
 import signal
 import sys
+import time
 
 import pytest
 
@@ -14,17 +15,31 @@ PROCFILE = ("web: setsid sleep 301 & exec sleep 302\n"
             "worker: trap '' TERM; echo ready; while :; do sleep 0.1; done\n")
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_stops_everything_including_daemons(procrun, tmp_path, sig, code):
+@pytest.mark.parametrize("sig, name", [
+    (signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP"), (signal.SIGQUIT, "SIGQUIT"),
+    (signal.SIGUSR1, "SIGUSR1"), (signal.SIGUSR2, "SIGUSR2"), (signal.SIGALRM, "SIGALRM"),
+    (signal.SIGRTMIN + 3, "SIGRTMIN+3")])
+def test_signal_stops_everything_including_daemons(procrun, tmp_path, sig, name):
+    """Every signal whose default ends a process stops the session as SIGTERM does: the children
+    get their grace (the worker that ignores SIGTERM is killed after it), the journal ends, the
+    control socket is removed, exit 128 + N. Regression (#27): SIGQUIT, SIGUSR1, SIGUSR2 and
+    SIGALRM killed procrun outright (no grace, no journal end, a stale socket)."""
+    import json
+
+    from tests.integration.helpers import ctl
+
     write_app(tmp_path, PROCFILE)
     run = procrun("start", "-t", "0.3")
     run.wait_for(r"worker\.1 +\| ready")
     wait_until(lambda: len(marked(run.token)) >= 5)  # procrun, guardian-free: sh+sleep, daemon, worker
     run.signal(sig)
-    assert run.wait() == code
-    assert f"{signal.Signals(sig).name} received" in run.text()
-    assert "sending SIGKILL to worker.1" in run.text()
+    assert run.wait() == 128 + sig
+    assert f"{name} received" in run.text()
+    assert "sending SIGTERM to web.1" in run.text() and "sending SIGKILL to worker.1" in run.text()
     assert marked(run.token) == []
+    assert not (tmp_path / ".procrun" / "control.sock").exists()
+    last = json.loads(ctl(tmp_path, "logs", "--json").stdout.splitlines()[-1])
+    assert last["k"] == "end" and last["code"] == 128 + sig
 
 
 def test_an_interrupt_while_the_first_processes_start_stops_them_all(procrun, tmp_path):
@@ -38,6 +53,26 @@ def test_an_interrupt_while_the_first_processes_start_stops_them_all(procrun, tm
     out = run.text()
     assert "SIGINT received" in out and "Traceback" not in out and "KeyboardInterrupt" not in out
     assert marked(run.token) == []
+
+
+def test_the_guardian_outlives_a_signal_to_procruns_group_and_still_cleans_up(procrun, tmp_path):
+    """The guardian ignores every signal that stops a session (a `kill -USR1 -PGID` or Ctrl-\\
+    reaches it too), so a SIGKILL of procrun afterwards still leaves nothing."""
+    import os
+
+    write_app(tmp_path, PROCFILE)
+    run = procrun("start", "-t", "0.3")
+    run.wait_for(r"worker\.1 +\| ready")
+    wait_until(lambda: len(marked(run.token)) >= 5)
+    guardian = next(pid for pid in marked(run.token) if b"procrun-guardian" in _read(f"/proc/{pid}/cmdline")
+                    or b"shutil" in _read(f"/proc/{pid}/cmdline"))
+    for sig in (signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGHUP, signal.SIGRTMIN):
+        os.kill(guardian, sig)
+    time.sleep(0.3)
+    assert guardian in marked(run.token)  # alive
+    run.signal(signal.SIGKILL)
+    run.wait()
+    wait_until(lambda: marked(run.token) == [], timeout=10)
 
 
 def test_sigkill_of_procrun_leaves_nothing(procrun, tmp_path):
