@@ -185,9 +185,9 @@ def _finish(session: Session, app: App, state_dir: str, journal_dir: str | None,
     if journal_dir is not None:
         statedir.save_json(journal_dir, statedir.REPORT, report)
         if s.chaos:
-            from procrun.journal.page import write_page
+            from procrun.journal.page import file_url, write_page
 
-            session.say(f"timeline: file://{write_page(journal_dir, report)}", "report")
+            session.say(f"timeline: {file_url(write_page(journal_dir, report))}", "report")
         session.journal.event("end", {"code": code})
         session.journal.close()
     from procrun.supervise.relay import say_output_error

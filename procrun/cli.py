@@ -121,6 +121,9 @@ def _open_standard_fds() -> set[int]:
         sys.stdout = open(1, "w", closefd=False)
     if sys.stderr is None:
         sys.stderr = open(2, "w", closefd=False)
+    for stream in (sys.stdout, sys.stderr):  # a file or folder name that is not UTF-8 prints as it is
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     return closed
 
 
@@ -133,7 +136,11 @@ def _discard_stdout() -> None:
 
 def _say(line: str) -> None:
     try:
-        os.write(2, (line + "\n").encode(errors="replace"))
+        data = (line + "\n").encode("utf-8", "surrogateescape")  # a name that is not UTF-8, as it is
+    except UnicodeEncodeError:
+        data = (line + "\n").encode("utf-8", "replace")
+    try:
+        os.write(2, data)
     except OSError:
         pass
 

@@ -29,12 +29,12 @@ def fallback(root: str) -> str:
     import tempfile
 
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    digest = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(root))).hexdigest()[:16]
     return os.path.join(base, f"procrun-{os.getuid()}", digest)
 
 
 def fits(directory: str) -> bool:
-    return len(os.path.join(directory, SOCKET).encode()) <= MAX_SOCKET_PATH
+    return len(os.fsencode(os.path.join(directory, SOCKET))) <= MAX_SOCKET_PATH  # (any name: not UTF-8 too)
 
 
 def locate(root: str) -> str:
@@ -93,7 +93,7 @@ class SessionLock:
             os.close(fd)
             return holder or "another session"
         os.ftruncate(fd, 0)
-        os.write(fd, info.encode())
+        os.write(fd, os.fsencode(info))
         self.fd = fd
         return None
 

@@ -176,13 +176,13 @@ def _report(root: str, ns: argparse.Namespace) -> int:
 
     if ns.html is not None:
         from procrun.errors import SessionError
-        from procrun.journal.page import page_for
+        from procrun.journal.page import file_url, page_for
 
         try:
             data = _report_data(root, ns.session)
         except SessionError:  # a session killed before it saved its report: the journal alone
             data = {}
-        print(f"wrote file://{page_for(root, ns.session, data, ns.html or None)}")
+        print(f"wrote {file_url(page_for(root, ns.session, data, ns.html or None))}")
         return 0
     data = _report_data(root, ns.session)
     report = from_json(data)

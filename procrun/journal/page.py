@@ -19,10 +19,18 @@ def write_page(directory: str, report: dict[str, Any], path: str | None = None) 
     reader.finish()
     target = os.path.abspath(path or os.path.join(directory, PAGE))
     tmp = f"{target}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8", errors="replace") as f:  # (a path that is not UTF-8: shown replaced)
         f.write(render(meta(directory), records, report))
     os.replace(tmp, target)
     return target
+
+
+def file_url(path: str) -> str:
+    """A ``file://`` link a terminal and a browser open: the path percent-encoded (spaces, #, ?,
+    names that are not UTF-8)."""
+    from urllib.parse import quote
+
+    return "file://" + quote(os.fsencode(path))
 
 
 def page_for(root: str, ident: str | None, report: dict[str, Any], path: str | None) -> str:

@@ -121,7 +121,8 @@ class Journal:
             self._fd = -1
 
     def _append(self, record: dict[str, object]) -> None:
-        self._write((_dumps(record) + "\n").encode())
+        # a lone surrogate (a file name that is not UTF-8) becomes its JSON escape, read back as it was
+        self._write((_dumps(record) + "\n").encode("utf-8", "backslashreplace"))
 
     def _write(self, *parts: bytes) -> None:
         """One record, in one writev(2) (no copy of a large chunk to join its parts)."""

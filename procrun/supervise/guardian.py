@@ -47,7 +47,7 @@ class Guardian:
     def remove_on_death(self, root: str) -> None:
         """A temporary root the guardian removes if the session dies without cleaning up."""
         if self._pipe is not None:
-            os.write(self._pipe, root.encode() + b"\n")
+            os.write(self._pipe, os.fsencode(root) + b"\n")
 
     def release(self) -> None:
         """Everything is stopped: tell the guardian so, and let it go."""

@@ -64,7 +64,7 @@ class Prefixer:
         text = label(self.stamp(), name, self.style.width)
         if self.style.colour and colour:
             text = f"{RESET}\033[{colour}m{text}{RESET}"
-        return text.encode()
+        return text.encode("utf-8", "surrogateescape")
 
 
 def render(prefix: bytes, lines: list[bytes]) -> bytes:

@@ -170,7 +170,7 @@ class Session:
     def say(self, text: str, source: str = SYSTEM) -> None:
         if source != SYSTEM:
             self.prefixer.style.widen([source])
-        self.emit(source, None, [text.encode()])
+        self.emit(source, None, [text.encode("utf-8", "surrogateescape")])  # a path that is not UTF-8, as it is
 
     def emit(self, name: str, colour: str | None, lines: list[bytes]) -> None:
         self.writer.write(render(self.prefixer.prefix(name, colour), lines), len(lines))

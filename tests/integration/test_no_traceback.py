@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,27 @@ def test_a_session_ending_with_clients_connected_says_no_traceback(procrun, tmp_
         held.close()
     text = run.text() + run.stderr.decode(errors="replace")
     assert "Traceback" not in text and "Exception in callback" not in text, text
+
+
+def test_an_app_root_whose_name_is_not_utf8_works_like_any_other(procrun, tmp_path):
+    """Regression (#27): in a folder named b"bad\\xff\\xfe" start, ps and quit failed with
+    `internal error: UnicodeEncodeError`; then a file name that is not UTF-8 broke the journal, the
+    report and the timeline page. honcho runs there; so does procrun, names shown as they are."""
+    from tests.integration.helpers import ctl
+
+    root = os.fsdecode(os.fsencode(str(tmp_path)) + b"/bad\xff\xfe")
+    os.mkdir(root)
+    write_app(Path(root), "web: touch \"$(printf 'n\\377m')\"; echo hi; sleep 300\n")
+    run = procrun("start", "--fresh", "--chaos", "--chaos-interval", "600", "--no-color", cwd=Path(root))
+    run.wait_for(r"web\.1 +\| hi")
+    for verb in (["ps"], ["ps", "--json"], ["logs"], ["chaos", "now", "web.1", "--action", "restart"]):
+        result = ctl(Path(root), *verb)
+        assert "internal error" not in result.stderr, (verb, result.stderr)
+    run.wait_for(r"web\.1 wrote n\S+m during")
+    ctl(Path(root), "quit")
+    assert run.wait() == 0
+    out = subprocess.run([PY, "-m", "procrun", "report", "-d", root], capture_output=True, timeout=30)
+    assert out.returncode == 0 and b"created n\xffm" in out.stdout, out
+    page = subprocess.run([PY, "-m", "procrun", "report", "--html", "-d", root], capture_output=True, timeout=30)
+    assert page.returncode == 0 and b"file://" in page.stdout and b"bad%FF%FE" in page.stdout, page
+    assert "internal error" not in run.text() and "Traceback" not in run.text()
