@@ -12,13 +12,14 @@ import re
 import shlex
 
 from procrun.errors import ConfigError
+from procrun.project.procfile import lines
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def parse(text: str, path: str = ".env") -> dict[str, str]:
     values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines(text), start=1):
         try:
             tokens = list(shlex.shlex(line, posix=True))
         except ValueError as exc:

@@ -42,7 +42,7 @@ def read_text(path: str, what: str) -> str:
     except OSError as exc:
         raise ConfigError(path, None, f"cannot read {what}: {exc.strerror}", "check its permissions") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # the byte order mark Windows editors write
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(path, line, f"{what} is not UTF-8 text", "save it as UTF-8") from None

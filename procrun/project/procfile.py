@@ -16,6 +16,16 @@ NAME = re.compile(r"[A-Za-z0-9_-]+")
 _LINE = re.compile(r"^([^:\s]*)\s*:\s*(.*)$")
 
 
+_BREAK = re.compile(r"\r?\n")
+
+
+def lines(text: str) -> list[str]:
+    """Text split where a file's lines end (\\n, \\r\\n) and nowhere else: a form feed or U+2028
+    inside a line is part of it (str.splitlines would count it as a line break, and an error
+    would name the wrong line)."""
+    return _BREAK.split(text)
+
+
 class ProcessType(NamedTuple):
     """One Procfile line: a process type, its command and where it was declared."""
 
@@ -45,7 +55,7 @@ def parse(text: str, path: str = "Procfile") -> Procfile:
     """Parse Procfile text; raise ConfigError at the first bad line."""
     types: list[ProcessType] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines(text), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
