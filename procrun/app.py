@@ -44,7 +44,7 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     plan = make_plan(app.procfile, s, app.environment())
     process.ensure_open_files(len(plan.instances))
     routed = s.router and app.procfile.get(ROUTED_TYPE) is not None
-    refuse_bad_input(app, routed)
+    _refuse(app, routed)
     live = Live(app, plan, routed)
     backing = _backing(app, plan, live)  # before the instances are made: they get the proxied URLs
     shared = Shared()  # the channels the session's services tell each other through
@@ -73,6 +73,21 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
         return code
     finally:
         lock.release()
+
+
+def _refuse(app: App, routed: bool) -> None:
+    """What cannot run, said before anything starts: bad input, and a router port another process
+    holds (it came after the first processes, with their stop lines)."""
+    from procrun.supervise.process import port_taken
+
+    refuse_bad_input(app, routed)
+    s = app.settings
+    taken = port_taken(s.port) if routed else None
+    if taken is not None:
+        from procrun.errors import SessionError
+
+        raise SessionError(f"router cannot listen on {s.router_host}:{s.port}: in use by {taken}; "
+                           "pick another base port with -p")
 
 
 def _backing(app: App, plan: Plan, live: Live) -> Any:

@@ -147,6 +147,28 @@ def listening_ports(group: int) -> set[int]:
     return ports
 
 
+def port_holder(port: int) -> tuple[int, str] | None:
+    """The pid and command line of a process listening on ``port``, when /proc shows it (the
+    user's own processes, or all as root); None otherwise."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                inodes |= {inode for found, inode in parse_listeners(f.read()) if found == port}
+        except OSError:
+            continue
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for pid, _ in _processes() if wanted else ():
+        try:
+            links = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in wanted for fd in links):
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    return pid, f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+    return None
+
+
 def parse_listeners(text: str) -> list[tuple[int, str]]:
     """(port, socket inode) of each LISTEN row of /proc/net/tcp or tcp6."""
     out = []

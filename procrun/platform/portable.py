@@ -142,3 +142,20 @@ def listening_ports(group: int) -> set[int]:
             continue
         ports |= {c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN and c.laddr}
     return ports
+
+
+def port_holder(port: int) -> tuple[int, str] | None:
+    """The pid and command line of a process listening on ``port``, when psutil may see it."""
+    import psutil
+
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    for c in connections:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+            try:
+                return c.pid, " ".join(psutil.Process(c.pid).cmdline())
+            except psutil.Error:
+                return c.pid, "?"
+    return None

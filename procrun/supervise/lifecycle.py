@@ -36,7 +36,7 @@ class Early:
     def __init__(self) -> None:
         self.signals: list[int] = []
         self.relays: list[Relay] = []
-        self.probes: list[tuple[str, int, int]] = []
+        self.probes: list[tuple[str, int, int, str | None]] = []
         self.actions: list[Action] = []
         for sig in STOPPING:  # the loop's handlers replace these; until then a signal is kept
             signal.signal(sig, lambda sig, frame: self.signals.append(sig))
@@ -44,8 +44,8 @@ class Early:
     def relay(self, relay: Relay) -> None:
         self.relays.append(relay)
 
-    def probe(self, name: str, pid: int, port: int) -> None:
-        self.probes.append((name, pid, port))
+    def probe(self, name: str, pid: int, port: int, taken: str | None) -> None:
+        self.probes.append((name, pid, port, taken))
 
     def sweep(self, sig: int) -> None:
         self.actions.append(Sweep(sig))
@@ -105,8 +105,8 @@ class OnLoop:
     def relay(self, relay: Relay) -> None:
         self.relays.add(relay)
 
-    def probe(self, name: str, pid: int, port: int) -> None:
-        self.probes.start(name, pid, port)
+    def probe(self, name: str, pid: int, port: int, taken: str | None) -> None:
+        self.probes.start(name, pid, port, taken)
 
     def sweep(self, sig: int) -> None:
         self.stragglers.signal(sig)

@@ -58,30 +58,38 @@ class Probes:
         self.ready = ready
         self.say, self.findings, self.checks, self.listening = say, findings, checks, listening
         self.tasks: set[asyncio.Task[None]] = set()
-        self._held: list[tuple[str, int, int]] | None = []  # until release(): the services are up
+        self._held: list[tuple[str, int, int, str | None]] | None = []  # until release(): the services are up
 
     def release(self) -> None:
         """Probe from now on: the session's services are up, so the router listens before any
         web instance is said to be ready."""
         held, self._held = self._held or [], None
-        for probe in held:
-            self.start(*probe)
+        for name, pid, port, taken in held:
+            self._launch(name, pid, port, taken is not None)
 
-    def start(self, name: str, pid: int, port: int) -> None:
+    def start(self, name: str, pid: int, port: int, taken: str | None = None) -> None:
+        """Probe ``port``; ``taken``: who already listened on it when the instance was spawned."""
+        if taken is not None:  # said at once: the instance will most likely fail to bind it
+            self.say(f"{name}: port {port} is in use by {taken}; pick another base port with -p", "warning")
         if self._held is not None:
-            self._held.append((name, pid, port))
-            return
-        task = self.loop.create_task(self._probe(name, pid, port))
+            self._held.append((name, pid, port, taken))
+        else:
+            self._launch(name, pid, port, taken is not None)
+
+    def _launch(self, name: str, pid: int, port: int, taken: bool) -> None:
+        task = self.loop.create_task(self._probe(name, pid, port, taken))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _probe(self, name: str, pid: int, port: int) -> None:
+    async def _probe(self, name: str, pid: int, port: int, taken: bool) -> None:
+        """Ready once the port accepts a connection; a port another process held at spawn counts
+        only once the instance itself listens on it (its answer was the other process's)."""
         import asyncio  # here, not at the top: a session launches its processes before it imports asyncio
 
         delay, started, looked, told, warned = 0.01, self.loop.time(), 0.0, False, False
         timeout = self.checks.boot_timeout(name)
         while self.alive(pid):
-            if await accepts(port):
+            if (port in self.listening(pid)) if taken else await accepts(port):
                 self.ready(name, pid)
                 return
             waited = self.loop.time() - started

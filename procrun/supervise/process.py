@@ -174,10 +174,11 @@ class Effects(NamedTuple):
     descendants: Callable[[int], list[tuple[int, int]]]
     listening: Callable[[int], set[int]]  # the TCP ports a process group listens on
     guardian: bool = True  # start the SIGKILL guardian (a real /bin/sh)
+    port_taken: Callable[[int], str | None] = lambda port: None  # who listens on a port already
 
 
 def real_effects() -> Effects:
-    return Effects(spawn, reap, signal_group, descendants, listening_ports)
+    return Effects(spawn, reap, signal_group, descendants, listening_ports, port_taken=port_taken)
 
 
 def kill_all(pids: list[int], sig: int) -> None:
@@ -187,6 +188,23 @@ def kill_all(pids: list[int], sig: int) -> None:
         except ProcessLookupError:
             pass
 
+
+
+def port_taken(port: int) -> str | None:
+    """Whether something listens on ``port`` now (checked before an instance that should bind it
+    starts): None when it is free, else who holds it, in words ("pid 4242 (python3 -m
+    http.server)", or "another process" when the system does not say)."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # connections in TIME_WAIT do not count
+        try:
+            s.bind(("0.0.0.0", port))  # fails when any address holds the port (127.0.0.1 or all)
+            return None
+        except OSError:
+            pass
+    holder = backend().port_holder(port)
+    return f"pid {holder[0]} ({holder[1]})" if holder else "another process"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -197,6 +197,8 @@ class Session:
             return
         env = {**inst.env, MARKER_VAR: self.marker, **({"TMPDIR": tmp} if tmp else {})}
         self.prefixer.style.widen([inst.name])
+        probing = inst.type in self.checks.probe_types and inst.port is not None
+        taken = self.effects.port_taken(inst.port) if probing else None  # before it starts: not its own bind
         try:
             child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, inst.type in self.ttys,
                                        wrap=workdir.wrap if workdir else ())
@@ -212,11 +214,10 @@ class Session:
         colour = self.colours.setdefault(inst.name, colour_for(len(self.colours)))
         self.stage.relay(Relay(inst.name, child.fd, colour, inst.type in self.quiet, tty=child.tty,  # type: ignore[union-attr]
                                taps=self.shared.taps))
-        probing = inst.type in self.checks.probe_types and inst.port is not None
         self.journal.event("start", {"n": inst.name, "pid": child.pid, "fresh": workdir is not None})
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
         if probing:
-            self.stage.probe(inst.name, child.pid, inst.port)  # type: ignore[union-attr, arg-type]
+            self.stage.probe(inst.name, child.pid, inst.port, taken)  # type: ignore[union-attr, arg-type]
 
     def _fresh_dirs(self) -> FreshDirs:
         if self.fresh is None:

@@ -90,3 +90,51 @@ def test_restart_always_keeps_going_until_interrupted(procrun, tmp_path):
     run.wait_for(r"crash-looping")
     run.signal(signal.SIGTERM)
     assert run.wait() == 143
+
+
+def test_a_port_already_taken_is_named_and_never_counts_as_ready(procrun, tmp_path):
+    """Regression (#27): with another server on port 5000, web.1 was 'ready on port 5000' (the
+    other server answered) while it had died with EADDRINUSE; behind the router the error came
+    after the first processes' start and stop lines."""
+    import socket
+    import subprocess
+    import time
+
+    from tests.integration.helpers import free_base
+
+    base = free_base()
+    squatter = subprocess.Popen([sys.executable, "-m", "http.server", str(base), "--bind", "127.0.0.1"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def listens():
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", base)) == 0
+
+        deadline = time.monotonic() + 10
+        while not listens():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        write_app(tmp_path, f"web: exec {sys.executable} -m http.server $PORT --bind 127.0.0.1\n")
+        run = procrun("start", "-p", str(base), "--no-color")
+        run.wait_for(rf"web\.1: port {base} is in use by pid {squatter.pid} \(.*http\.server {base}.*\); "
+                     "pick another base port with -p")
+        run.wait()
+        assert "is ready on port" not in run.text()
+        routed = procrun("start", "-p", str(base), "--router", "--no-color")
+        assert routed.wait() != 0
+        said = routed.text() + routed.stderr.decode()
+        assert f"router cannot listen on 127.0.0.1:{base}: in use by pid {squatter.pid}" in said
+        assert "started" not in said  # nothing started before the reason
+    finally:
+        squatter.kill()
+        squatter.wait()
+
+
+def test_a_listener_outside_the_instance_still_counts_when_the_port_was_free(procrun, tmp_path):
+    """`docker run -p $PORT:80` listens through docker's process, not the instance's: a port
+    that was free at spawn and answers now is ready, whoever holds it."""
+    write_app(tmp_path, f"web: setsid {sys.executable} -m http.server $PORT --bind 127.0.0.1 & exec sleep 100\n")
+    run = procrun("start", "--no-color")
+    run.wait_for(r"web\.1 is ready on port", timeout=15)
+    run.signal(signal.SIGINT)
+    run.wait()
