@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from procrun.supervise.session import Session
     from procrun.supervise.shared import Shared
 
+TAP_BUFFER = 1 << 20  # bytes an attached client may leave unread before its output is dropped
 PUSH_EVERY = 1.0  # a subscriber hears at least this often (uptime, CPU)
 LOOK_EVERY = 0.25  # how soon a change reaches a subscriber
 
@@ -24,10 +25,22 @@ async def attach(session: Session, shared: Shared, request: Request, reader: asy
     """The client's bytes to the instance's terminal, its output to the client, until either closes.
     The instance and the session go on; a restarted instance keeps the client."""
     name = request.targets[0]
+    dropped = 0
 
     def out(data: bytes) -> None:
-        if not writer.is_closing():
-            writer.write(data)
+        """Bounded: a client that stops reading loses output (said once it reads again), never
+        grows procrun (the main stream and the journal keep every line)."""
+        nonlocal dropped
+        if writer.is_closing():
+            return
+        if writer.transport.get_write_buffer_size() > TAP_BUFFER:
+            dropped += len(data)
+            return
+        if dropped:
+            writer.write(f"\r\n[procrun: {dropped:,} bytes not shown here: this terminal did not read them; "
+                         "procrun logs has them]\r\n".encode())
+            dropped = 0
+        writer.write(data)
 
     shared.taps[name] = out  # the instance's relay (this one's and a restarted one's) sends it its output
     relay = _tty_relay(session, name)

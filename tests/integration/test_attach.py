@@ -104,3 +104,39 @@ def test_attach_from_a_terminal_that_does_not_know_its_size(procrun, tmp_path):
     from procrun.control.protocol import parse_request
 
     assert parse_request(b'{"cmd": "attach", "targets": ["console.1"], "size": [0, 0]}\n').size is None
+
+
+def test_an_attached_client_that_stops_reading_does_not_grow_procrun(procrun, tmp_path):
+    """Regression (#27): a client that stopped reading grew procrun from 21 MB to 457 MB in 20 s
+    (the tap wrote without a bound). Its output is dropped past 1 MiB, and said when it reads."""
+    import socket
+
+    write_app(tmp_path, "chatty: yes 'a chatty line of output to fill the terminal'\n",
+              procrun__yaml="types:\n  chatty: {tty: true}\n")
+    run = procrun("start", "--no-color", "-q", "chatty")
+    wait = time.monotonic() + 10
+    while not (tmp_path / ".procrun" / "control.sock").exists():
+        assert time.monotonic() < wait
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+    def rss():
+        with open(f"/proc/{run.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    client = socket.socket(socket.AF_UNIX)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect(str(tmp_path / ".procrun" / "control.sock"))
+    try:
+        client.sendall(b'{"cmd": "attach", "targets": ["chatty.1"]}\n')
+        assert b'"ok":true' in client.recv(200)
+        before = rss()
+        time.sleep(8)  # the client reads nothing; yes writes as fast as it can
+        grown = rss() - before
+        client.settimeout(5)
+        seen = b""
+        while b"bytes not shown here" not in seen:  # reading again: told what it missed
+            seen = seen[-200:] + client.recv(65536)
+    finally:
+        client.close()
+    assert grown < 30_000, f"procrun grew {grown} KiB while the client did not read"
