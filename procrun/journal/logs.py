@@ -49,11 +49,16 @@ def run(root: str, names: list[str], follow_it: bool, since: str | None, grep: s
     records = follow(reader, lambda: running(state_dir, pid)) if follow_it else reader.records()
     show = wanted(names)
     first = True
+    last = None
     for record in records:
         if first and reader.rotated:
             _say(f"procrun: the oldest lines were dropped (journal size cap); lines from "
                  f"{clock(record['t'])} on")  # type: ignore[arg-type]
-        first = False
+        if reader.gap:  # every gap said where it is: the cap removed lines before they were read
+            reader.gap = False
+            _say(f"procrun: lines from {clock(last)} to {clock(record['t'])} are missing here: the journal's size "  # type: ignore[arg-type]
+                 "cap removed them before they were read (raise journal.max_mb)")
+        first, last = False, record["t"]
         if record["k"] in ("out", "start"):  # as start widened its column: every name seen so far
             width[0] = max(width[0], len(str(record.get("n", ""))))
         if start is not None and record["t"] < start:  # type: ignore[operator]

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from procrun.errors import SessionError
 from procrun.statedir import holder
@@ -63,37 +64,49 @@ def text_of(record: Record) -> str:
 
 
 class Reader:
-    """The records of one session, oldest first; ``skipped`` counts the unreadable lines."""
+    """The records of one session, oldest first; ``skipped`` counts the unreadable lines.
+
+    The segment being read stays open, so one the size cap removes meanwhile is still read to
+    its end (an unlinked file lives on while open); only a segment removed before it was ever
+    opened is lost, and that is a gap: ``gaps`` counts them, ``gap`` says one came just now."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.skipped = 0
-        self.rotated = False  # the oldest segments were dropped by the size cap
+        self.rotated = False  # the oldest segments were dropped by the size cap before reading began
+        self.gaps = 0
+        self.gap = False  # segments were lost between the last record read and the next
         self._number = 0
-        self._offset = 0
+        self._file: BinaryIO | None = None
         self._partial = b""
 
     def records(self) -> Iterator[Record]:
         """Everything written so far; call again to get what came since."""
-        for number, path in segments(self.directory):
-            if number < self._number:
+        while True:
+            later = [(n, p) for n, p in segments(self.directory) if n > self._number]  # listed first: a
+            yield from self._drain()  # later segment means the current one is complete, drained now
+            if not later:
+                return
+            self._close()
+            number, path = later[0]
+            if self._number == 0 and number > 1:
+                self.rotated = True
+            elif self._number and number > self._number + 1:
+                self.gaps += 1
+                self.gap = True
+            self._number = number
+            try:
+                self._file = open(path, "rb")
+            except OSError:  # removed between the listing and now: the next one
                 continue
-            if number > self._number:
-                if self._number == 0 and number > 1:
-                    self.rotated = True
-                if self._partial:  # a segment ended in a torn line: a SIGKILL or a full disk
-                    self.skipped += 1
-                self._number, self._offset, self._partial = number, 0, b""
-            yield from self._read(path)
 
-    def _read(self, path: str) -> Iterator[Record]:
+    def _drain(self) -> Iterator[Record]:
+        if self._file is None:
+            return
         try:
-            with open(path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
+            data = self._file.read()
         except OSError:
             return
-        self._offset += len(data)
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
         for line in lines:
@@ -106,12 +119,22 @@ class Reader:
             else:
                 self.skipped += 1
 
+    def __del__(self) -> None:  # a reader dropped before finish() closes its segment
+        if self._file is not None:
+            self._file.close()
+
+    def _close(self) -> None:
+        if self._partial:  # a segment ended in a torn line: a SIGKILL or a full disk
+            self.skipped += 1
+            self._partial = b""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def finish(self) -> None:
         """At the end of reading: a last line without its newline was torn; one line on stderr
         says how many lines were skipped."""
-        if self._partial:
-            self.skipped += 1
-            self._partial = b""
+        self._close()
         if self.skipped:
             sys.stdout.flush()
             print(f"procrun: skipped {self.skipped} unreadable journal line(s) in {self.directory}", file=sys.stderr)
@@ -124,16 +147,20 @@ def running(state_dir: str, pid: object) -> bool:
 
 
 def follow(reader: Reader, alive: Callable[[], bool], interval: float = 0.2) -> Iterator[Record]:
-    """Like ``tail -f``: the records as they are written, until the session ends."""
+    """Like ``tail -f``: the records as they are written, until the session ends; while records
+    keep coming it reads again at once (a chatty session must not outrun the size cap's rotation)."""
     while True:
         ended = not alive()  # asked before reading, so nothing written before the end is missed
+        got = False
         for record in reader.records():
+            got = True
             yield record
             if record["k"] == "end":
                 return
         if ended:
             return
-        time.sleep(interval)
+        if not got:
+            time.sleep(interval)
 
 
 def saved_report(root: str, ident: str) -> dict[str, object]:
