@@ -25,10 +25,17 @@ def preferred(root: str) -> str:
 
 
 def fallback(root: str) -> str:
+    """The per-user directory for an app root procrun cannot use (too deep for a socket path, or
+    not writable). The same for every process of the user whatever its environment (TMPDIR and
+    XDG_RUNTIME_DIR differ between shells; a client must find the session): /run/user/UID when
+    it is the user's, else /tmp."""
     import hashlib  # only for app roots too deep for a socket path
-    import tempfile
 
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    run = f"/run/user/{os.getuid()}"
+    try:
+        base = run if os.stat(run).st_uid == os.getuid() else "/tmp"
+    except OSError:
+        base = "/tmp"
     digest = hashlib.sha256(os.fsencode(os.path.abspath(root))).hexdigest()[:16]
     return os.path.join(base, f"procrun-{os.getuid()}", digest)
 
@@ -38,11 +45,17 @@ def fits(directory: str) -> bool:
 
 
 def locate(root: str) -> str:
-    """The directory a running session of this app root uses (for clients)."""
+    """The directory a running session of this app root uses (for clients): the one whose lock a
+    live session holds; with none running, the one used last (a read-only root may keep a
+    .procrun an earlier session left while the session runs from the fallback)."""
     first = preferred(root)
-    if fits(first) and os.path.exists(os.path.join(first, LOCK)):
-        return first
-    return fallback(root)
+    candidates = [first, fallback(root)] if fits(first) else [fallback(root)]
+    for directory in candidates:
+        if holder(directory) is not None:
+            return directory
+    used = [(os.stat(os.path.join(d, LOCK)).st_mtime, -i, d) for i, d in enumerate(candidates)
+            if os.path.exists(os.path.join(d, LOCK))]
+    return max(used)[2] if used else candidates[-1]
 
 
 def create(root: str) -> str:

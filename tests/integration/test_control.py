@@ -12,6 +12,7 @@ import pytest
 
 from procrun.statedir import fallback
 from tests.integration.helpers import ctl, free_base, marked, wait_until, write_app
+from tests.integration.test_fresh import unprivileged  # noqa: F401  (a fixture: procrun as nobody)
 
 WEB = f"{sys.executable} -m http.server --bind 127.0.0.1 $PORT"
 
@@ -256,3 +257,31 @@ def test_a_client_waits_for_a_session_that_holds_its_lock_but_has_no_socket_yet(
     os.close(lock)  # the session is gone: the next client is told at once
     with pytest.raises(SessionError, match="no procrun session is running"):
         request(str(tmp_path), {"cmd": "ping"}, timeout=5)
+
+
+def test_clients_find_a_session_running_from_the_fallback_beside_a_stale_procrun_folder(procrun, unprivileged):
+    """Regression (#27): in an app root the user cannot write, holding a .procrun an earlier
+    session left, the session ran from the per-user fallback but clients read the stale lock
+    (ps, quit: "no procrun session is running"; logs showed the old session)."""
+    from pathlib import Path
+
+    base, uid, python, env = unprivileged
+    root = Path(base) / "readonly-app"
+    write_app(root, "web: echo new session; sleep 300\n")
+    stale = root / ".procrun"
+    (stale / "sessions" / "20200101-000000-1").mkdir(parents=True)
+    (stale / "session.lock").write_text('{"pid": 1}')
+    for path in (root, stale, stale / "sessions", stale / "sessions" / "20200101-000000-1"):
+        os.chmod(path, 0o755)  # readable by the user, writable by root only
+    run = procrun("start", "--no-color", cwd=root, python=python, env={**env, "TMPDIR": base})
+
+    def client(*args, tmpdir="/var/tmp"):  # another shell: another TMPDIR
+        return subprocess.run([*python, "-m", "procrun", *args, "-d", str(root)], capture_output=True, text=True,
+                              env={**os.environ, **env, "TMPDIR": tmpdir}, timeout=30)
+
+    run.wait_for(r"web\.1 +\| new session")
+    ps = client("ps")
+    assert ps.returncode == 0 and "web.1" in ps.stdout, ps
+    assert "new session" in client("logs").stdout
+    assert client("quit").returncode == 0
+    assert run.wait() == 0
