@@ -47,6 +47,18 @@ class ExportContext:
 Renderer = Callable[[ExportContext], dict[str, File]]
 
 
+def bounded(name: str, limit: int, keep: str = "") -> str:
+    """``name`` within ``limit`` bytes: a long one is cut and ends with a hash of the whole (two
+    long names stay two), its last characters ``keep`` (like "-") stripped before the hash."""
+    if len(name.encode()) <= limit:
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    cut = name.encode()[:limit - 9].decode(errors="ignore").rstrip(keep)
+    return f"{cut}-{digest}"
+
+
 def renderers() -> dict[str, Renderer]:
     from procrun.export import compose, kubernetes, supervisord, systemd
 

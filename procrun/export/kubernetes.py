@@ -8,12 +8,14 @@ from collections.abc import Callable
 import yaml
 
 from procrun.errors import UsageError
-from procrun.export import ExportContext, File
+from procrun.export import ExportContext, File, bounded
 from procrun.project.plan import INSTANCE_NAME_VARS
 
 def dns_name(text: str) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return name[:63] or "app"
+    """A DNS label (RFC 1123: a-z, 0-9 and -, at most 63, starting and ending alphanumeric); a
+    longer one is cut and ends with a hash of the whole, so two long names never become one."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "app"
+    return bounded(name, 63, "-")
 
 
 def expand_safe(text: str) -> str:
@@ -28,7 +30,7 @@ def unique_names(types: tuple[str, ...], name: Callable[[str], str]) -> None:
         other = seen.setdefault(name(type_name), type_name)
         if other != type_name:
             raise UsageError(f"process types {other!r} and {type_name!r} would both be named {name(type_name)!r} "
-                             "in this export; rename one of them in the Procfile")
+                             "in this export (its names allow only a-z, 0-9 and -); rename one of them in the Procfile")
 
 
 def _dump(docs: list[dict]) -> str:

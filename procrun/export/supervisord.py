@@ -12,10 +12,11 @@ byte-exact) and execs the command. The .conf names it relative to itself
 from __future__ import annotations
 
 import os
+import re
 import shlex
 
 from procrun.errors import UsageError
-from procrun.export import ExportContext, File
+from procrun.export import ExportContext, File, bounded
 from procrun.project.plan import INSTANCE_NAME_VARS
 
 
@@ -25,6 +26,13 @@ def _ini(text: str, what: str) -> str:
         raise UsageError(f"supervisord cannot read the {what} {text!r} (a newline, or ';' or '#' after a space, "
                          "ends its value); choose another")
     return text.replace("%", "%%")
+
+
+def program_name(text: str) -> str:
+    """A group, program or file name supervisord and a shell take as it is: a character
+    supervisord refuses in names (space, :, /), ConfigParser interpolates (%) or its command
+    line splits on (quotes, backslash) becomes _; 200 bytes at most."""
+    return bounded(re.sub(r"[^A-Za-z0-9._+@=-]", "_", text), 200)
 
 
 def launcher(ctx: ExportContext, type_name: str, command: str, port: int) -> str:
@@ -45,19 +53,20 @@ def launcher(ctx: ExportContext, type_name: str, command: str, port: int) -> str
 
 def render(ctx: ExportContext) -> dict[str, File]:
     log_dir = _ini(ctx.log_dir or os.path.join(ctx.export_dir, "log"), "log directory")
-    app = _ini(ctx.app, "app name")
-    programs = [f"{app}-{t.name}" for t in ctx.types if t.count > 0]
+    app = program_name(ctx.app)
+    programs = [program_name(f"{app}-{t.name}") for t in ctx.types if t.count > 0]
     lines = [f"; {app}: exported by procrun from the Procfile. Include this file from supervisord.conf.",
              f"[group:{app}]", f"programs={','.join(programs)}", ""]
     files: dict[str, File] = {}
     for t in ctx.types:
         if t.count == 0:
             continue
-        script = f"{ctx.app}-{t.name}.sh"
+        program = program_name(f"{app}-{t.name}")
+        script = f"{program}.sh"
         files[script] = File(launcher(ctx, t.name, t.command, t.port), 0o755)
         lines += [
-            f"[program:{app}-{t.name}]",
-            f'command=/bin/sh "%(here)s/{_ini(script, "app name")}" %(process_num)d',
+            f"[program:{program}]",
+            f"command=/bin/sh {_here(ctx, script)} %(process_num)d",
             "process_name=%(program_name)s-%(process_num)d",
             f"numprocs={t.count}",
             "numprocs_start=1",
@@ -73,6 +82,14 @@ def render(ctx: ExportContext) -> dict[str, File]:
             f"stdout_logfile={log_dir}/{t.name}-%(process_num)d.log",
             "",
         ]
-    files[f"{ctx.app}.conf"] = File("\n".join(lines))
+    files[f"{app}.conf"] = File("\n".join(lines))
     files["log/.keep"] = File("")
     return files
+
+
+def _here(ctx: ExportContext, script: str) -> str:
+    """The launcher's path on the command line: relative to the .conf (%(here)s, the export can
+    move) when the export folder's name survives supervisord's quoting, else absolute, quoted."""
+    if not any(c in ctx.export_dir for c in '"\\$`\n'):
+        return f'"%(here)s/{script}"'
+    return _ini(shlex.quote(os.path.join(ctx.export_dir, script)), "export folder")

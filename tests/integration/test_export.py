@@ -270,3 +270,73 @@ def test_export_into_a_mount_point(tmp_path):
         assert not [p for p in target.iterdir() if p.name.startswith(".procrun-export-")]
     finally:
         subprocess.run(["umount", str(target)], check=True)
+
+
+ODD_APPS = ["sp ace", "pc%d$HOME", "q'\"x", "üñí", ".dot", "a:b/c", "x" * 62, "semi;colon #hash"]
+LONG_TYPE = "w" * 250
+
+
+@pytest.mark.parametrize("app_name", ODD_APPS)
+def test_exports_for_any_app_name_pass_each_engine_s_own_check(tmp_path, app_name):
+    """Regression (#27): systemd units were not escaped (systemd-analyze verify failed), Kubernetes
+    names from a 62-character root ended in '-' and the refusal blamed the Procfile types, a
+    250-character type name gave 'File name too long; choose a directory you can write'. Each
+    engine gets names valid by its own rules; two types never become one."""
+    app = tmp_path / "app"
+    write_app(app, f"web: python3 -m http.server $PORT\nworker: sleep 600\n{LONG_TYPE}: sleep 600\n", __env="A=1\n")
+    units = tmp_path / "units"
+    export(app, "systemd", str(units), "-a", app_name)
+    services = sorted(p for p in units.iterdir() if p.suffix == ".service")
+    assert len(services) == 3 and all(len(p.name.encode()) <= 255 for p in units.iterdir())
+    if shutil.which("systemd-analyze"):
+        result = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(units.glob("*.service"))),
+                                 *map(str, units.glob("*.target"))], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stderr == "", result
+    k8s = tmp_path / "k8s"
+    export(app, "kubernetes", str(k8s), "--image", "shop:1", "-a", app_name)
+    manifest = next(k8s.glob("*.yaml"))
+    result = subprocess.run([str(BIN / "kubernetes-validate"), "--strict", str(manifest)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result
+    import yaml
+
+    names = [d["metadata"]["name"] for d in yaml.safe_load_all(manifest.read_text()) if d["kind"] == "Deployment"]
+    assert len(set(names)) == 3 and all(len(n) <= 63 and n[0].isalnum() and n[-1].isalnum() for n in names)
+    compose = tmp_path / "compose"
+    export(app, "compose", str(compose), "--image", "shop:1", "-a", app_name)
+    check = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+                            str(compose / "compose.yaml")], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check
+    sv = tmp_path / "sv"
+    export(app, "supervisord", str(sv), "-a", app_name)
+    assert len(list(sv.glob("*.sh"))) == 3 and len(list(sv.glob("*.conf"))) == 1
+
+
+@pytest.mark.timeout(120)
+def test_supervisord_runs_an_export_whose_names_it_would_refuse(tmp_path):
+    """Regression (#27): supervisord refused a space (Invalid name), lost a program to % (the
+    group named one that did not exist) and stuck in BACKOFF on a quote (No closing quotation)."""
+    app = tmp_path / "app"
+    write_app(app, "web: exec sleep 600\nworker: exec sleep 600\n")
+    out = tmp_path / 'sv "quoted" dir'
+    export(app, "supervisord", str(out), "-a", "q'\"x %d sp:a/c")
+    conf = next(out.glob("*.conf"))
+    sock = tmp_path / "s.sock"
+    main = tmp_path / "supervisord.conf"
+    main.write_text(f"[unix_http_server]\nfile={sock}\n[supervisord]\nnodaemon=true\nlogfile={tmp_path}/sv.log\n"
+                    f"pidfile={tmp_path}/sv.pid\n[rpcinterface:supervisor]\n"
+                    "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+                    f"[supervisorctl]\nserverurl=unix://{sock}\n[include]\nfiles={str(conf).replace(' ', '?')}\n")  # (globs)
+    token = os.urandom(8).hex()
+    daemon = subprocess.Popen([str(BIN / "supervisord"), "-c", str(main)], env=dict(os.environ, **{TOKEN_VAR: token}),
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def status():
+            return subprocess.run([str(BIN / "supervisorctl"), "-c", str(main), "status"], capture_output=True,
+                                  text=True).stdout
+
+        wait_until(lambda: status().count("RUNNING") == 2, timeout=30)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    wait_until(lambda: marked(token) == [], timeout=5)
