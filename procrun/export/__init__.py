@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from procrun.chaos.schedule import ChaosConfig
 
 
+SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+APP_BINS = (".venv/bin", "venv/bin", "env/bin", "node_modules/.bin", "bin")  # the app's own, when present
+
+
 @dataclass(frozen=True)
 class File:
     content: str
@@ -36,7 +40,7 @@ class ExportContext:
     user: str | None = None
     log_dir: str | None = None  # absolute; default: <export dir>/log
     export_dir: str = ""
-    path: str = "/usr/local/bin:/usr/bin:/bin"
+    path: str = ":".join(SYSTEM_PATH)  # export_path(): the app's bin folders, then the system's
     image: str | None = None
     chaos: ChaosConfig | None = None
     backing: tuple[tuple[str, str | None], ...] = ()  # --chaos-backing: proxied variable, its target (or None)
@@ -45,6 +49,17 @@ class ExportContext:
 
 
 Renderer = Callable[[ExportContext], dict[str, File]]
+
+
+def export_path(root: str, present: Callable[[str], bool]) -> str:
+    """The PATH an export gives supervisord and systemd processes (engines start them with
+    almost none): the app's own bin folders that exist (a virtualenv's, node_modules/.bin),
+    then the system's; never the PATH of the shell that ran the export (its shims and
+    per-user folders are not there when the engine starts the app)."""
+    import posixpath
+
+    dirs = [posixpath.join(root, d) for d in APP_BINS if present(posixpath.join(root, d))] + list(SYSTEM_PATH)
+    return ":".join(dict.fromkeys(dirs))
 
 
 def bounded(name: str, limit: int, keep: str = "") -> str:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import yaml
-
 from procrun.export import ExportContext, File
-from procrun.export.kubernetes import dns_name, unique_names
+from procrun.export.kubernetes import dns_name, dump, unique_names
 from procrun.project.plan import INSTANCE_NAME_VARS
 
 
@@ -33,4 +31,4 @@ def render(ctx: ExportContext) -> dict[str, File]:
             service["expose"] = [str(t.port)]
         services[dns_name(t.name)] = service
     doc = {"name": dns_name(ctx.app), "services": services}
-    return {"compose.yaml": File(yaml.safe_dump(doc, sort_keys=False))}
+    return {"compose.yaml": File(dump([doc]))}

@@ -33,8 +33,15 @@ def unique_names(types: tuple[str, ...], name: Callable[[str], str]) -> None:
                              "in this export (its names allow only a-z, 0-9 and -); rename one of them in the Procfile")
 
 
-def _dump(docs: list[dict]) -> str:
-    return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+class _Plain(yaml.SafeDumper):
+    """No anchors and aliases (&id001, *id001) for objects a document shares: plain YAML."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def dump(docs: list[dict]) -> str:
+    return yaml.dump_all(docs, Dumper=_Plain, sort_keys=False, default_flow_style=False)
 
 
 def render(ctx: ExportContext) -> dict[str, File]:
@@ -62,10 +69,10 @@ def render(ctx: ExportContext) -> dict[str, File]:
         if t.name == "web":
             docs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": labels},
                          "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": t.port}]}})
-    files = {f"{app}.yaml": File(_dump(docs))}
+    files = {f"{app}.yaml": File(dump(docs))}
     if ctx.chaos is not None:
         from procrun.export.chaos_mesh import notes, schedules
 
         head = "".join(f"# {line}\n" for line in notes(ctx))
-        files[f"{app}-chaos-mesh.yaml"] = File(head + _dump(schedules(app, ctx)))
+        files[f"{app}-chaos-mesh.yaml"] = File(head + dump(schedules(app, ctx)))
     return files

@@ -10,7 +10,7 @@ from typing import Any
 
 from procrun.chaos.schedule import chaos_config
 from procrun.errors import UsageError
-from procrun.export import FORMATS, ExportContext, TypeSpec, renderers, stage
+from procrun.export import FORMATS, ExportContext, TypeSpec, export_path, renderers, stage
 from procrun.project.files import load
 from procrun.project.plan import make_plan, type_port
 
@@ -31,7 +31,7 @@ def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: 
     ctx = ExportContext(app=app_name or os.path.basename(app.root) or "app", root=app.root, types=types,
                         env=dict(app.dotenv), timeout=s.timeout, user=user,
                         log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
-                        path=os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), image=image,
+                        path=export_path(app.root, os.path.isdir), image=image,
                         chaos=chaos_config(app) if s.chaos else None, backing=_backing(app.dotenv, s),
                         backing_faults=s.chaos_backing_faults)
     files = renderers()[fmt](ctx)

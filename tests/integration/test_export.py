@@ -340,3 +340,50 @@ def test_supervisord_runs_an_export_whose_names_it_would_refuse(tmp_path):
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
     wait_until(lambda: marked(token) == [], timeout=5)
+
+
+@pytest.mark.timeout(120)
+def test_an_exported_virtualenv_app_finds_its_own_commands(tmp_path):
+    """Regression (#27): exports wrote the PATH of the shell that ran the export. The app's own
+    .venv/bin (and node_modules/.bin) now come first, then the system's: a Procfile that says
+    `gunicorn ...` starts under supervisord launched with a bare PATH, as an init system does."""
+    import site
+    import venv
+
+    app = tmp_path / "app"
+    write_app(app, "web: gunicorn -b 127.0.0.1:$PORT -w 1 hello:app\n",
+              hello__py="def app(environ, start_response):\n"
+                        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hello']\n")
+    venv.create(app / ".venv", with_pip=False)
+    packages = next((app / ".venv" / "lib").glob("python3*/site-packages"))
+    (packages / "ours.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # gunicorn, as pip would have put it
+    script = app / ".venv" / "bin" / "gunicorn"
+    script.write_text(f"#!{app / '.venv' / 'bin' / 'python'}\nfrom gunicorn.app.wsgiapp import run\nrun()\n")
+    script.chmod(0o755)
+    port = free_base()
+    out = tmp_path / "sv"
+    export(app, "supervisord", str(out), "-p", str(port), "-a", "venvapp")
+    launcher = (out / "venvapp-web.sh").read_text()
+    assert f"export PATH={app}/.venv/bin:/usr/local/sbin:" in launcher
+    units = tmp_path / "units"
+    export(app, "systemd", str(units), "-a", "venvapp")
+    assert f'"PATH={app}/.venv/bin:/usr/local/sbin:' in (units / "venvapp-web-1.service").read_text()
+    sock, main = tmp_path / "s.sock", tmp_path / "supervisord.conf"
+    main.write_text(f"[unix_http_server]\nfile={sock}\n[supervisord]\nnodaemon=true\nlogfile={tmp_path}/sv.log\n"
+                    f"pidfile={tmp_path}/sv.pid\n[include]\nfiles={out}/venvapp.conf\n")
+    token = os.urandom(8).hex()
+    bare = {"PATH": "/usr/bin:/bin", TOKEN_VAR: token, "HOME": str(tmp_path)}
+    daemon = subprocess.Popen([str(BIN / "supervisord"), "-c", str(main)], env=bare, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def answers():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read() == b"hello"
+            except OSError:
+                return False
+
+        wait_until(answers, timeout=30)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    wait_until(lambda: marked(token) == [], timeout=10)

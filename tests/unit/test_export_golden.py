@@ -30,3 +30,21 @@ def test_renderer_matches_golden_files(fmt):
     assert set(files) == expected
     for rel, file in files.items():
         assert file.content == (folder / rel).read_text(), rel
+
+
+def test_an_export_path_is_the_app_s_bins_then_the_system_s_never_the_shell_s():
+    """Regression (#27): exports wrote the PATH of the shell that ran them (duplicates and pyenv
+    shims included): the app's own bin folders that exist come first, then the system's."""
+    from procrun.export import export_path
+
+    present = {"/srv/shop/.venv/bin", "/srv/shop/node_modules/.bin"}
+    assert export_path("/srv/shop", present.__contains__) == (
+        "/srv/shop/.venv/bin:/srv/shop/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    assert export_path("/srv/shop", lambda path: False).startswith("/usr/local/sbin:")
+
+
+def test_yaml_exports_are_plain_without_anchors():
+    """Regression (#27): the Kubernetes YAML carried anchors (&id001) for labels it shares."""
+    for fmt in ("kubernetes", "compose"):
+        for file in renderers()[fmt](CTX).values():
+            assert "&id" not in file.content and "*id" not in file.content
