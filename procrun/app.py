@@ -24,13 +24,26 @@ if TYPE_CHECKING:
     from procrun.supervise.session import Session
 
 
-def check(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> str:
+def check(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """honcho's line (for stderr), and what was checked, file by file (for stdout)."""
     from procrun.chaos.schedule import chaos_config
+    from procrun.project.envfile import parse as parse_env
+    from procrun.project.files import read_text
 
     app = load(flags, edge)
     make_plan(app.procfile, app.settings, app.environment())
     chaos_config(app)
-    return f"Valid procfile detected ({', '.join(app.procfile.names)})"
+    names = app.procfile.names
+    checked = [f"Procfile: {os.path.abspath(app.procfile.path)} ({len(names)} type{'s' * (len(names) != 1)}: "
+               f"{', '.join(names)})"]
+    for path in app.env_paths:
+        count = len(parse_env(read_text(path, "env file"), path))
+        checked.append(f"env file: {os.path.abspath(path)} ({count} value{'s' * (count != 1)})")
+    if not app.env_paths:
+        checked.append("env file: none (no .env)")
+    config = os.path.abspath(app.settings.config_path)
+    checked.append(f"procrun.yaml: {config}" if os.path.exists(config) else "procrun.yaml: none")
+    return f"Valid procfile detected ({', '.join(names)})", checked
 
 
 def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:

@@ -78,12 +78,14 @@ def _add_settings(parser: argparse.ArgumentParser, command: str, top: bool = Fal
         parser.add_argument(*setting.flags, **kw)
 
 
-def _add_output(parser: argparse.ArgumentParser, top: bool) -> None:
-    """What only the command line sets: app root and how the output looks."""
+def _add_output(parser: argparse.ArgumentParser, top: bool, verb: str = "") -> None:
+    """What only the command line sets: app root and how the output looks (that: start only)."""
     def default(value: object) -> object:
         return value if top else argparse.SUPPRESS
 
     for o in OUTPUT:
+        if not top and verb != "start" and o.dest != "app_root":
+            continue
         kw: dict[str, Any] = {"action": "store_true"} if o.switch else {"metavar": o.metavar}
         if o.repeatable:
             kw["action"] = "append"
@@ -91,9 +93,9 @@ def _add_output(parser: argparse.ArgumentParser, top: bool) -> None:
 
 
 def _running(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help)
+    p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
     _add_settings(p, name)
-    _add_output(p, top=False)
+    _add_output(p, top=False, verb=name)
     return p
 
 
@@ -125,7 +127,7 @@ VERBS = {"start": "run the formation in the foreground", "run": "run one command
 def build_parser(only: str | None = None) -> Parser:
     """The whole command line; with ``only``, that verb alone (argparse is slow to build: start-up time)."""
     parser = Parser(prog="procrun", description="Run a Procfile app as a twelve-factor platform would.")
-    parser.add_argument("-v", "--version", action="version", version=f"procrun {__version__}")
+    parser.add_argument("-v", "-V", "--version", action="version", version=f"procrun {__version__}")
     _add_settings(parser, "run", top=True)  # the options every command that reads the app takes
     _add_output(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

@@ -34,7 +34,9 @@ def dispatch(ns: Namespace) -> int:
 
         return run(flags, edge, ns.argv)
     if ns.command == "check":
-        print(app.check(flags, edge), file=sys.stderr)
+        line, checked = app.check(flags, edge)
+        print("\n".join(checked))
+        print(line, file=sys.stderr)  # (honcho's line, where honcho writes it)
         return 0
     if ns.command == "export":
         from procrun.export.run import export
@@ -99,9 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parsed(args: list[str]) -> Namespace:
-    from procrun.arguments import parser_for
+    """argparse's reading of the command line; bare `procrun` and `procrun help [VERB]` show the
+    help (as --help does), and an unknown option points at the verb's own help."""
+    from procrun.arguments import build_parser, parser_for
 
-    return parser_for(args).parse_args(args)
+    if not args or args[0] == "help":
+        if len(args) > 1 and args[1] != "help":
+            return _parsed([args[1], "--help"])
+        build_parser().print_help()
+        raise SystemExit(0)
+    ns, extra = parser_for(args).parse_known_args(args)
+    if extra and getattr(ns, "command", None) != "run":
+        raise UsageError(f"unrecognized arguments: {' '.join(extra)}; see 'procrun {ns.command} --help'")
+    return ns
 
 
 def _open_standard_fds() -> set[int]:

@@ -55,7 +55,7 @@ def locate(root: str) -> str:
             return directory
     used = [(os.stat(os.path.join(d, LOCK)).st_mtime, -i, d) for i, d in enumerate(candidates)
             if os.path.exists(os.path.join(d, LOCK))]
-    return max(used)[2] if used else candidates[-1]
+    return max(used)[2] if used else candidates[0]  # none yet: where a session would go
 
 
 def create(root: str) -> str:

@@ -37,7 +37,7 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str
     def verb(name: str, help: str) -> argparse.ArgumentParser:
         if only is not None and name != only:
             return _Skipped()  # type: ignore[return-value]
-        p = sub.add_parser(name, help=help)
+        p = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
         p.add_argument("-d", "--app-root", metavar="DIR", default=argparse.SUPPRESS,
                        help="app root of the session (default: .)")
         for switch, says in SWITCHES.get(name, {}).items():
@@ -46,13 +46,15 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser], only: str
 
     verb("ps", "list the processes of the running session")
     verb("scale", "change the running formation: web=3 worker=0 (none: print it)").add_argument(
-        "counts", nargs="*", metavar="TYPE=N")
+        "counts", nargs="*", metavar="TYPE=N", help="how many of a type should run (none: print the formation that runs)")
     verb("restart", "gracefully restart processes (all when none named)").add_argument(
-        "targets", nargs="*", metavar="TYPE|NAME")
-    verb("stop", "stop processes of the running session").add_argument("targets", nargs="+", metavar="TYPE|NAME")
+        "targets", nargs="*", metavar="TYPE|NAME", help="a type (web: all its instances) or an instance (web.2)")
+    verb("stop", "stop processes of the running session (scale starts them again)").add_argument(
+        "targets", nargs="+", metavar="TYPE|NAME", help="a type (web: all its instances) or an instance (web.2)")
     verb("quit", "shut the running session down")
     p = verb("chaos", "control chaos in the running session: on, off, now, status")
-    p.add_argument("op", choices=("on", "off", "now", "status"))
+    p.add_argument("op", choices=("on", "off", "now", "status"),
+                   help="on/off: the schedule; now: one disruption at once; status: what it did")
     p.add_argument("name", nargs="?", help="with now: the instance to disrupt (default: a random one)")
     from procrun.backing.faults import KINDS  # (built only when chaos is the verb parsed)
 
@@ -207,8 +209,12 @@ def _report_data(root: str, session: str | None) -> dict[str, Any]:
     except SessionError:
         data = statedir.load_json(root, statedir.REPORT)
         if not isinstance(data, dict):
-            raise SessionError(f"no running session and no saved report in {root}; "
-                               "run 'procrun start --chaos' or '--fresh' first") from None
+            import os
+
+            where = statedir.locate(root)
+            shown = "./" + os.path.relpath(where) if where.startswith(os.getcwd() + os.sep) else where
+            raise SessionError(f"no running session and no saved report in {shown}; run 'procrun start "
+                               "--chaos' or '--fresh' first (every session saves its report there)") from None
         return data
 
 

@@ -127,7 +127,7 @@ class Controller:
         machine = self.session.machine
         formation = request.formation
         if not formation:
-            return ok(formation=machine.formation())
+            return ok(formation=machine.running())
         known = self.known_types()
         for name in formation:
             if name not in known:

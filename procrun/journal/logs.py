@@ -33,6 +33,16 @@ def wanted(names: Iterable[str]) -> Callable[[str], bool]:
     return lambda name: name in chosen or name.split(".", 1)[0] in chosen
 
 
+def _known(names: list[str], instances: list[str]) -> None:
+    """A name that is no instance or type of the session is an error naming those it has (an
+    instance added later by scale, web.7, is known by its type)."""
+    types = sorted({n.split(".", 1)[0] for n in instances})
+    for name in names:
+        if name.split(".", 1)[0] not in types:
+            raise UsageError(f"logs: no instance or type {name!r} in this session; instances: "
+                             f"{', '.join(instances) or 'none'}; types: {', '.join(types) or 'none'}")
+
+
 def run(root: str, names: list[str], follow_it: bool, since: str | None, grep: str | None,
         as_json: bool, ident: str | None) -> int:
     state_dir = statedir.locate(root)
@@ -45,6 +55,7 @@ def run(root: str, names: list[str], follow_it: bool, since: str | None, grep: s
     reader = Reader(directory)
     info = meta(directory)
     pid = info.get("pid")
+    _known(names, [str(n) for n in info.get("names", [])])  # type: ignore[union-attr]
     width = [max(map(len, ["system", *info.get("names", [])]))]  # type: ignore[arg-type]
     records = follow(reader, lambda: running(state_dir, pid)) if follow_it else reader.records()
     show = wanted(names)

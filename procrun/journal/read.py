@@ -31,7 +31,9 @@ def session_dir(state_dir: str, ident: str | None) -> str:
             raise SessionError(f"no session {ident!r} in {base}; recent sessions: {known}")
         return os.path.join(base, ident)
     if not names:
-        raise SessionError(f"no session journal in {base}; run 'procrun start' first")
+        shown = base if not base.startswith(os.getcwd() + os.sep) else "./" + os.path.relpath(base)
+        raise SessionError(f"no session journal in {shown}; run 'procrun start' first (a session keeps its "
+                           "output there unless started with --no-journal)")
     return os.path.join(base, names[-1])
 
 

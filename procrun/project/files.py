@@ -36,7 +36,9 @@ def read_text(path: str, what: str) -> str:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        raise ConfigError(path, None, f"{what} not found", "create it or point procrun at it") from None
+        hint = {"Procfile": "create it, or name another with -f FILE or another app root with -d DIR",
+                "env file": "create it, or name the env files with -e FILE[,FILE]"}.get(what, "create it")
+        raise ConfigError(os.path.abspath(path), None, f"{what} not found", hint) from None
     except IsADirectoryError:
         raise ConfigError(path, None, f"{what} is a directory", "name a file") from None
     except OSError as exc:
@@ -73,6 +75,18 @@ def read_dotenv(paths: Sequence[str], required: bool) -> tuple[dict[str, str], l
     return dotenv, read
 
 
+def _line_of(path: str, key: str) -> int | None:
+    """The line of a top-level key in procrun.yaml (for an error about its value)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, start=1):
+                if line.lstrip("\ufeff").startswith(f"{key}:"):
+                    return number
+    except OSError:
+        pass
+    return None
+
+
 def read_config(root: str) -> tuple[dict[str, Any], dict[str, TypeSettings], str]:
     path = rel(root, CONFIG_FILE)
     if not os.path.exists(path):
@@ -92,7 +106,13 @@ def load(flags: Mapping[str, Any], edge: Mapping[str, Any], with_procfile: bool 
                          "pass the folder that holds the Procfile")
     values, types, config_path = read_config(root)
     files, required = env_file_list(flags.get("env_files") or values.get("env_files") or ())
-    dotenv, paths = read_dotenv([rel(root, name) for name in files], required)
+    try:
+        dotenv, paths = read_dotenv([rel(root, name) for name in files], required)
+    except ConfigError as exc:  # a missing env file procrun.yaml names: said at its line there
+        if flags.get("env_files") or not values.get("env_files") or exc.line is not None:
+            raise
+        raise ConfigError(config_path, _line_of(config_path, "env"), f"env: {exc.path} not found",
+                          "create it, or correct the env list in procrun.yaml") from None
     settings = resolve(flags, values, dotenv, os.environ, _seed, paths[-1] if paths else ".env",
                        **{**edge, "app_root": root}, type_settings=types, config_path=config_path)
     path = rel(root, settings.procfile)

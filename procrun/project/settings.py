@@ -184,7 +184,7 @@ SETTINGS: tuple[Setting, ...] = (
             commands=RUNNING, metavar="SECONDS", example="5",
             help="grace period between SIGTERM and SIGKILL (default: 5)"),
     Setting("restart", parse=_choice(*POLICIES), default=None, flags=("--restart",), yaml="restart",
-            commands=RUNNING, choices=POLICIES, metavar="POLICY", example="on-failure",
+            commands=("start", "check"), choices=POLICIES, metavar="POLICY", example="on-failure",
             help="restart processes that exit: never (default: the session ends), on-failure, always"),
     Setting("allow", parse=_words, default=(), shape=LIST, yaml="allow",
             example='["GET /health", "uploads/*", ports]'),

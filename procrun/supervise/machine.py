@@ -21,7 +21,7 @@ from procrun.supervise.order import Released, StartOrder
 from procrun.supervise.rollout import Rollouts
 from procrun.supervise.shutdown import Ending
 from procrun.supervise.states import (  # noqa: F401  (the vocabulary, re-exported for callers)
-    DISRUPTABLE_STATES, POLICIES, Action, AfterStop, Backoff, Finish, Kill, Policy, Proc, Rules, Say, Spawn,
+    DISRUPTABLE_STATES, DONE_STATES, POLICIES, Action, AfterStop, Backoff, Finish, Kill, Policy, Proc, Rules, Say, Spawn,
     State, Sweep, describe_exit, exit_code)
 from procrun.supervise.table import Table
 
@@ -43,6 +43,7 @@ class Machine:
         self.get, self.all, self.names, self.of_type = self.table.get, self.table.all, self.table.names, self.table.of_type
         self.ready, self.disruptable, self.live = self.table.ready, self.table.disruptable, self.table.live
         self.name_of, self.formation, self.resolve = self.table.name_of, self.table.formation, self.table.resolve
+        self.running = self.table.running  # the formation that runs (stopped instances not counted)
         self.forget_type, self.waiting_for = self.table.forget_type, self.order.waiting_for
         self.rolling, self.overdue = self.rollouts.active, self.end.overdue  # overdue: stragglers get SIGKILL
 
@@ -162,7 +163,7 @@ class Machine:
         mine = self.table.ask(type_name, count)
         actions = self.stop([p.name for p in reversed(mine[count:])], now, then=AfterStop.REMOVE)
         for proc in mine[:count]:
-            if proc.state is State.EXITED:  # stopped earlier (procrun stop): start it again
+            if proc.state in DONE_STATES:  # stopped earlier (procrun stop): start it again
                 actions += self._spawn(proc, now)
         self.table.add(added)
         return actions + [a for proc in added for a in self._spawn(proc, now)]
@@ -208,7 +209,7 @@ class Machine:
         if then is AfterStop.REMOVE:
             self.table.remove(proc)
         else:
-            proc.state = State.EXITED
+            proc.state = State.STOPPED
         return []
 
     def _exited_by_itself(self, proc: Proc, returncode: int, now: float) -> list[Action]:
@@ -222,6 +223,6 @@ class Machine:
         return [proc.crashed(self.rules.backoff, returncode, now)]
 
     def _maybe_end(self, now: float) -> list[Action]:
-        if self.ending is None and all(p.state is State.EXITED for p in self.table.all()):
+        if self.ending is None and all(p.state in DONE_STATES for p in self.table.all()):
             return self.shutdown(0, now, "nothing left to supervise")
         return []

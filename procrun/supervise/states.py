@@ -20,6 +20,10 @@ class State(StrEnum):
     STOPPING = "stopping"
     BACKOFF = "backoff"
     EXITED = "exited"
+    STOPPED = "stopped"  # exited because it was asked to (procrun stop); scale starts it again
+
+
+DONE_STATES = frozenset({State.EXITED, State.STOPPED})  # not running, nothing due
 
 
 DISRUPTABLE_STATES = frozenset({State.STARTING, State.RUNNING})  # chaos may pick it

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from procrun.errors import ProcrunError
 from procrun.project.plan import Instance, port_clash
-from procrun.supervise.states import DISRUPTABLE_STATES, AfterStop, Proc, State
+from procrun.supervise.states import DISRUPTABLE_STATES, DONE_STATES, AfterStop, Proc, State
 
 
 class Table:
@@ -61,6 +61,15 @@ class Table:
         """The formation asked for (at start or by scale), zeros included."""
         return dict(self._wanted)
 
+    def running(self) -> dict[str, int]:
+        """The formation that runs: per type, its instances not exited or stopped, at most as many
+        as asked for (those a scale-down is stopping are not counted)."""
+        active: dict[str, int] = {}
+        for proc in self._procs.values():
+            if proc.state not in DONE_STATES:
+                active[proc.type] = active.get(proc.type, 0) + 1
+        return {t: min(wanted, active.get(t, 0)) for t, wanted in self._wanted.items()}
+
     def resolve(self, targets: Iterable[str]) -> list[str]:
         """Instance names for TYPE or NAME targets; all when none. ValueError names the unknown."""
         targets = list(targets)
@@ -95,7 +104,7 @@ class Table:
         ran first, then by index."""
         self._wanted[type_name] = count
         return sorted((p for p in self.of_type(type_name) if p.after_stop is not AfterStop.REMOVE),
-                      key=lambda p: (p.state is State.EXITED, p.instance.index))
+                      key=lambda p: (p.state in DONE_STATES, p.instance.index))
 
     def new(self, type_name: str, count: int, make: Callable[[str, int], Instance] | None, cap: int) -> list[Proc]:
         """Records for the instances a type needs to have ``count`` (those being removed do not

@@ -100,3 +100,55 @@ def test_run_needs_only_the_environment_like_honcho(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert (ours.returncode, ours.stdout, ours.stderr) == (honcho.returncode, honcho.stdout, honcho.stderr) \
         == (3, "hello from env 42\n", "")
+
+
+def test_command_line_manners(tmp_path):
+    """Regression (#27): bare procrun, `procrun help [VERB]` and `-V` were usage errors; an unknown
+    option pointed at `procrun --help`; verb helps had no description, some positionals no help,
+    and export's listed the output flags it ignores; a missing Procfile was named relatively
+    without -f/-d; a missing env file procrun.yaml names was not placed at its line; check
+    said nothing of what it read; logs and report without a session pointed elsewhere."""
+    write_app(tmp_path, "web: a\nworker: b\n", __env="A=1\n")
+    bare = procrun(tmp_path)
+    assert bare.returncode == 0 and "COMMAND" in bare.stdout and "start" in bare.stdout
+    assert procrun(tmp_path, "help").stdout == bare.stdout
+    helped = procrun(tmp_path, "help", "stop")
+    assert helped.returncode == 0 and helped.stdout == procrun(tmp_path, "stop", "--help").stdout
+    assert procrun(tmp_path, "-V").stdout.startswith("procrun ")
+    bogus = procrun(tmp_path, "start", "--bogus")
+    assert bogus.returncode == 2 and "see 'procrun start --help'" in bogus.stderr
+    for verb in ("start", "run", "check", "export", "ps", "scale", "restart", "stop", "quit", "chaos", "attach",
+                 "top", "report", "logs"):
+        text = procrun(tmp_path, verb, "--help").stdout
+        description = text.split("\n\n")[1]
+        assert description[:1].isupper() and description.strip().endswith("."), (verb, description)
+        positionals = text.split("positional arguments:")[1].split("options:")[0] if "positional" in text else ""
+        assert all(len(line.split(None, 1)) == 2 or line.startswith("    ")
+                   for line in positionals.strip("\n").splitlines()), (verb, positionals)
+    export_help = procrun(tmp_path, "export", "--help").stdout
+    assert "--no-color" not in export_help and "--restart" not in export_help and "--quiet" not in export_help
+    check = procrun(tmp_path, "check")
+    assert check.stdout.splitlines() == [f"Procfile: {tmp_path}/Procfile (2 types: web, worker)",
+                                         f"env file: {tmp_path}/.env (1 value)", "procrun.yaml: none"]
+    missing = procrun(tmp_path, "check", "-f", "Nope")
+    assert f"{tmp_path}/Nope: Procfile not found" in missing.stderr and "-f FILE" in missing.stderr
+    assert "-d DIR" in missing.stderr
+    (tmp_path / "procrun.yaml").write_text("timeout: 3\nenv: [.env, local.env]\n")
+    placed = procrun(tmp_path, "check")
+    assert placed.returncode == 2 and placed.stderr.startswith("procrun: procrun.yaml:2: env: ") \
+        and "local.env not found" in placed.stderr
+    (tmp_path / "procrun.yaml").unlink()
+    for verb, says in (("logs", "no session journal in ./.procrun/sessions"),
+                       ("report", "no running session and no saved report in ./.procrun")):
+        result = procrun(tmp_path, verb)
+        assert says in result.stderr, result.stderr
+
+
+def test_logs_of_an_unknown_instance_names_those_the_session_has(tmp_path):
+    write_app(tmp_path, "web: echo hi\nworker: echo ho\n")
+    procrun(tmp_path, "start")  # (the first exit ends it; its journal stays)
+    root = tmp_path
+    wrong = procrun(root, "logs", "nosuch")
+    assert wrong.returncode == 2
+    assert "no instance or type 'nosuch' in this session; instances: web.1, worker.1; types: web, worker" in wrong.stderr
+    assert procrun(root, "logs", "web.7").returncode == 0  # a later instance of a known type

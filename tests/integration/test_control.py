@@ -52,7 +52,8 @@ def test_scale_up_and_down_restart_stop_quit(session):
     wait_until(lambda: running(root, ["web.1", "worker.1", "worker.2"]))
     ctl(root, "stop", "worker")
     wait_until(lambda: {n: r["state"] for n, r in ps(root).items()}
-               == {"web.1": "running", "worker.1": "exited", "worker.2": "exited"})
+               == {"web.1": "running", "worker.1": "stopped", "worker.2": "stopped"})
+    assert ctl(root, "scale").stdout.strip() == "web=1 worker=0"  # the formation that runs
     assert run.proc.poll() is None  # processes procrun stopped never end the session
 
     assert ctl(root, "quit").returncode == 0
@@ -199,7 +200,7 @@ def test_scale_after_stop_runs_what_it_prints(session):
     """Regression: `stop web; scale web=1` printed web=1 and started nothing."""
     run, root = session
     ctl(root, "stop", "worker")
-    wait_until(lambda: ps(root)["worker.1"]["state"] == "exited")
+    wait_until(lambda: ps(root)["worker.1"]["state"] == "stopped")
     assert ctl(root, "scale", "worker=1").stdout.strip() == "web=1 worker=1"
     wait_until(lambda: running(root, ["web.1", "worker.1"]))
     ctl(root, "scale", "worker=3")

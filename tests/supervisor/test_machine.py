@@ -121,7 +121,7 @@ def test_stop_by_control_never_ends_session_and_restart_respawns():
     assert of(Spawn, acts) and m.get("web.1").restarts == 1 and m.ending is None
     m.stop(["worker.1"], now=2.0)
     acts = m.exited(101, -15, now=2.1)
-    assert m.ending is None and m.get("worker.1").state is State.EXITED and not of(Finish, acts)
+    assert m.ending is None and m.get("worker.1").state is State.STOPPED and not of(Finish, acts)
 
 
 def test_individual_stop_escalates_after_timeout():
@@ -204,7 +204,7 @@ def test_scale_after_stop_runs_exactly_the_asked_count():
     _, pids = boot(m)
     for a in of(Kill, m.stop(["web.1", "web.2"], now=1.0)):
         m.exited(a.pid, -15, now=1.1)
-    assert all(p.state is State.EXITED for p in m.all())
+    assert all(p.state is State.STOPPED for p in m.all())  # asked to: "stopped", not "exited"
     acts = respond(m, m.scale("web", 1, now=2.0), 2.0, pids)
     assert [a.instance.name for a in of(Spawn, acts)] == ["web.1"]
     assert [p.name for p in m.all() if p.pid is not None] == ["web.1"] and m.names() == ["web.1"]
