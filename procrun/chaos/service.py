@@ -62,7 +62,8 @@ class ChaosService(Service):
 
     def candidates(self) -> list[Candidate]:
         now = self.session.clock()
-        return [Candidate(p.name, p.instance.type, now - (p.started or now))
+        return [Candidate(p.name, p.instance.type, now - (p.started or now) - (p.ready_after or 0.0),
+                          p.ready_after is not None)
                 for p in self.session.machine.disruptable() if p.name not in self.shared.taps]  # not attached
 
     def now(self, victim: str | None = None, action: str | None = None) -> Disruption | None:

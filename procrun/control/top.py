@@ -140,7 +140,7 @@ class View:
 
         height, width = screen.getmaxyx()
         screen.erase()
-        lines = [(self.header(), 0), (KEYS, 0), ("", 0),
+        lines = [(self.header(width), 0), (KEYS, 0), ("", 0),
                  ("".join(title.ljust(w) for title, w in COLUMNS), curses.A_BOLD)]
         for i, proc in enumerate(self.rows()):
             attr = curses.A_REVERSE if i == self.selected else 0
@@ -155,15 +155,20 @@ class View:
             screen.addnstr(y, 0, text, max(0, width - 1), attr)
         screen.refresh()
 
-    def header(self) -> str:
+    def header(self, width: int = 80) -> str:
+        """One line that fits ``width`` (a 20-digit seed in 80 columns): the longest form that does."""
         chaos = self.state.get("chaos") or {}
+        clock, count = time.strftime("%H:%M:%S"), len(self.rows())
         if chaos.get("enabled"):
             nxt = chaos.get("next_in")
-            status = (f"chaos on (seed {chaos.get('seed')}, {chaos.get('disruptions', 0)} so far"
-                      + (f", next in {nxt:.0f}s)" if nxt is not None else ")"))
+            done = f"{chaos.get('disruptions', 0)} so far" + (f", next in {nxt:.0f}s" if nxt is not None else "")
+            short = f"{chaos.get('disruptions', 0)} so far" + (f", next {nxt:.0f}s" if nxt is not None else "")
+            forms = [f"procrun top  {clock}  {count} instances  chaos on (seed {chaos.get('seed')}, {done})",
+                     f"{clock} {count} inst  chaos seed {chaos.get('seed')}: {short}",
+                     f"{clock} {count} inst chaos seed {chaos.get('seed')}"]
         else:
-            status = "chaos off"
-        return f"procrun top  {time.strftime('%H:%M:%S')}  {len(self.rows())} instances  {status}"
+            forms = [f"procrun top  {clock}  {count} instances  chaos off", f"{clock} {count} inst chaos off"]
+        return next((form for form in forms if len(form) < width), forms[-1][:max(0, width - 1)])
 
     def row(self, proc: dict) -> str:
         rate = (self.state.get("rates") or {}).get(proc["name"]) or {}

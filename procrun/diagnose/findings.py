@@ -37,7 +37,7 @@ class Findings:
         join_disk([finding], self.written())
         if allowed(self.allow, finding.kind, finding.request, finding.path):
             return
-        entry = StateFinding(**as_report(finding))  # type: ignore[arg-type]
+        entry = StateFinding(**as_report(finding, epoch=time.time() - time.monotonic()))  # type: ignore[arg-type]
         key = f"{entry.kind} {entry.type} {entry.request}"
         if finding.status == Status.EXPLAINED:  # the replay showed the same answer on the issuer: not a finding
             self.report.state.pop(key, None)

@@ -467,9 +467,10 @@ def join_disk(findings: Iterable[Finding], written: dict[str, set[str]]) -> None
             finding.kind = Kind.DISK
 
 
-def as_report(finding: Finding) -> dict[str, object]:
-    """The finding as the report keeps it: kind, status, the requests (time, instance, status), rule, fix."""
+def as_report(finding: Finding, epoch: float = 0.0) -> dict[str, object]:
+    """The finding as the report keeps it: kind, status, the requests (time, instance, status), rule,
+    fix. ``epoch`` turns the rules' clock (monotonic) into the report's (seconds since the epoch)."""
     return {"kind": finding.kind, "type": finding.type, "status": finding.status,
             "request": finding.request, "line": finding.line(), "rule": RULE,
-            "fix": FIXES[finding.kind], "evidence": [[round(t, 3), i, s] for t, i, s in finding.evidence],
+            "fix": FIXES[finding.kind], "evidence": [[round(t + epoch, 3), i, s] for t, i, s in finding.evidence],
             "replays": finding.replays}

@@ -16,6 +16,7 @@ from procrun.supervise.output import clock
 
 Record = Mapping[str, Any]
 WIDTH, LABEL, LANE, AXIS, BARS = 1000, 110, 22, 24, 80  # SVG units
+ACTION_MARK = {"kill": "K", "restart": "R", "relocate": "M", "pause": "P"}  # read on the page without hovering
 CLASSES = (("ok", "2xx/3xx"), ("c4", "4xx"), ("c5", "5xx"), ("u", "503 (router: none ready)"))
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:12px;max-width:1200px;color:#222;background:#fff}
@@ -25,6 +26,7 @@ svg{display:block;width:100%;height:auto}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left}
 .life{fill:#cfe3ff}.ready{fill:#6aa5f0}.paused{fill:#f5c36b}.exit{fill:#444}.crash{fill:#d62728}
 .chaos{fill:#9c27b0}.fault{fill:#ba68c8}.skip{fill:none;stroke:#ba68c8}.found{fill:#e65100}.tick{stroke:#eee}.lbl{font-size:11px;fill:#333}
+.act{font-size:8px;fill:#9c27b0;font-weight:bold}
 .ok{fill:#5cb85c}.c4{fill:#f0ad4e}.c5{fill:#d9534f}.u{fill:#7b1fa2}
 i.ok{background:#5cb85c}i.c4{background:#f0ad4e}i.c5{background:#d9534f}i.u{background:#7b1fa2}
 .key span{display:inline-block;margin-right:12px}.key i{display:inline-block;width:10px;height:10px;margin-right:4px}
@@ -98,14 +100,15 @@ def _lanes(records: list[Record], t1: float) -> dict[str, list[Life]]:
 
 
 def _findings(records: list[Record]) -> list[Record]:
-    """Each finding once, at the moment it was first seen (its latest status kept)."""
+    """Each finding once, at the moment it was first seen, as it reads last (its status and its
+    words: a confirmed finding reads as the terminal says it, not as when it was suspected)."""
     seen: dict[str, dict[str, Any]] = {}
     for r in records:
         if r["k"] != "finding":
             continue
         key = f"{r.get('kind')} {r.get('type')} {r.get('request', '')} {r.get('instance', '')}"
         if key in seen:
-            seen[key]["status"] = r.get("status", seen[key].get("status"))
+            seen[key].update({k: v for k, v in r.items() if k not in ("t", "k")})
         else:
             seen[key] = dict(r)
     return list(seen.values())
@@ -127,7 +130,8 @@ def _lanes_svg(lanes: dict[str, list[Life]], records: list[Record], findings: li
         if r["k"] == "chaos" and r.get("n") in row:
             x, y = scale.x(float(r["t"])), AXIS + row[str(r["n"])] * LANE
             out.append(f'<path class=chaos data-action="{_e(r.get("action"))}" d="M{x} {y}l5 -0 -5 9 -5 -9z">'
-                       f'<title>{_clock(r["t"])} chaos: {_e(r.get("action"))} {_e(r["n"])}</title></path>')
+                       f'<title>{_clock(r["t"])} chaos: {_e(r.get("action"))} {_e(r["n"])}</title></path>'
+                       f'<text class=act x={x + 4} y={y + 8}>{ACTION_MARK.get(str(r.get("action")), "?")}</text>')
     for i, f in enumerate(findings):
         if f.get("n") in row:
             x, y = scale.x(float(f["t"])), AXIS + row[str(f["n"])] * LANE + LANE - 4
@@ -204,18 +208,26 @@ def _requests_svg(records: list[Record], scale: Scale) -> str:
                 base -= h
                 paths[cls].append(f"M{x} {round(base, 1)}h{round(width, 1)}v{h}h-{round(width, 1)}z")
     body = "".join(f'<path class={cls} data-class={cls} d="{"".join(d)}"></path>' for cls, d in paths.items() if d)
-    return (f'<svg viewBox="0 0 {WIDTH} {BARS + 14}" role=img aria-label="requests per second">'
-            f'<text class=lbl x=2 y=12>{top}/s</text><text class=lbl x=2 y={BARS}>0</text>{body}</svg>'
+    height = AXIS + BARS + 4  # the lanes' time axis above the bars: the same x for the same moment
+    return (f'<svg viewBox="0 0 {WIDTH} {height}" role=img aria-label="requests per second">'
+            f'{_axis(scale, height)}<g transform="translate(0 {AXIS})"><text class=lbl x=2 y=12>{top}/s</text>'
+            f'<text class=lbl x=2 y={BARS}>0</text>{body}</g></svg>'
             + '<p class=key>' + "".join(f"<span><i class={c}></i>{t}</span>"
                                         for c, t in CLASSES) + "</p>")
 
 
+KEY = (("life", "running"), ("ready", "ready"), ("paused", "paused"), ("exit", "exit asked for"),
+       ("crash", "exit not asked for"), ("fault", "backing fault"), ("skip", "backing fault skipped"),
+       ("found", "finding"))
+
+
 def _key() -> str:
-    items = (("life", "running"), ("ready", "ready"), ("paused", "paused"), ("crash", "exit not asked for"),
-             ("chaos", "chaos"), ("fault", "backing fault"), ("found", "finding"))
-    return "<p class=key>" + "".join(
-        f'<span><svg viewBox="0 0 10 10" style="display:inline;width:10px;height:10px">'
-        f'<rect class={c} width=10 height=10></rect></svg> {t}</span>' for c, t in items) + "</p>"
+    """Every mark the lanes use; chaos by its letter (K kill, R restart, M relocate, P pause)."""
+    marks = "".join(f'<span><svg viewBox="0 0 10 10" style="display:inline;width:10px;height:10px">'
+                    f'<rect class={c} width=10 height=10></rect></svg> {t}</span>' for c, t in KEY)
+    chaos = "".join(f'<span><b class=act style="font-size:11px">{m}</b> chaos: {a}</span>'
+                    for a, m in ACTION_MARK.items())
+    return f"<p class=key>{marks}{chaos}</p>"
 
 
 def _findings_html(findings: list[Record], t0: float, report: Mapping[str, Any]) -> str:

@@ -213,7 +213,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chaos_types", parse=_words, default=(), shape=LIST, flags=("--chaos-types",), yaml="chaos.types",
             commands=CHAOS, metavar="TYPE[,TYPE]", example="[web]", help="types to disrupt (default: all)"),
     Setting("chaos_min_uptime", parse=ranges.seconds, default=0.0, text=SECONDS, flags=("--chaos-min-uptime",),
-            yaml="chaos.min_uptime", metavar="SECONDS", example="5", help="spare instances younger than this"),
+            yaml="chaos.min_uptime", metavar="SECONDS", example="5", help="spare instances ready for less than this (default: 0: "
+            "an instance is eligible once it is ready)"),
     Setting("chaos_seed", parse=ranges.seed, default=None, text=_integral("an integer seed"),
             flags=("--chaos-seed",), yaml="chaos.seed", metavar="N", example="42",
             help="replay a run: same seed, same disruptions"),

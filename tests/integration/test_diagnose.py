@@ -10,6 +10,7 @@ import shutil
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,10 @@ def test_stateful_demo_is_diagnosed_memory_and_files_and_its_root_untouched(proc
         memory = [f for f in data["state"] if f["request"] == "GET /me"]
         assert memory and memory[0]["rule"].startswith("twelve-factor VI") and "Redis" in memory[0]["fix"]
         assert all(len(e) == 3 for e in memory[0]["evidence"])
+        # one clock in the report (#27: evidence was monotonic seconds, events epoch seconds)
+        now = time.time()
+        assert all(now - 120 < e[0] <= now + 1 for e in memory[0]["evidence"])
+        assert all(now - 120 < e["at"] <= now + 1 for e in data["events"])
         assert ctl(root, "report", "--fail-on", "confirmed", check=False).returncode == 1
     finally:
         browsing.join(timeout=60)

@@ -59,3 +59,24 @@ def test_parse_actions():
     with pytest.raises(ValueError, match="unknown chaos action 'explode'"):
         from_text(actions, "kill,explode")
 
+
+
+def test_the_schedule_waits_for_an_instance_to_be_ready_and_chaos_now_does_not():
+    """Decided in #27: the seeded demo relocated web.3 twice in one second and killed instances
+    before they were ready. An instance is eligible once ready (and ready for min_uptime);
+    `procrun chaos now NAME` may still disrupt one that is starting."""
+    booting = [Candidate("web.1", "web", 0.0, ready=False), Candidate("web.2", "web", 0.5)]
+    schedule = Schedule(ChaosConfig(interval=1.0), random.Random(3))
+    assert {schedule.pick(booting).victim for _ in range(50)} == {"web.2"}
+    assert schedule.pick(booting, victim="web.1").victim == "web.1"
+
+
+def test_the_top_header_fits_its_width_with_a_twenty_digit_seed():
+    from procrun.control.top import View
+
+    view = View("/app")
+    view.state = {"processes": [{"name": f"web.{i}"} for i in range(50)],
+                  "chaos": {"enabled": True, "seed": 12345678901234567890, "disruptions": 1234, "next_in": 12.0}}
+    for width in (80, 60, 40, 20):
+        assert len(view.header(width)) < width
+    assert "12345678901234567890" in view.header(80) and "1234 so far" in view.header(80)

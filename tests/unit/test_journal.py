@@ -200,3 +200,24 @@ def test_backing_faults_get_a_lane_of_their_own():
     page = timeline.render({"started": t0}, records, {})
     assert page.count('<g class=service data-name="REDIS_URL">') == 1
     assert 'class=fault data-action="outage"' in page and 'class=fault data-action="reset"' in page
+
+
+def test_the_page_says_what_the_terminal_says_and_keys_every_mark():
+    """Regression (#27): a confirmed finding kept its suspected text on the page; chaos markers
+    needed hovering; some marks were not in the legend; the request chart had no time axis."""
+    t0, records = long_session(minutes=1)
+    records += [{"t": t0 + 5, "k": "finding", "n": "web.1", "kind": "memory", "type": "web", "status": "suspected",
+                 "request": "GET /cart", "line": "GET /cart suspected words", "fix": "x"},
+                {"t": t0 + 9, "k": "finding", "n": "web.1", "kind": "memory", "type": "web", "status": "confirmed",
+                 "request": "GET /cart", "line": "GET /cart confirmed words", "fix": "x"},
+                {"t": t0 + 20, "k": "skip", "n": "REDIS_URL", "action": "latency", "during": "outage"},
+                {"t": t0 + 19, "k": "fault", "n": "REDIS_URL", "action": "outage", "seconds": 3.0}]
+    page = timeline.render({"started": t0}, sorted(records, key=lambda r: r["t"]), {})
+    assert "GET /cart confirmed words" in page and "suspected words" not in page
+    for action, mark in timeline.ACTION_MARK.items():
+        assert f'data-action="{action}"' in page and f"<text class=act" in page and f"chaos: {action}" in page
+    for cls in ("life", "ready", "paused", "exit", "crash", "fault", "skip", "found"):
+        used = f"class={cls} " in page.split("<h2>Requests")[0].split("</p>", 1)[1]
+        assert not used or f"<rect class={cls} width=10" in page, cls  # every mark used is keyed
+    chart = page.split("<h2>Requests")[1].split("<h2>")[0]
+    assert "<line class=tick" in chart and "0:00" in chart  # the lanes' time axis
