@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import http.server
 import os
+import sys
 import sqlite3
 import uuid
 
@@ -76,7 +77,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(201, f"stored upload {name}")
 
     def log_message(self, fmt: str, *args: object) -> None:
-        print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", flush=True)
+        # one write per line: print() writes the text and the newline apart, and two threads' lines mix
+        sys.stdout.write(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

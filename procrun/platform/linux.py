@@ -147,17 +147,24 @@ def listening_ports(group: int) -> set[int]:
     return ports
 
 
-def port_holder(port: int) -> tuple[int, str] | None:
-    """The pid and command line of a process listening on ``port``, when /proc shows it (the
-    user's own processes, or all as root); None otherwise."""
-    inodes = set()
+def listens_on(port: int) -> set[str] | None:
+    """The socket inodes listening on ``port`` (empty: none), from /proc/net/tcp and tcp6; None
+    when those cannot be read. A connection that merely uses the port locally does not count."""
+    inodes, read = set(), False
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 inodes |= {inode for found, inode in parse_listeners(f.read()) if found == port}
+            read = True
         except OSError:
             continue
-    wanted = {f"socket:[{inode}]" for inode in inodes}
+    return inodes if read else None
+
+
+def port_holder(port: int) -> tuple[int, str] | None:
+    """The pid and command line of a process listening on ``port``, when /proc shows it (the
+    user's own processes, or all as root); None otherwise."""
+    wanted = {f"socket:[{inode}]" for inode in listens_on(port) or ()}
     for pid, _ in _processes() if wanted else ():
         try:
             links = os.listdir(f"/proc/{pid}/fd")
@@ -177,3 +184,12 @@ def parse_listeners(text: str) -> list[tuple[int, str]]:
         if len(fields) > 9 and fields[3] == LISTEN:
             out.append((int(fields[1].rsplit(":", 1)[1], 16), fields[9]))
     return out
+
+
+def outgoing_ports_start() -> int:
+    """The first port the system gives outgoing connections (ip_local_port_range), 0 unknown."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0

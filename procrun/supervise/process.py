@@ -194,26 +194,46 @@ def port_taken(port: int) -> str | None:
     """Whether something listens on ``port`` now (checked before an instance that should bind it
     starts): None when it is free, else who holds it, in words ("pid 4242 (python3 -m
     http.server)", or "another process" when the system does not say)."""
-    import socket
-
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # connections in TIME_WAIT do not count
-        try:
-            s.bind(("0.0.0.0", port))  # fails when any address holds the port (127.0.0.1 or all)
+    chosen = backend()
+    listening = getattr(chosen, "listens_on", None)
+    if listening is not None and (found := listening(port)) is not None:
+        if not found:  # (an outgoing connection that happens to use the port locally is no listener)
             return None
-        except OSError:
-            pass
-    holder = backend().port_holder(port)
+    elif _binds(port):
+        return None
+    holder = chosen.port_holder(port)
     return f"pid {holder[0]} ({holder[1]})" if holder else "another process"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on now (for web instances behind the router)."""
+def _binds(port: int) -> bool:
+    """Elsewhere than Linux: whether the port can be bound now (connections in TIME_WAIT aside)."""
     import socket
 
     with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))  # fails when any address holds the port (127.0.0.1 or all)
+            return True
+        except OSError:
+            return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing uses now (for web instances behind the router), below the range the
+    system gives outgoing connections where it says which (Linux): an instance restarted later on
+    the same port never finds it taken by some connection's local end (EADDRINUSE)."""
+    import random
+    import socket
+
+    low = getattr(backend(), "outgoing_ports_start", lambda: 0)()
+    for port in ([random.randrange(10000, low) for _ in range(50)] if low > 11000 else []) + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free TCP port")
 
 
 def without_tls() -> None:
