@@ -64,8 +64,7 @@ class Session:
                  report: Report | None = None, effects: process.Effects | None = None,
                  shared: Shared | None = None) -> None:
         self.machine, self.prefixer, self.writer, self.cwd = machine, prefixer, writer, cwd
-        self.quiet, self.clock, self.checks = quiet, clock, checks
-        self.workdirs, self.fresh_all = workdirs, fresh_all
+        self.quiet, self.clock, self.checks, self.workdirs, self.fresh_all = quiet, clock, checks, workdirs, fresh_all
         self.effects = effects or process.real_effects()
         self.shared = shared or Shared()  # the channels the relays (taps) and fresh directories (in_flight) use
         self._report = report
@@ -198,7 +197,8 @@ class Session:
         env = {**inst.env, MARKER_VAR: self.marker, **({"TMPDIR": tmp} if tmp else {})}
         self.prefixer.style.widen([inst.name])
         probing = inst.type in self.checks.probe_types and inst.port is not None
-        taken = self.effects.port_taken(inst.port) if probing else None  # before it starts: not its own bind
+        taken = self.effects.port_taken(inst.port) if probing and inst.name not in self.shared.releases else None
+        # (first starts only: a previous process's socket may linger a moment after its exit)
         try:
             child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, inst.type in self.ttys,
                                        wrap=workdir.wrap if workdir else ())
