@@ -112,7 +112,11 @@ class Workdirs:
         if self.root is None:
             import tempfile
 
-            self.root = tempfile.mkdtemp(prefix="procrun-")
+            # never inside the app root (a TMPDIR there): the slug would copy itself without end
+            app = os.path.realpath(self.app_root) + os.sep
+            base = next((d for d in (tempfile.gettempdir(), "/tmp", "/var/tmp")
+                         if not (os.path.realpath(d) + os.sep).startswith(app)), tempfile.gettempdir())
+            self.root = tempfile.mkdtemp(prefix="procrun-", dir=base)
             os.chmod(self.root, 0o700)  # (mode set, not left to the umask; see private_dir)
             told(self.root)
         return self.root

@@ -256,3 +256,18 @@ def test_copy_on_write_as_an_unprivileged_user(procrun, unprivileged):
     assert "created assets2/logo.svg" in report and "deleted assets/logo.svg" in report and "app.db" not in report
     assert os.listdir(scratch) == []
     assert "Traceback" not in run.text() + run.stderr.decode()
+
+
+def test_a_tmpdir_inside_the_app_root_is_not_copied_into_the_slug(procrun, tmp_path):
+    """Found writing the README sample tests: with TMPDIR inside the app root, the fresh
+    directories' temporary root was made there, and the slug copied itself ('File name too
+    long' for every instance). The temporary root now goes outside the app root."""
+    root = tmp_path / "app"
+    write_app(root, "web: echo started in $PWD; sleep 100\n")
+    (root / "tmp").mkdir()
+    run = procrun("start", "--fresh", "--no-color", cwd=root, env={"TMPDIR": str(root / "tmp")})
+    line = run.wait_for(r"web\.1 +\| started in (\S+)", timeout=20)
+    assert not line[1].startswith(str(root)) and "File name too long" not in run.text()
+    run.signal(signal.SIGINT)
+    run.wait()
+    assert os.listdir(root / "tmp") == []
