@@ -9,14 +9,21 @@ LISTEN = "0A"
 
 GUARDIAN = r'''
 trap '' INT TERM HUP QUIT
-marker="$1"; keep="$2"; roots=""
+marker="$1"; keep="$2"; roots=""; cg=""
+ended() {  # the session's cgroup (when it has one): whatever is still in it, killed by the kernel
+    [ -n "$cg" ] || return 0
+    echo 1 > "$cg/cgroup.kill" 2>/dev/null || while read -r p; do kill -9 "$p"; done < "$cg/cgroup.procs"
+    n=0; while ! rmdir "$cg" 2>/dev/null && [ $n -lt 15 ]; do sleep 0.1; n=$((n + 1)); done
+}
 while IFS= read -r line; do
     case "$line" in
-        clean) exit 0 ;;
+        clean) ended; exit 0 ;;
+        cgroup:*) cg="${line#cgroup:}" ;;
         /*) roots="$roots
 $line" ;;
     esac
 done
+ended
 pass=0
 while [ $pass -lt 20 ]; do
     found=0
@@ -193,3 +200,35 @@ def outgoing_ports_start() -> int:
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def cgroup_enter(name: str) -> str | None:
+    """Move procrun into a new cgroup (v2) of its own, below its current one, so that everything
+    it starts is in it whatever it does to its session or environment (a daemon that calls
+    setsid and clears its environment included): the guardian kills the cgroup if procrun dies.
+    The path, or None where the system does not let us (no cgroup2, not delegated)."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            mount = next(line.split()[4] for line in f if " - cgroup2 " in line)
+        with open("/proc/self/cgroup") as f:
+            own = next(line.strip().split(":", 2)[2] for line in f if line.startswith("0::"))
+        path = os.path.join(mount, own.lstrip("/"), name)
+        os.mkdir(path, 0o755)
+    except (OSError, StopIteration, IndexError):
+        return None
+    try:
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write("0")
+    except OSError:
+        os.rmdir(path)
+        return None
+    return path
+
+
+def cgroup_leave(path: str) -> None:
+    """Back to the cgroup procrun came from (the guardian then empties and removes this one)."""
+    try:
+        with open(os.path.join(os.path.dirname(path), "cgroup.procs"), "w") as f:
+            f.write("0")
+    except OSError:
+        pass

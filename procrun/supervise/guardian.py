@@ -23,11 +23,13 @@ def command(marker: str, keep: bool) -> list[str]:
 
 
 class Guardian:
-    """The running guardian: told the temporary roots as they are made, and ``clean`` at the end."""
+    """The running guardian: told the temporary roots as they are made, and ``clean`` at the end.
+    Starting it also contains procrun, where the system allows (``contain``)."""
 
     def __init__(self, marker: str, keep: bool) -> None:
         import subprocess
 
+        self.cgroup: str | None = None  # contain()
         read_fd, self._pipe = os.pipe()
         env = {k: v for k, v in os.environ.items() if k != MARKER_VAR}
         try:
@@ -39,10 +41,21 @@ class Guardian:
             raise
         finally:
             os.close(read_fd)
+        self.contain()  # (once the guardian runs: it stays outside the cgroup)
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def contain(self) -> None:
+        """Where the system allows (Linux, cgroup v2 delegated): procrun moves into a cgroup of its
+        own, so all it starts is in it; the guardian (outside) kills that cgroup if procrun dies."""
+        from procrun.platform import backend
+
+        enter = getattr(backend(), "cgroup_enter", None)
+        self.cgroup = enter(f"procrun-{os.getpid()}") if enter is not None else None
+        if self.cgroup is not None and self._pipe is not None:
+            os.write(self._pipe, b"cgroup:" + os.fsencode(self.cgroup) + b"\n")
 
     def remove_on_death(self, root: str) -> None:
         """A temporary root the guardian removes if the session dies without cleaning up."""
@@ -53,6 +66,10 @@ class Guardian:
         """Everything is stopped: tell the guardian so, and let it go."""
         import subprocess
 
+        if self.cgroup is not None:  # out of it first: the guardian empties and removes it
+            from procrun.platform import backend
+
+            backend().cgroup_leave(self.cgroup)
         if self._pipe is not None:
             try:
                 os.write(self._pipe, b"clean\n")
