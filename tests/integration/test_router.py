@@ -107,7 +107,7 @@ def test_all_down_is_503_and_slow_is_504(routed):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     response, body = get(conn)
     assert response.status == 503
-    assert b"no web instance is ready to take this request (web.1 exited)" in body
+    assert b"no web instance is ready to take this request (web.1 stopped)" in body  # (procrun stop: stopped)
     conn.close()
 
 
