@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("procrun: running processes needs a POSIX system (Linux, macOS, a BSD); on Windows, use WSL")
         return 2
     closed = _open_standard_fds()
+    if args[:1] in (["completion"], ["__names"]):  # shell completion: its own module, nothing else loaded
+        from procrun.control.completion import main as completion
+
+        return completion(args[1:] if args[0] == "completion" else args)
     try:
         ns = quick.parse(args) or _parsed(args)
         if 1 in closed and ns.command == "start":

@@ -49,10 +49,11 @@ def locate(root: str) -> str:
     live session holds; with none running, the one used last (a read-only root may keep a
     .procrun an earlier session left while the session runs from the fallback)."""
     first = preferred(root)
+    if fits(first) and holder(first) is not None:  # the common case, answered without the fallback's hash
+        return first
     candidates = [first, fallback(root)] if fits(first) else [fallback(root)]
-    for directory in candidates:
-        if holder(directory) is not None:
-            return directory
+    if holder(candidates[-1]) is not None:
+        return candidates[-1]
     used = [(os.stat(os.path.join(d, LOCK)).st_mtime, -i, d) for i, d in enumerate(candidates)
             if os.path.exists(os.path.join(d, LOCK))]
     return max(used)[2] if used else candidates[0]  # none yet: where a session would go

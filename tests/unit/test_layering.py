@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "procrun"
 LAYERS = {
-    5: ["cli", "__main__", "arguments", "quick"],
+    5: ["cli", "__main__", "arguments", "quick", "control/completion"],
     4: ["app", "oneoff"],
     3: ["router/service", "router/proxy", "router/listen", "watch/service", "chaos/service", "control/service", "control/server",
         "control/commands", "control/cli", "control/client", "control/streams", "backing/service", "export/run", "control/attach", "control/top"],
