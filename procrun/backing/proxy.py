@@ -151,7 +151,11 @@ class Link:
     def _pass_eof(self, direction: int) -> None:
         other = self.upstream if direction == 0 else self.client
         if other is not None and other.can_write_eof() and not other.is_closing():
-            other.write_eof()
+            try:
+                other.write_eof()
+            except OSError:  # the other end is gone already (reset): nothing left to pass on
+                self.close()
+                return
         self._ended[direction] = True
         self._close_when_done()
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from procrun.supervise.session import Session
     from procrun.supervise.shared import Shared
 
+LINES_PUSHED = 100  # lines of each instance a subscriber gets at most a push (the rest: counted as dropped)
 TAP_BUFFER = 1 << 20  # bytes an attached client may leave unread before its output is dropped
 PUSH_EVERY = 1.0  # a subscriber hears at least this often (uptime, CPU)
 LOOK_EVERY = 0.25  # how soon a change reaches a subscriber
@@ -86,19 +87,40 @@ async def _type(session: Session, name: str, data: bytes) -> None:
 async def subscribe(controller: Controller, request: Request, reader: asyncio.StreamReader,
                     writer: asyncio.StreamWriter) -> None:
     """The session's state as a JSON line when it changes (looked at every LOOK_EVERY seconds,
-    while someone subscribes) and at least every PUSH_EVERY seconds."""
+    while someone subscribes) and at least every PUSH_EVERY seconds, with the lines relayed
+    since the last push (top's logs pane): the last LINES_PUSHED of each instance, the rest
+    counted as dropped, so a chatty app never grows procrun nor crowds the others out of the
+    view, and a subscriber adds no wakeup of its own."""
+    from collections import deque
+
     session = controller.session
     seen, sent = -1, 0.0
+    pending: dict[str, deque[str]] = {}
+    lost = [0]
+
+    def watch(name: str, lines: list[bytes]) -> None:
+        kept = pending.setdefault(name, deque(maxlen=LINES_PUSHED))
+        lost[0] += max(0, len(kept) + len(lines) - LINES_PUSHED)
+        kept.extend(line.decode(errors="replace") for line in lines[-LINES_PUSHED:])
+
+    controller.shared.watchers.append(watch)
     closed = asyncio.ensure_future(reader.read())  # the client closing ends the stream
     try:
         while not closed.done():
             now = time.monotonic()
-            if session.generation != seen or now - sent >= PUSH_EVERY:
+            if session.generation != seen or now - sent >= PUSH_EVERY or pending:
                 seen, sent = session.generation, now
-                writer.write(encode(controller.state()))
+                state = controller.state()
+                if pending:
+                    state |= {"lines": [(name, line) for name, kept in pending.items() for line in kept],
+                              "dropped": lost[0]}
+                    pending.clear()
+                    lost[0] = 0
+                writer.write(encode(state))
                 await writer.drain()
             await asyncio.wait([closed], timeout=LOOK_EVERY)
     except (ConnectionError, OSError):
         pass
     finally:
+        controller.shared.watchers.remove(watch)
         closed.cancel()

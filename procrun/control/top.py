@@ -13,6 +13,7 @@ import select
 import time
 
 from procrun.control.client import Connection, Refused, request
+from procrun.control.pane import Pane
 from procrun.control.table import duration, size
 
 KEYS = "↑↓ select  r restart  s stop  +/- scale  c chaos on/off  a attach  q quit"
@@ -45,9 +46,10 @@ class View:
         self.selected = 0
         self.message = ""
         self.ended = False
+        self.pane = Pane()
 
     def feed(self, data: bytes) -> None:
-        """Lines of state from the session; the last whole one wins."""
+        """Lines of state from the session; the last whole one wins; output lines go to the pane."""
         self.buffer += data
         *lines, self.buffer = self.buffer.split(b"\n")
         for line in lines:
@@ -55,6 +57,7 @@ class View:
                 self.state = json.loads(line)
             except ValueError:
                 continue
+            self.pane.add(self.state.pop("lines", []), int(self.state.pop("dropped", 0)))
 
     def loop(self, screen, conn: Connection) -> None:  # type: ignore[no-untyped-def]
         import curses
@@ -94,7 +97,29 @@ class View:
                 self.selected = min(len(self.rows()) - 1, self.selected + 1)
             elif 0 <= key < 256 and chr(key) in "rs+-ca" and not self.ended:
                 self.act(chr(key), screen)
+            else:
+                self.pane_key(key, screen)
         return True
+
+    def pane_key(self, key: int, screen) -> None:  # type: ignore[no-untyped-def]
+        """l cycles the logs' scope, / searches, n/N move between matches, Enter: full screen, Esc back."""
+        import curses
+
+        selected = self.selected_name()
+        if key == ord("l"):
+            self.message = f"logs of {self.pane.cycle()}"
+        elif key == ord("/"):
+            self.message = self.pane.search(prompt(screen, "/"), selected)
+        elif key in (ord("n"), ord("N")):
+            self.message = self.pane.step(selected, 1 if key == ord("n") else -1) or "no more matches"
+        elif key in (10, 13, curses.KEY_ENTER):
+            self.pane.full = True
+        elif key == 27:
+            self.pane.full, self.pane.match = False, -1
+
+    def selected_name(self) -> str:
+        rows = self.rows()
+        return str(rows[min(self.selected, len(rows) - 1)]["name"]) if rows else ""
 
     def rows(self) -> list[dict]:
         return list(self.state.get("processes", []))
@@ -151,9 +176,26 @@ class View:
         if findings:
             lines += [("", 0), ("findings:", curses.A_BOLD)] + [("  " + f, 0) for f in findings]
         lines += [("", 0), (self.message, 0)]
+        if self.pane.full:
+            lines = [(self.header(width), 0)]
         for y, (text, attr) in enumerate(lines[:height]):
             screen.addnstr(y, 0, text, max(0, width - 1), attr)
+        self.draw_pane(screen, min(len(lines), height), height, width)
         screen.refresh()
+
+    def draw_pane(self, screen, top: int, height: int, width: int) -> None:  # type: ignore[no-untyped-def]
+        """The logs under the rest, in what height is left (none below 3 rows; all of it full screen)."""
+        import curses
+
+        if height - top < 3:
+            return
+        selected = self.selected_name()
+        screen.addnstr(top, 0, self.pane.title(selected, width), max(0, width - 1), curses.A_BOLD)
+        for y, (text, spans) in enumerate(self.pane.rows(selected, height - top - 1, width - 1), start=top + 1):
+            screen.addnstr(y, 0, text, max(0, width - 1))
+            for start, end in spans:
+                if start < width - 1:
+                    screen.chgat(y, start, min(end, width - 1) - start, curses.A_REVERSE)
 
     def header(self, width: int = 80) -> str:
         """One line that fits ``width`` (a 20-digit seed in 80 columns): the longest form that does."""
@@ -181,3 +223,27 @@ class View:
 
 def _number(value: float | None, form: str) -> str:
     return "-" if value is None else form.format(value)
+
+
+def prompt(screen, label: str) -> str:  # type: ignore[no-untyped-def]
+    """A line typed at the bottom of the screen (Enter ends it, Esc gives up)."""
+    import curses
+
+    height, width = screen.getmaxyx()
+    screen.nodelay(False)
+    screen.move(height - 1, 0)
+    screen.clrtoeol()
+    screen.addnstr(height - 1, 0, label, max(0, width - 1))
+    text = ""
+    try:
+        while (key := screen.getch()) not in (10, 13, curses.KEY_ENTER):
+            if key == 27:
+                return ""
+            if key in (curses.KEY_BACKSPACE, 127, 8):
+                text = text[:-1]
+            elif 32 <= key < 0x110000 and key < 256:
+                text += chr(key)
+            screen.addnstr(height - 1, 0, (label + text + " ")[:max(0, width - 1)], max(0, width - 1))
+    finally:
+        screen.nodelay(True)
+    return text

@@ -88,7 +88,7 @@ class OnLoop:
         self.loop = loop = asyncio.get_running_loop()
         self.done: asyncio.Future[int] = loop.create_future()
         self.timer: asyncio.TimerHandle | None = None
-        self.relays = Relays(loop, session.writer, session.emit)
+        self.relays = Relays(loop, session.writer, self._emit)
         self.probes = Probes(loop, lambda pid: pid in session.children, session.ready, session.say,
                              lambda: session.findings, session.checks, session.effects.listening)
         self.stragglers = Stragglers(loop, session.machine, lambda: {c.pid for c in session.children.values()},
@@ -154,6 +154,12 @@ class OnLoop:
         if session.machine.ending is None:
             code = 128 + signal.SIGPIPE if exc.errno == errno.EPIPE else 1
             session.apply(session.machine.shutdown(code, session.clock(), f"output failed: {exc.strerror}"))
+
+    def _emit(self, name: str, colour: str | None, lines: list[bytes]) -> None:
+        """A relayed chunk: to the output and the journal, and to whoever watches (top's logs pane)."""
+        self.session.emit(name, colour, lines)
+        for watch in self.session.shared.watchers:
+            watch(name, lines)
 
     def _on_timer(self) -> None:
         self.timer = None

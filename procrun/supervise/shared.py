@@ -13,7 +13,7 @@ HISTORY = 120  # seconds of request records kept per instance
 class Shared:
     """The channels between services; each says who writes it and who reads it."""
 
-    __slots__ = ("in_flight", "rates", "history", "taps", "release", "releases", "on_write")
+    __slots__ = ("in_flight", "rates", "history", "taps", "watchers", "release", "releases", "on_write")
 
     def __init__(self) -> None:
         # instance -> the request it is serving ("POST /upload"): the router writes it; fresh
@@ -28,6 +28,9 @@ class Shared:
         # instance -> the attached client's writer: `attach` writes it; the instance's relay sends
         # its output there, and chaos spares attached instances
         self.taps: dict[str, Callable[[bytes], None]] = {}
+        # every relayed line, by instance: `top`'s subscriptions add one (bounded on their side);
+        # the relays call each (none: nothing is done per line)
+        self.watchers: list[Callable[[str, list[bytes]], None]] = []
         # the release: watch starts a new one before it restarts for a code or .env change; the
         # session notes each instance's at spawn; the memory diagnosis compares within one release
         self.release = 0

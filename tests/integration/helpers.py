@@ -105,6 +105,9 @@ class Run:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.stderr = b""
+        self._errors: list[bytes] = []  # stderr, drained as it comes (a full pipe would stall procrun)
+        self._error_reader = threading.Thread(target=lambda: self._errors.extend(self.proc.stderr), daemon=True)
+        self._error_reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -167,7 +170,8 @@ class Run:
         self._reader.join(timeout=timeout)
         while self._drain(0):
             pass
-        self.stderr = self.proc.stderr.read() if self.proc.stderr else b""
+        self._error_reader.join(timeout=timeout)
+        self.stderr = b"".join(self._errors)
         return code
 
     def cleanup(self) -> None:

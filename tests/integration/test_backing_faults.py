@@ -10,7 +10,7 @@ import time
 import pytest
 
 from procrun.backing.faults import DIRECTIONS, KINDS, make
-from procrun.backing.proxy import Proxy
+from procrun.backing.proxy import Link, Proxy
 from procrun.backing.urls import Backing
 
 UP = bytes(range(256)) * 16  # 4 KiB the client sends
@@ -237,3 +237,38 @@ def test_a_new_instance_gets_its_own_port_and_its_connections_are_owned_at_accep
         return owners
 
     assert asyncio.run(main()) == ["worker.1", "worker.2", None, "worker.3"]
+
+
+def test_a_half_close_toward_a_peer_that_reset_closes_the_link_quietly():
+    """Regression (found by the 5-minute soak): passing a half-close on to a connection its peer
+    had reset raised ENOTCONN inside a timer, logged a traceback to stderr each time, and left the
+    link open; with stderr a full pipe the session stopped answering."""
+    class Gone:
+        closed = False
+
+        def can_write_eof(self):
+            return True
+
+        def is_closing(self):
+            return self.closed
+
+        def write_eof(self):
+            raise OSError(107, "Transport endpoint is not connected")
+
+        def close(self):
+            self.closed = True
+
+        def get_extra_info(self, name, default=None):
+            return default
+
+    async def main():
+        proxy = Proxy(Backing("X", "redis://localhost", "redis", "127.0.0.1", 1))
+        link = Link(proxy, Gone(), "worker.1")
+        link.upstream = Gone()
+        proxy.links.add(link)
+        link.eof(0)  # the client half-closed; the service side is gone
+        await proxy.close()
+        return link
+
+    link = asyncio.run(main())
+    assert link.closed is not None and link not in link.proxy.links

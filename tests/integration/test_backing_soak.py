@@ -119,7 +119,8 @@ def soak(procrun, root, seconds, rate, sample=None):
         run.signal(signal.SIGTERM)
         run.wait(timeout=60)
         return {"baseline": baseline, "quiet": quiet, "samples": samples, "still_firing": still_firing,
-                "counts": counts, "answers": answers, "quit": time.monotonic() - t0, "output": run.text()}
+                "counts": counts, "answers": answers, "quit": time.monotonic() - t0,
+                "output": run.text() + run.stderr.decode(errors="replace")}
     finally:
         echo.kill()
         echo.wait()

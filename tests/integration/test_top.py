@@ -90,3 +90,55 @@ def test_top_without_colour_when_no_color_is_set(procrun, tmp_path, tmux):
     assert not re.search(r"\x1b\[3[0-7]m", plain.screen(escapes=True))  # no colour (39: the default)
     ctl(tmp_path, "quit")
     run.wait()
+
+
+def _rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_the_logs_pane_follows_searches_cycles_and_fits_small_terminals(procrun, tmp_path, tmux):
+    """#29: under the table, the selected instance's lines (l: its type's, everyone's), following
+    live; / searches and highlights, n/N move, Enter full screen, Esc back; down to 20x6; a chatty
+    instance does not grow procrun (the session sends a bounded batch a push)."""
+    write_app(tmp_path, "tick: i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done\n"
+                        f"chatty: exec {PY} chatty.py\n",  # 20,000 lines a second
+              chatty__py="import sys, time\nwhile True:\n    sys.stdout.write('chatty line of output\\n' * 2000)\n"
+                         "    sys.stdout.flush()\n    time.sleep(0.1)\n")
+    run = procrun("start", "--no-color")
+    run.wait_for(r"tick\.1 +\| tick 2")
+    term = tmux(f"{PY} -m procrun top -d {tmp_path}", env={"NO_COLOR": "1"})
+    wait_until(lambda: "── logs: " in term.screen(), timeout=10)
+    if "tick.1" not in term.screen().split("── logs: ")[1].split()[0]:
+        term.keys("j")  # select the tick instance
+    wait_until(lambda: term.screen().split("── logs: ")[1].startswith("tick.1"), timeout=5)
+    first = re.findall(r"tick\.1 \| tick (\d+)", term.screen())
+    wait_until(lambda: re.findall(r"tick\.1 \| tick (\d+)", term.screen())[-1:] > first[-1:], timeout=5)  # follows
+    wait_until(lambda: len(re.findall(r"tick\.1 \| tick", term.screen())) >= 4, timeout=5)
+    term.keys("/", "tick [0-9]+", "Enter")
+    found = wait_until(lambda: re.search(r"match (\d+) of (\d+)", term.screen()), timeout=5)
+    assert found[1] == found[2] and int(found[2]) >= 2  # from the end
+    assert "\x1b[7m" in term.screen(escapes=True)  # the match shown in reverse video
+    term.keys("N")
+    wait_until(lambda: f"match {int(found[1]) - 1} of {found[2]}" in term.screen(), timeout=5)
+    term.keys("l")
+    wait_until(lambda: "logs of type" in term.screen(), timeout=5)
+    term.keys("l")
+    wait_until(lambda: "── logs: everyone" in term.screen() and "chatty.1 | chatty line" in term.screen(), timeout=5)
+    before = _rss_kib(run.proc.pid)
+    import time as clock
+
+    clock.sleep(5)  # 100,000 lines meanwhile; top is sent a bounded batch a push
+    assert _rss_kib(run.proc.pid) - before < 20_000
+    term.keys("Enter")
+    wait_until(lambda: "NAME" not in term.screen() and "── logs: " in term.screen(), timeout=5)  # full screen
+    term.keys("Escape")
+    wait_until(lambda: "NAME" in term.screen(), timeout=5)
+    for size in (("80", "24"), ("20", "6")):
+        term.tmux("resize-window", "-t", "top", "-x", size[0], "-y", size[1])
+        wait_until(lambda: all(len(line) <= int(size[0]) for line in term.screen().splitlines())
+                   and len(term.screen().splitlines()) <= int(size[1]), timeout=5)
+    term.keys("q")
+    wait_until(lambda: "TOP-EXITED 0" in term.screen(), timeout=5)
+    ctl(tmp_path, "quit")
+    run.wait()

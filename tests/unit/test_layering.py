@@ -19,7 +19,7 @@ LAYERS = {
     1: ["project/procfile", "project/envfile", "project/config", "project/settings", "project/plan", "project/ranges",
         "supervise/machine", "supervise/states", "supervise/table", "supervise/shutdown", "supervise/rollout", "supervise/order", "supervise/output", "supervise/shared", "chaos/schedule", "chaos/types", "diagnose/findings", "fresh/slug", "diagnose/report", "router/http", "router/balance",
         "watch/plan", "diagnose/memory", "diagnose/ports", "diagnose/__init__", "export/__init__", "export/supervisord", "export/systemd", "export/kubernetes", "export/chaos_mesh",
-        "export/compose", "control/protocol", "control/table", "errors", "flags", "__init__", "project/__init__",
+        "export/compose", "control/protocol", "control/table", "control/pane", "errors", "flags", "__init__", "project/__init__",
         "supervise/__init__", "chaos/__init__", "fresh/__init__", "backing/__init__", "backing/urls", "backing/verdicts", "backing/faults", "journal/__init__", "journal/timeline", "router/tally", "router/__init__", "watch/__init__", "control/__init__"],
 }
 LAYER = {module: rank for rank, modules in LAYERS.items() for module in modules}
