@@ -213,6 +213,7 @@ def cgroup_enter(name: str) -> str | None:
         with open("/proc/self/cgroup") as f:
             own = next(line.strip().split(":", 2)[2] for line in f if line.startswith("0::"))
         path = os.path.join(mount, own.lstrip("/"), name)
+        _sweep(os.path.dirname(path))
         os.mkdir(path, 0o755)
     except (OSError, StopIteration, IndexError):
         return None
@@ -223,6 +224,22 @@ def cgroup_enter(name: str) -> str | None:
         os.rmdir(path)
         return None
     return path
+
+
+def _sweep(parent: str) -> None:
+    """Remove the empty cgroups of sessions whose procrun is gone (their guardian was killed
+    before it could: a SIGKILL of the whole process tree, say); a populated one is left alone."""
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry[len("procrun-"):]
+        if entry.startswith("procrun-") and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            try:
+                os.rmdir(os.path.join(parent, entry))
+            except OSError:
+                pass
 
 
 def cgroup_leave(path: str) -> None:

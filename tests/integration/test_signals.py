@@ -139,15 +139,21 @@ def _pids():
     return [int(e) for e in os.listdir("/proc") if e.isdigit()]
 
 
-def _cgroup_writable():
-    """Whether a cgroup can be made below this process's own (what procrun does at start)."""
-    import os
+def _own_cgroup():
+    from pathlib import Path
 
     with open("/proc/self/mountinfo") as f:
         mount = next(line.split()[4] for line in f if " - cgroup2 " in line)
     with open("/proc/self/cgroup") as f:
         own = next(line.strip().split(":", 2)[2] for line in f if line.startswith("0::"))
-    path = os.path.join(mount, own.lstrip("/"), f"procrun-probe-{os.getpid()}")
+    return Path(mount) / own.lstrip("/")
+
+
+def _cgroup_writable():
+    """Whether a cgroup can be made below this process's own (what procrun does at start)."""
+    import os
+
+    path = os.path.join(_own_cgroup(), f"procrun-probe-{os.getpid()}")
     try:
         os.mkdir(path)
     except OSError:
@@ -171,8 +177,11 @@ def test_a_daemon_that_clears_its_environment_and_leaves_the_session_dies_with_p
         pytest.skip("no cgroup v2 procrun may create here (not mounted, or not delegated to this user)")
     pidfile = tmp_path / "daemon.pid"
     write_app(tmp_path, f"web: env -i setsid sh -c 'echo $$ > {pidfile}; exec sleep 303' & exec sleep 304\n")
+    stale = _own_cgroup() / "procrun-4194999"  # an empty one a killed guardian left (no such pid)
+    stale.mkdir(exist_ok=True)
     run = procrun("start", "-t", "0.3")
     daemon = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip()))
+    assert not stale.exists()  # swept at start
     try:
         with open(f"/proc/{daemon}/environ", "rb") as f:
             assert b"PROCRUN_SESSION" not in f.read()  # the marker is gone: only the kernel can find it
