@@ -37,6 +37,7 @@ db.close()
 print("seen", json.dumps(seen), flush=True)
 if sys.argv[1:] == ["move"]:  # a folder of the slug renamed (an overlay refuses; mv copies then)
     os.system("mv assets assets2")
+    print("moved", flush=True)  # (the copy and the removal done: a test may stop it now)
 time.sleep(600)
 """
 
@@ -91,6 +92,7 @@ def test_odd_trees_special_files_nested_dependencies_sqlite_and_a_moved_folder(f
     assert view["nested_link"] and view["nested_code"] == "module.exports = 1\n"  # linked at any depth
     assert view["rows"] == 1 and view["cwd"].startswith(str(fresh.scratch))
     run.wait_for(r"warning +\| web\.1 wrote assets2/logo\.svg")
+    run.wait_for(r"web\.1 +\| moved", timeout=20)  # mv removed assets/ too (a stop mid-mv leaves it)
     assert ("fresh directories are copies" in run.text()) == (fresh.method == "portable")  # (forced: no line)
     run.signal(signal.SIGINT)
     assert run.wait() == 130
@@ -250,6 +252,7 @@ def test_copy_on_write_as_an_unprivileged_user(procrun, unprivileged):
     assert view["rows"] == 1 and not view["secret"]
     assert "fresh directories are copies" not in run.text()  # the copy-on-write path
     run.wait_for(r"warning +\| web\.1 wrote assets2/logo\.svg", timeout=20)
+    run.wait_for(r"web\.1 +\| moved", timeout=20)  # mv removed assets/ too (a stop mid-mv leaves it)
     run.signal(signal.SIGINT)
     assert run.wait() == 130
     report = run.text().split("report ", 1)[1]
