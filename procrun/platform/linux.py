@@ -7,8 +7,8 @@ import os
 PR_SET_CHILD_SUBREAPER = 36
 LISTEN = "0A"
 
+# (guardian_command puts the trap of every stopping signal before it)
 GUARDIAN = r'''
-trap '' INT TERM HUP QUIT
 marker="$1"; keep="$2"; roots=""; cg=""
 ended() {  # the session's cgroup (when it has one): whatever is still in it, killed by the kernel
     [ -n "$cg" ] || return 0

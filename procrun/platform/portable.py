@@ -159,3 +159,23 @@ def port_holder(port: int) -> tuple[int, str] | None:
             except psutil.Error:
                 return c.pid, "?"
     return None
+
+
+def listens_on(port: int) -> set[str] | None:
+    """Here there is no cheap way to tell a listener from a connection's local port: None
+    (the caller tries to bind the port instead)."""
+    return None
+
+
+def outgoing_ports_start() -> int:
+    """The first port outgoing connections get: not known here (0)."""
+    return 0
+
+
+def cgroup_enter(name: str) -> str | None:
+    """No cgroups here: the guardian finds what the session started by its marker alone."""
+    return None
+
+
+def cgroup_leave(path: str) -> None:
+    """(Nothing to leave.)"""

@@ -52,8 +52,7 @@ class Guardian:
         own, so all it starts is in it; the guardian (outside) kills that cgroup if procrun dies."""
         from procrun.platform import backend
 
-        enter = getattr(backend(), "cgroup_enter", None)
-        self.cgroup = enter(f"procrun-{os.getpid()}") if enter is not None else None
+        self.cgroup = backend().cgroup_enter(f"procrun-{os.getpid()}")
         if self.cgroup is not None and self._pipe is not None:
             os.write(self._pipe, b"cgroup:" + os.fsencode(self.cgroup) + b"\n")
 

@@ -195,11 +195,9 @@ def port_taken(port: int) -> str | None:
     starts): None when it is free, else who holds it, in words ("pid 4242 (python3 -m
     http.server)", or "another process" when the system does not say)."""
     chosen = backend()
-    listening = getattr(chosen, "listens_on", None)
-    if listening is not None and (found := listening(port)) is not None:
-        if not found:  # (an outgoing connection that happens to use the port locally is no listener)
-            return None
-    elif _binds(port):
+    found = chosen.listens_on(port)  # listeners only: a connection's local port is none (None: cannot tell)
+    free = not found if found is not None else _binds(port)
+    if free:
         return None
     holder = chosen.port_holder(port)
     return f"pid {holder[0]} ({holder[1]})" if holder else "another process"
@@ -225,7 +223,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     import random
     import socket
 
-    low = getattr(backend(), "outgoing_ports_start", lambda: 0)()
+    low = backend().outgoing_ports_start()
     for port in ([random.randrange(10000, low) for _ in range(50)] if low > 11000 else []) + [0]:
         with socket.socket() as s:
             try:
