@@ -207,15 +207,14 @@ def cgroup_enter(name: str) -> str | None:
     it starts is in it whatever it does to its session or environment (a daemon that calls
     setsid and clears its environment included): the guardian kills the cgroup if procrun dies.
     The path, or None where the system does not let us (no cgroup2, not delegated)."""
+    parent = own_cgroup()
+    if parent is None:
+        return None
+    path = os.path.join(parent, name)
+    _sweep(parent)
     try:
-        with open("/proc/self/mountinfo") as f:
-            mount = next(line.split()[4] for line in f if " - cgroup2 " in line)
-        with open("/proc/self/cgroup") as f:
-            own = next(line.strip().split(":", 2)[2] for line in f if line.startswith("0::"))
-        path = os.path.join(mount, own.lstrip("/"), name)
-        _sweep(os.path.dirname(path))
         os.mkdir(path, 0o755)
-    except (OSError, StopIteration, IndexError):
+    except OSError:
         return None
     try:
         with open(os.path.join(path, "cgroup.procs"), "w") as f:
@@ -224,6 +223,18 @@ def cgroup_enter(name: str) -> str | None:
         os.rmdir(path)
         return None
     return path
+
+
+def own_cgroup() -> str | None:
+    """This process's cgroup (v2) folder, or None without a cgroup2 mount."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            mount = next(line.split()[4] for line in f if " - cgroup2 " in line)
+        with open("/proc/self/cgroup") as f:
+            own = next(line.strip().split(":", 2)[2] for line in f if line.startswith("0::"))
+    except (OSError, StopIteration, IndexError):
+        return None
+    return os.path.join(mount, own.lstrip("/"))
 
 
 def _sweep(parent: str) -> None:

@@ -142,11 +142,9 @@ def _pids():
 def _own_cgroup():
     from pathlib import Path
 
-    with open("/proc/self/mountinfo") as f:
-        mount = next(line.split()[4] for line in f if " - cgroup2 " in line)
-    with open("/proc/self/cgroup") as f:
-        own = next(line.strip().split(":", 2)[2] for line in f if line.startswith("0::"))
-    return Path(mount) / own.lstrip("/")
+    from procrun.platform.linux import own_cgroup
+
+    return Path(own_cgroup())
 
 
 def _cgroup_writable():
