@@ -40,6 +40,12 @@ def fallback(root: str) -> str:
     return os.path.join(base, f"procrun-{os.getuid()}", digest)
 
 
+def shown(path: str) -> str:
+    """A state path as the user would type it from here: ./.procrun/sessions under the current
+    folder, absolute elsewhere (the per-user fallback)."""
+    return "./" + os.path.relpath(path) if path.startswith(os.getcwd() + os.sep) else path
+
+
 def fits(directory: str) -> bool:
     return len(os.fsencode(os.path.join(directory, SOCKET))) <= MAX_SOCKET_PATH  # (any name: not UTF-8 too)
 

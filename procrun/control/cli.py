@@ -209,11 +209,8 @@ def _report_data(root: str, session: str | None) -> dict[str, Any]:
     except SessionError:
         data = statedir.load_json(root, statedir.REPORT)
         if not isinstance(data, dict):
-            import os
-
-            where = statedir.locate(root)
-            shown = "./" + os.path.relpath(where) if where.startswith(os.getcwd() + os.sep) else where
-            raise SessionError(f"no running session and no saved report in {shown}; run 'procrun start "
+            where = statedir.shown(statedir.locate(root))
+            raise SessionError(f"no running session and no saved report in {where}; run 'procrun start "
                                "--chaos' or '--fresh' first (every session saves its report there)") from None
         return data
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from procrun.errors import SessionError
-from procrun.statedir import holder
+from procrun.statedir import holder, shown
 from procrun.journal.store import META, SESSIONS, segment_number
 
 Record = dict[str, object]
@@ -31,8 +31,7 @@ def session_dir(state_dir: str, ident: str | None) -> str:
             raise SessionError(f"no session {ident!r} in {base}; recent sessions: {known}")
         return os.path.join(base, ident)
     if not names:
-        shown = base if not base.startswith(os.getcwd() + os.sep) else "./" + os.path.relpath(base)
-        raise SessionError(f"no session journal in {shown}; run 'procrun start' first (a session keeps its "
+        raise SessionError(f"no session journal in {shown(base)}; run 'procrun start' first (a session keeps its "
                            "output there unless started with --no-journal)")
     return os.path.join(base, names[-1])
 
@@ -70,13 +69,12 @@ class Reader:
 
     The segment being read stays open, so one the size cap removes meanwhile is still read to
     its end (an unlinked file lives on while open); only a segment removed before it was ever
-    opened is lost, and that is a gap: ``gaps`` counts them, ``gap`` says one came just now."""
+    opened is lost, and that is a gap: ``gap`` says one came just now."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.skipped = 0
         self.rotated = False  # the oldest segments were dropped by the size cap before reading began
-        self.gaps = 0
         self.gap = False  # segments were lost between the last record read and the next
         self._number = 0
         self._file: BinaryIO | None = None
@@ -94,7 +92,6 @@ class Reader:
             if self._number == 0 and number > 1:
                 self.rotated = True
             elif self._number and number > self._number + 1:
-                self.gaps += 1
                 self.gap = True
             self._number = number
             try:
