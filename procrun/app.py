@@ -190,11 +190,11 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
 
 
 def _backing_service(session: Session, shared: Shared, s: Any, live: Live, routed: bool, backing: Any) -> Any:
-    from procrun.backing.faults import KINDS, spec
+    from procrun.backing.faults import chosen
     from procrun.backing.service import BackingService
 
     proxies, skipped, own = backing
-    kinds = dict(spec(f) for f in s.chaos_backing_faults) or {kind: {} for kind in KINDS}
+    kinds = chosen(s.chaos_backing_faults)
     service = BackingService(session, shared, proxies, skipped, s.chaos_seed, s.chaos_interval, s.chaos,
                              ROUTED_TYPE if routed else None, own, kinds)
     live.retarget = service.retarget  # a .env change under --watch follows a changed URL

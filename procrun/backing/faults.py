@@ -155,6 +155,12 @@ def spec(text: str, source: str = "chaos.backing_faults") -> tuple[str, dict[str
     return kind, given
 
 
+def chosen(specs: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """chaos.backing_faults as the schedule and the export read it: each kind with what it fixes;
+    none given: every kind, nothing fixed."""
+    return dict(spec(text) for text in specs) or {kind: {} for kind in KINDS}
+
+
 def draw(rng: random.Random, services: list[str], chosen: Mapping[str, Mapping[str, str]]) -> tuple[str, Fault]:
     """One scheduled fault from the backing stream: (service, fault), of a kind ``chosen`` names
     (what it fixes is kept, the rest drawn). Pure given ``rng``."""

@@ -49,7 +49,7 @@ class BackingService(Service):
         data = random.Random(f"backing-data-{seed}")
         self.interval, self.scheduled, self.routed_type = interval, scheduled, routed_type
         # what the schedule draws from, each with what it fixes (procrun.yaml chaos.backing_faults)
-        self.kinds = kinds if kinds is not None else {kind: {} for kind in faults.KINDS}
+        self.kinds = kinds if kinds is not None else faults.chosen(())
         self.proxies = proxies
         for proxy in proxies.values():
             proxy.rng = data

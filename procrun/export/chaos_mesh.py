@@ -16,7 +16,7 @@ Pure. Each is a ``Schedule`` (``@every`` the mean interval of what it mirrors):
 
 from __future__ import annotations
 
-from procrun.backing.faults import KINDS, Fault, make, spec
+from procrun.backing.faults import KINDS, Fault, chosen, make
 from procrun.export import ExportContext
 from procrun.export.kubernetes import dns_name
 
@@ -96,7 +96,7 @@ def network_schedules(app: str, ctx: ExportContext) -> list[dict]:
 
 def _chosen(ctx: ExportContext) -> dict[str, dict[str, str]]:
     """The kinds the session would draw, each with what procrun.yaml fixes (the rest: defaults)."""
-    return dict(spec(f) for f in ctx.backing_faults) or {kind: {} for kind in KINDS}
+    return chosen(ctx.backing_faults)
 
 
 def _action(fault: Fault) -> dict:
