@@ -16,7 +16,7 @@ from procrun import statedir
 from procrun.journal.store import open_journal
 from procrun.project.files import App, load, refuse_bad_input
 from procrun.project.live import Live
-from procrun.project.plan import ROUTED_TYPE, Plan, make_plan
+from procrun.project.plan import RELEASE_TYPE, ROUTED_TYPE, Plan, make_plan
 from procrun.supervise.shared import Shared
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def check(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> tuple[str, list[
     from procrun.project.files import read_text
 
     app = load(flags, edge)
-    make_plan(app.procfile, app.settings, app.environment())
+    make_plan(app.procfile, app.settings, app.environment(), app.type_env)
     chaos_config(app)
     names = app.procfile.names
     checked = [f"Procfile: {os.path.abspath(app.procfile.path)} ({len(names)} type{'s' * (len(names) != 1)}: "
@@ -54,7 +54,7 @@ def start(flags: Mapping[str, Any], edge: Mapping[str, Any]) -> int:
     if not s.watch:  # watchfiles' anyio imports ssl
         process.without_tls()
 
-    plan = make_plan(app.procfile, s, app.environment())
+    plan = make_plan(app.procfile, s, app.environment(), app.type_env)
     process.ensure_open_files(len(plan.instances))
     routed = s.router and app.procfile.get(ROUTED_TYPE) is not None
     _refuse(app, routed)
@@ -124,13 +124,22 @@ def _machine(app: App, plan: Plan, live: Live) -> Machine:
     from procrun.supervise.order import StartOrder
 
     s, per_type = app.settings, app.settings.type_settings
-    rules = Rules(s.timeout, s.restart, type_restart={t: c.restart for t, c in per_type.items() if c.restart},
+    restart = {t: c.restart for t, c in per_type.items() if c.restart}
+    if s.restart == "never":  # a type with a health probe is restarted when it fails, unless it says otherwise
+        restart.update({t: "on-failure" for t, c in per_type.items() if c.health and not c.restart})
+    rules = Rules(s.timeout, s.restart, type_restart=restart,
                   stop_signals={t: c.stop_signal for t, c in per_type.items() if c.stop_signal},
-                  graces={t: c.grace for t, c in per_type.items() if c.grace is not None})
-    order = StartOrder(after={t: c.after for t, c in per_type.items() if c.after},
-                       boot_timeouts={t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout})
-    return Machine(tuple(live.make_instance(i.type, i.index) for i in plan.instances), rules,
-                   make_instance=live.make_instance, counts=plan.counts, cap=s.max_instances, order=order)
+                  graces={t: c.grace for t, c in per_type.items() if c.grace is not None},
+                  oneshots=frozenset({t for t, c in per_type.items() if c.oneshot} | {RELEASE_TYPE}))
+    after = {t: c.waits_for() for t, c in per_type.items() if c.after and t != RELEASE_TYPE}
+    instances = [live.make_instance(i.type, i.index) for i in plan.instances]
+    counts = dict(plan.counts)
+    if plan.release is not None:  # release runs first: every type's first start waits for it to complete
+        after = {t: (*after.get(t, ()), (RELEASE_TYPE, "completed")) for t in plan.types}
+        instances.insert(0, live.make_instance(RELEASE_TYPE, 1))
+        counts = {RELEASE_TYPE: 1, **counts}
+    order = StartOrder(after, {t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout}, quiet=(RELEASE_TYPE,))
+    return Machine(instances, rules, make_instance=live.make_instance, counts=counts, cap=s.max_instances, order=order)
 
 
 def _session(app: App, plan: Plan, live: Live, shared: Shared) -> Session:

@@ -22,7 +22,7 @@ def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: 
         raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     app = load(flags, edge)
     s = app.settings
-    plan = make_plan(app.procfile, s, app.environment({}))
+    plan = make_plan(app.procfile, s, app.environment({}), app.type_env)
     if fmt == "kubernetes" and not image:
         raise UsageError("export kubernetes needs the container image: pass --image NAME")
     types = tuple(TypeSpec(t, app.procfile.get(t).command, plan.counts[t],  # type: ignore[union-attr]

@@ -118,6 +118,16 @@ def group_usage(groups: set[int]) -> dict[int, tuple[float, int]]:
     return usage
 
 
+def halted(pid: int) -> bool:
+    """The process is stopped (SIGSTOP, Ctrl-Z) or held by a debugger (ptrace): not dead."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2:][:1] in (b"T", b"t")
+
+
 def cwd_of(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/cwd")

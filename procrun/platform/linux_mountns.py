@@ -2,7 +2,7 @@
 overlay (the slug below, the instance's own upper directory above) mounted on its
 working directory. Run as a script, never imported by procrun:
 
-    python -I -S linux_mountns.py LOWER UPPER WORK MERGED COMMAND [ARG...]
+    python -I -S linux_mountns.py LOWER UPPER WORK MERGED [--cd=FOLDER] COMMAND [ARG...]
 
 Unprivileged, it first enters a new user namespace that maps the user's own uid and gid
 to themselves (the app never runs as namespace-root: Postgres refuses root, npm and pip
@@ -32,7 +32,7 @@ def _write(path, text):
         f.write(text)
 
 
-def enter(lower, upper, work, merged):
+def enter(lower, upper, work, merged, folder=""):
     libc = ctypes.CDLL(None, use_errno=True)
     uid, gid = os.getuid(), os.getgid()
     _call(libc.unshare(CLONE_NEWNS | (CLONE_NEWUSER if uid else 0)), "unshare")
@@ -43,15 +43,16 @@ def enter(lower, upper, work, merged):
     _call(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
     options = f"lowerdir={lower},upperdir={upper},workdir={work}" + (",userxattr" if uid else "")
     _call(libc.mount(b"overlay", os.fsencode(merged), b"overlay", 0, options.encode()), "overlay mount")
-    os.chdir(merged)
+    os.chdir(os.path.join(merged, folder))  # a folder of the app (procrun.yaml types.T.cwd)
 
 
 def main(argv):
+    folder = argv.pop(5)[len("--cd="):] if len(argv) > 5 and argv[5].startswith("--cd=") else ""
     if len(argv) < 6:
-        sys.stderr.write("usage: linux_mountns.py LOWER UPPER WORK MERGED COMMAND [ARG...]\n")
+        sys.stderr.write("usage: linux_mountns.py LOWER UPPER WORK MERGED [--cd=FOLDER] COMMAND [ARG...]\n")
         return 2
     try:
-        enter(*argv[1:5])
+        enter(*argv[1:5], folder)
         os.execvp(argv[5], argv[5:])
     except OSError as exc:
         sys.stderr.write(f"procrun: cannot make the fresh directory's copy-on-write view ({exc.strerror})\n")

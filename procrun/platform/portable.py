@@ -121,6 +121,16 @@ def group_usage(groups: set[int]) -> dict[int, tuple[float, int]]:
     return usage
 
 
+def halted(pid: int) -> bool:
+    """The process is stopped (SIGSTOP, Ctrl-Z) or held by a debugger (ptrace): not dead."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    except psutil.Error:
+        return False
+
+
 def cwd_of(pid: int) -> str | None:
     import psutil
 

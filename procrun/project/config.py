@@ -7,14 +7,12 @@ the shapes a section may take: ``chaos: true``, ``watch: [src]``, or a mapping.
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable
 from typing import Any
 
 import yaml
 
 from procrun.errors import ConfigError
-from procrun.project.settings import BY_YAML, LIST, MAP, ONE, POLICIES, SECTIONS, Setting, TypeSettings
+from procrun.project.settings import BY_YAML, LIST, MAP, ONE, POLICIES, SECTIONS, TYPE_KEYS, Setting, TypeSetting, TypeSettings
 
 MAX_DEPTH = 32
 _OPEN = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken,
@@ -71,6 +69,14 @@ class _Reader:
         except yaml.YAMLError:
             raise self.fail(node, f"{key} has a tag procrun does not read ({node.tag})",
                             "remove the tag and write a plain value") from None
+
+    def plain(self, node: yaml.Node, key: str) -> Any:
+        """A node as plain data: scalars, lists and mappings of them (keys checked once)."""
+        if isinstance(node, yaml.SequenceNode):
+            return [self.plain(item, key) for item in node.value]
+        if isinstance(node, yaml.MappingNode):
+            return {k: self.plain(v, f"{key}.{k}") for k, v in self.mapping(node, key).items()}
+        return self.scalar(node, key)
 
     def setting(self, node: yaml.Node, key: str) -> Any:
         """A declared setting: its type and range are the flag's."""
@@ -152,60 +158,65 @@ def _check_depth(text: str, path: str) -> None:
             depth -= 1
 
 
-def _signal(r: _Reader, node: yaml.Node) -> int:
-    name = str(r.scalar(node, "stop_signal")).upper()
-    name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return int(signal.Signals[name])
-    except KeyError:
-        raise r.fail(node, f"stop_signal {node.value!r} is not a signal name", "write stop_signal: SIGTERM") from None
-
-
 def _types(r: _Reader, node: yaml.Node) -> dict[str, TypeSettings]:
-    from procrun.project.settings import BY_NAME
-
-    def checked(name: str, parse: Callable[[Any], Any], example: str) -> Callable[[yaml.Node], Any]:
-        def read(n: yaml.Node) -> Any:
-            try:
-                return parse(r.value(n, name))
-            except ValueError as exc:
-                raise r.fail(n, f"{name} {exc}", f"write {name}: {example}") from None
-        return read
-
-    keys: dict[str, Callable[[yaml.Node], Any]] = {
-        "restart": checked("restart", BY_NAME["restart"].parse, "on-failure"),
-        "chaos": checked("chaos", BY_NAME["chaos"].parse, "false"),
-        "watch": checked("watch", BY_NAME["watch_paths"].parse, '["*.py"]'),
-        "ready": checked("ready", lambda v: v if v in ("port", "spawn") else _bad("must be one of port, spawn"),
-                         "port"),
-        "stop_signal": lambda n: _signal(r, n),
-        "grace": checked("grace", BY_NAME["timeout"].parse, "10"),
-        "boot_timeout": checked("boot_timeout", BY_NAME["chaos_interval"].parse, "60"),
-        "after": lambda n: _after(r, n),
-        "tty": checked("tty", BY_NAME["chaos"].parse, "true"),
-    }
+    """``types.NAME``: each key read as ``TYPE_SETTINGS`` declares it, errors at the value (or the
+    item, or the probe's key) that has them."""
     out = {}
     for name, body in r.mapping(node, "types").items():
         empty = isinstance(body, yaml.ScalarNode) and body.value in ("", "~", "null")
-        settings = {} if empty else {k: keys[k](v) for k, v in r.mapping(body, f"types.{name}", keys).items()}
-        if "after" in settings:
-            settings["after"], settings["after_at"] = settings["after"]
-        out[name] = TypeSettings(**settings, line=body.start_mark.line + 1)
+        entries = {} if empty else r.mapping(body, f"types.{name}", TYPE_KEYS)
+        settings: dict[str, Any] = {}
+        for key, value in entries.items():
+            settings[key] = _type_value(r, key, value)
+        if "after" in entries:
+            settings["after"], settings["after_conditions"] = settings["after"]
+            settings["after_at"] = _places(entries["after"])
+        places = {k: (v.start_mark.line + 1, v.start_mark.column + 1) for k, v in entries.items()}
+        out[name] = TypeSettings(**settings, line=body.start_mark.line + 1, places=places)
     _no_cycle(r.path, out)
     return out
 
 
-def _after(r: _Reader, node: yaml.Node) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
-    """``after: [web, db]`` (or ``after: web``): the names, and where each is written."""
-    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    names, places = [], []
-    for item in items:
-        value = r.scalar(item, "after")
-        if not isinstance(value, str) or not value:
-            raise r.fail(item, "after must name process types", "write after: [web, db]")
-        names.append(value)
-        places.append((item.start_mark.line + 1, item.start_mark.column + 1))
-    return tuple(names), tuple(places)
+def _type_value(r: _Reader, key: str, node: yaml.Node) -> Any:
+    declared = TYPE_KEYS[key]
+    value = r.plain(node, key)
+    try:
+        return declared.parse(value)
+    except ValueError as exc:
+        at = _sub(node, getattr(exc, "at", None)) if getattr(exc, "at", None) else _culprit(r, declared, node)
+        raise r.fail(at, f"{key} {exc}", f"write {key}: {declared.example}") from None
+
+
+def _culprit(r: _Reader, declared: TypeSetting, node: yaml.Node) -> yaml.Node:
+    """The item of a list, or the value of a mapping, that the rule refuses on its own."""
+    if isinstance(node, yaml.SequenceNode):
+        parts = [(item, [r.plain(item, declared.key)]) for item in node.value]
+    elif isinstance(node, yaml.MappingNode):
+        parts = [(v, {k.value: r.plain(v, declared.key)}) for k, v in node.value]
+    else:
+        return node
+    for item, alone in parts:
+        try:
+            declared.parse(alone)
+        except ValueError:
+            return item
+    return node
+
+
+def _sub(node: yaml.Node, key: str | None) -> yaml.Node:
+    """The node of ``key`` inside a mapping node (where a probe's mistake is), else the node."""
+    if key is not None and isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == key:
+                return v
+    return node
+
+
+def _places(node: yaml.Node) -> tuple[tuple[int, int], ...]:
+    """Where each name of ``after`` is written: list items, mapping keys, or the one scalar."""
+    items = [k for k, _ in node.value] if isinstance(node, yaml.MappingNode) else \
+        node.value if isinstance(node, yaml.SequenceNode) else [node]
+    return tuple((item.start_mark.line + 1, item.start_mark.column + 1) for item in items)
 
 
 def _no_cycle(path: str, types: dict[str, TypeSettings]) -> None:
@@ -225,10 +236,6 @@ def _no_cycle(path: str, types: dict[str, TypeSettings]) -> None:
 
     for name in types:
         visit(name, [])
-
-
-def _bad(rule: str) -> Any:
-    raise ValueError(rule)
 
 
 __all__ = ["parse", "POLICIES"]

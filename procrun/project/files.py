@@ -23,6 +23,7 @@ class App(NamedTuple):
     dotenv: Mapping[str, str]
     settings: Settings
     env_paths: tuple[str, ...] = ()  # the .env files read
+    type_env: Mapping[str, Mapping[str, str]] = {}  # per type: procrun.yaml env_file, then env
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """Process env: procrun's own, overlaid by the .env files."""
@@ -126,7 +127,34 @@ def load(flags: Mapping[str, Any], edge: Mapping[str, Any], with_procfile: bool 
                 if pf.get(dep) is None:
                     raise ConfigError(config_path, line, f"types.{name}.after: {dep!r} is not a process type in "
                                       f"{pf.path}", f"use one of {', '.join(pf.names)}", column)
-    return App(root, pf, dotenv, settings, tuple(paths))
+    type_env = {name: type_environment(root, config_path, name, per_type) for name, per_type in types.items()}
+    return App(root, pf, dotenv, settings, tuple(paths), {t: e for t, e in type_env.items() if e})
+
+
+def type_environment(root: str, config_path: str, name: str, per_type: TypeSettings) -> dict[str, str]:
+    """A type's own variables (its env files, then ``env``), once its ``cwd`` is known to be a
+    folder of the app root; a mistake is said at its line in procrun.yaml."""
+    def fail(key: str, problem: str, fix: str) -> ConfigError:
+        line, column = per_type.places.get(key, (per_type.line, None))
+        return ConfigError(config_path, line, f"types.{name}.{key}: {problem}", fix, column)
+
+    if per_type.cwd:
+        folder = os.path.join(root, per_type.cwd)
+        real = os.path.realpath(folder)
+        if not os.path.isdir(folder):
+            raise fail("cwd", f"{per_type.cwd} is not a folder of the app root", "create it, or correct the path")
+        if os.path.commonpath([real, os.path.realpath(root)]) != os.path.realpath(root):
+            raise fail("cwd", f"{per_type.cwd} leads outside the app root (a link)", "name a folder inside it")
+    env: dict[str, str] = {}
+    for path in per_type.env_file:
+        try:
+            env.update(envfile.parse(read_text(os.path.join(root, path), "env file"), rel(root, path)))
+        except ConfigError as exc:
+            if exc.line is not None:  # a bad line in the file itself: said there
+                raise
+            raise fail("env_file", f"{rel(root, path)}: {exc.problem}", "create it, or correct the list") from None
+    env.update(per_type.env)
+    return env
 
 
 def _seed() -> int:

@@ -7,7 +7,7 @@ into the list of instances; start, check and export all use it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -37,6 +37,7 @@ class Instance(NamedTuple):
     command: str
     port: int | None
     env: Mapping[str, str] = MappingProxyType({})
+    cwd: str = ""  # the folder of the app root it runs in (procrun.yaml types.T.cwd); "": the root
 
     @property
     def name(self) -> str:
@@ -72,15 +73,20 @@ def parse_port(text: str | int, source: str = "--port") -> int:
     return port
 
 
+RELEASE_TYPE = "release"  # Heroku's release phase: runs once, before the formation starts
+
+
 def select_types(procfile: Procfile, wanted: Iterable[str]) -> tuple[str, ...]:
-    """The types to start, in Procfile order; all when none are named."""
+    """The types to start, in Procfile order; all when none are named. ``release`` is never one
+    of them: it runs before them (``release_of``)."""
     wanted = list(wanted)
     for name in wanted:
         if procfile.get(name) is None:
             raise UsageError(f"{procfile.path} has no process type {name!r}; it defines {', '.join(procfile.names)}")
-    if not wanted:
-        return procfile.names
-    return tuple(n for n in procfile.names if n in wanted)
+        if name == RELEASE_TYPE:
+            raise UsageError(f"{RELEASE_TYPE} runs once before the other types on every start (--no-release "
+                             f"skips it); name the types to start, or run it alone with: procrun run {RELEASE_TYPE}")
+    return tuple(n for n in procfile.names if n != RELEASE_TYPE and (not wanted or n in wanted))
 
 
 def resolve_counts(types: tuple[str, ...], formation: Mapping[str, int], known: tuple[str, ...],
@@ -89,6 +95,9 @@ def resolve_counts(types: tuple[str, ...], formation: Mapping[str, int], known: 
     for name in formation:
         if name != "all" and name not in known:
             raise UsageError(f"formation names unknown process type {name!r}; the Procfile defines {', '.join(known)}")
+        if name == RELEASE_TYPE:
+            raise UsageError(f"formation: {RELEASE_TYPE} runs once before the other types; it cannot be scaled "
+                             "(--no-release skips it)")
     default = formation.get("all", 1)
     counts = {t: formation.get(t, default) for t in types}
     check_cap(counts, cap)
@@ -129,9 +138,10 @@ def type_port(base: int, types: tuple[str, ...], type_name: str, index: int) -> 
 
 
 def instance(procfile: Procfile, types: tuple[str, ...], type_name: str, index: int,
-             base_port: int | None, env: Mapping[str, str]) -> Instance:
+             base_port: int | None, env: Mapping[str, str], cwd: str = "") -> Instance:
+    """``type_name``.``index`` with its port (none for release: it serves nothing) and variables."""
     command = procfile.get(type_name).command  # type: ignore[union-attr]
-    port = None if base_port is None else type_port(base_port, types, type_name, index)
+    port = None if base_port is None or type_name == RELEASE_TYPE else type_port(base_port, types, type_name, index)
     if port is not None and port > MAX_PORT:
         raise UsageError(f"{type_name}.{index} would get port {port}, above {MAX_PORT}; use a lower --port")
     name = f"{type_name}.{index}"
@@ -140,7 +150,7 @@ def instance(procfile: Procfile, types: tuple[str, ...], type_name: str, index: 
         full["PORT"] = str(port)
     for var in INSTANCE_NAME_VARS:
         full[var] = name
-    return Instance(type_name, index, command, port, full)
+    return Instance(type_name, index, command, port, full, cwd)
 
 
 AUTO_PORT = 0  # a port the session picks when the instance first starts (web behind the router)
@@ -150,13 +160,16 @@ def with_port(inst: Instance, port: int) -> Instance:
     """The same instance on another port (the router gives web instances internal ports)."""
     env = dict(inst.env)
     env["PORT"] = str(port)
-    return Instance(inst.type, inst.index, inst.command, port, env)
+    return inst._replace(port=port, env=env)
 
 
 def plan(procfile: Procfile, types: tuple[str, ...], counts: Mapping[str, int],
-         base_port: int | None, env: Mapping[str, str]) -> tuple[Instance, ...]:
-    """Every instance of the formation, in Procfile order then index; no two share a port."""
-    instances = tuple(instance(procfile, types, t, i, base_port, env)
+         base_port: int | None, env: Callable[[str], Mapping[str, str]] | Mapping[str, str],
+         cwds: Mapping[str, str] | None = None) -> tuple[Instance, ...]:
+    """Every instance of the formation, in Procfile order then index; no two share a port.
+    ``env``: the environment, or each type's (its procrun.yaml env over .env)."""
+    env_of = env if callable(env) else lambda _: env
+    instances = tuple(instance(procfile, types, t, i, base_port, env_of(t), (cwds or {}).get(t, ""))
                       for t in types for i in range(1, counts.get(t, 0) + 1))
     clash = port_clash(instances)
     if clash is not None:
@@ -168,17 +181,26 @@ ROUTED_TYPE = "web"  # the type the router serves
 
 
 class Plan(NamedTuple):
-    """The formation to start: selected types, their counts and every instance."""
+    """The formation to start: selected types, their counts and every instance, and the release
+    phase that runs before them (None: no ``release:`` line, or --no-release)."""
 
     types: tuple[str, ...]
     counts: Mapping[str, int]
     instances: tuple[Instance, ...]
+    release: Instance | None = None
 
 
-def make_plan(procfile: Procfile, settings: Settings, environment: Mapping[str, str]) -> Plan:
-    """The formation the settings ask for, with every instance: what check, export and start use."""
+def make_plan(procfile: Procfile, settings: Settings, environment: Mapping[str, str],
+              type_env: Mapping[str, Mapping[str, str]] | None = None) -> Plan:
+    """The formation the settings ask for, with every instance: what check, export and start use.
+    ``type_env``: each type's own variables (procrun.yaml env_file and env), over ``environment``."""
     s = settings
     types = select_types(procfile, s.types)
     counts = resolve_counts(types, parse_formation(s.formation), procfile.names, s.max_instances)
-    instances = plan(procfile, types, counts, s.port, environment)
-    return Plan(types, counts, instances)
+    env_of = lambda t: {**environment, **(type_env or {}).get(t, {})}  # noqa: E731
+    cwds = {t: c.cwd for t, c in s.type_settings.items() if c.cwd}
+    instances = plan(procfile, types, counts, s.port, env_of, cwds)
+    release = None
+    if s.release and procfile.get(RELEASE_TYPE) is not None:
+        release = instance(procfile, types, RELEASE_TYPE, 1, s.port, env_of(RELEASE_TYPE), cwds.get(RELEASE_TYPE, ""))
+    return Plan(types, counts, instances, release)

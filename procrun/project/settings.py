@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 
 from procrun.errors import UsageError
 from procrun.flags import words
-from procrun.project import ranges
+from procrun.project import probes, ranges
+from procrun.project.probes import Probe
 from procrun.supervise.states import POLICIES
 
 # Defaults owned by chaos' modules, restated so that reading the settings does not import them
@@ -186,6 +187,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("restart", parse=_choice(*POLICIES), default=None, flags=("--restart",), yaml="restart",
             commands=("start", "check"), choices=POLICIES, metavar="POLICY", example="on-failure",
             help="restart processes that exit: never (default: the session ends), on-failure, always"),
+    Setting("release", parse=_flag, default=True, flags=("--release",), yaml="release", commands=("start", "export"),
+            switch=True, negatable=True, example="false",
+            help="run the Procfile's release: type once before the other types start (default: on)"),
     Setting("allow", parse=_words, default=(), shape=LIST, yaml="allow",
             example='["GET /health", "uploads/*", ports]'),
     Setting("max_instances", parse=ranges.instances, default=ranges.MAX_INSTANCES, text=_integral("an integer"),
@@ -279,19 +283,113 @@ SECTIONS = ("chaos", "fresh", "router", "journal", "watch")
 
 
 class TypeSettings(NamedTuple):
-    """procrun.yaml ``types.NAME``: what may differ per process type (None: as the session)."""
+    """procrun.yaml ``types.NAME``: what may differ per process type (None: as the session).
+    Read by ``TYPE_SETTINGS``; ``places`` keeps where each key's value is written, for the
+    errors only the loader can find (a ``cwd`` that is not a folder, an ``env_file`` missing)."""
 
     restart: str | None = None
     chaos: bool | None = None  # False: opt out of chaos
     watch: tuple[str, ...] | None = None  # globs whose change restarts this type
-    ready: str | None = None  # "port" or "spawn"
+    ready: Probe | None = None  # port, spawn or a probe (http, exec, log)
     stop_signal: int | None = None
     grace: float | None = None
-    boot_timeout: float | None = None  # warn when a web instance binds nothing by then (default 60 s)
-    after: tuple[str, ...] = ()  # types whose instances must be ready before this type's first start
+    boot_timeout: float | None = None  # warn when an instance is not ready by then (default 60 s)
+    after: tuple[str, ...] = ()  # types this type's first start waits for
     after_at: tuple[tuple[int, int], ...] = ()  # (line, column) of each name in ``after``
     tty: bool | None = None  # run on a pseudo-terminal (procrun attach, debuggers, colours)
+    health: Probe | None = None  # liveness: restarted after ``failures`` failures in a row
+    oneshot: bool | None = None  # exit 0 is completed, not an end
+    env: tuple[tuple[str, str], ...] = ()  # wins over .env and env_file
+    env_file: tuple[str, ...] = ()  # read after .env, relative to the app root
+    cwd: str | None = None  # a folder of the app root its commands run in (monorepos)
+    after_conditions: tuple[str, ...] = ()  # per name in ``after``: ready or completed
     line: int = 0
+    places: Mapping[str, tuple[int, int]] = MappingProxyType({})
+
+    def waits_for(self) -> tuple[tuple[str, str], ...]:
+        """(type, condition) for each name in ``after``."""
+        return tuple(zip(self.after, self.after_conditions or ("ready",) * len(self.after)))
+
+
+CONDITIONS = ("ready", "completed")
+
+
+def _after(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``after: [db, web]`` (each ready), ``after: db``, or ``after: {migrate: completed, db: ready}``."""
+    if isinstance(value, Mapping):
+        for name, condition in value.items():
+            if condition not in CONDITIONS:
+                raise ValueError(f"{name}: the condition must be one of {', '.join(CONDITIONS)}, not {condition!r}")
+        return tuple(map(str, value)), tuple(value.values())
+    names = _words(value) if not isinstance(value, str) else (value,)
+    return names, ("ready",) * len(names)
+
+
+def _stop_signal(value: Any) -> int:
+    import signal
+
+    name = str(value).upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise ValueError(f"{value!r} is not a signal name") from None
+
+
+def _env(value: Any) -> tuple[tuple[str, str], ...]:
+    """``env: {KEY: value}``: numbers and true/false as YAML wrote them, as text."""
+    if not isinstance(value, Mapping):
+        raise ValueError("must map each variable to its value")
+    out = []
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            raise ValueError(f"{key!r} is not a variable name")
+        if item is None or isinstance(item, (list, dict)):
+            raise ValueError(f"{key} must have a value (write '' for an empty one)")
+        out.append((key, ("true" if item else "false") if isinstance(item, bool) else str(item)))
+    return tuple(out)
+
+
+def _cwd(value: Any) -> str:
+    """A folder of the app root, as a relative path that stays inside it."""
+    import posixpath
+
+    text = _text(value)
+    norm = posixpath.normpath(text)
+    if text.startswith("/") or norm == ".." or norm.startswith("../"):
+        raise ValueError(f"must be a folder inside the app root, not {text!r}")
+    return "" if norm == "." else norm
+
+
+class TypeSetting(NamedTuple):
+    """One key of procrun.yaml ``types.NAME``, declared once: ``parse`` turns its plain YAML value
+    into the field's value (or raises ValueError with the rule in words)."""
+
+    key: str
+    parse: Callable[[Any], Any]
+    example: str
+    help: str = ""
+
+
+TYPE_SETTINGS: tuple[TypeSetting, ...] = (
+    TypeSetting("restart", _choice(*POLICIES), "on-failure", "never | on-failure | always"),
+    TypeSetting("chaos", _flag, "false", "false: chaos never disrupts this type"),
+    TypeSetting("watch", _words, '["*.py"]', "globs whose change restarts this type"),
+    TypeSetting("ready", lambda v: probes.ready(v), "{http: /health}", "port, spawn, {http: PATH}, {exec: CMD}, "
+                "{log: REGEX}"),
+    TypeSetting("health", lambda v: probes.health(v), "{http: /health, failures: 3}",
+                "a probe; after `failures` in a row the instance restarts"),
+    TypeSetting("stop_signal", _stop_signal, "SIGTERM"),
+    TypeSetting("grace", ranges.seconds, "10", "seconds between the stop signal and SIGKILL"),
+    TypeSetting("boot_timeout", ranges.interval, "60", "seconds before an instance not ready is named"),
+    TypeSetting("after", _after, "{migrate: completed, db: ready}", "types its first start waits for"),
+    TypeSetting("oneshot", _flag, "true", "exit 0 is completed: never restarted, never ends the session"),
+    TypeSetting("env", _env, "{LOG_LEVEL: debug}", "variables for this type; win over .env"),
+    TypeSetting("env_file", _words, "[web.env]", "env files for this type, read after .env"),
+    TypeSetting("cwd", _cwd, "services/api", "the folder of the app root its commands run in"),
+    TypeSetting("tty", _flag, "true", "run on a pseudo-terminal (procrun attach)"),
+)
+TYPE_KEYS = {t.key: t for t in TYPE_SETTINGS}
 
 
 class Settings(NamedTuple):
@@ -306,6 +404,7 @@ class Settings(NamedTuple):
     formation: str
     timeout: float
     restart: str
+    release: bool  # run the Procfile's release: before the formation
     allow: tuple[str, ...]  # accepted findings: kinds, requests or paths (fnmatch)
     max_instances: int
     chaos: bool

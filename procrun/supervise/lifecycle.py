@@ -89,8 +89,7 @@ class OnLoop:
         self.done: asyncio.Future[int] = loop.create_future()
         self.timer: asyncio.TimerHandle | None = None
         self.relays = Relays(loop, session.writer, self._emit)
-        self.probes = Probes(loop, lambda pid: pid in session.children, session.ready, session.say,
-                             lambda: session.findings, session.checks, session.effects.listening)
+        self.probes = Probes(loop, session)
         self.stragglers = Stragglers(loop, session.machine, lambda: {c.pid for c in session.children.values()},
                                      lambda: session.guardian.pid if session.guardian else -1, session.clock,
                                      session.effects.descendants)

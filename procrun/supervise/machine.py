@@ -15,8 +15,9 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterable, Mapping
 
-from procrun.project.plan import Instance
+from procrun.project.plan import RELEASE_TYPE, Instance
 from procrun.project.ranges import MAX_INSTANCES
+from procrun.supervise import exits
 from procrun.supervise.order import Released, StartOrder
 from procrun.supervise.rollout import Rollouts
 from procrun.supervise.shutdown import Ending
@@ -44,8 +45,8 @@ class Machine:
         self.ready, self.disruptable, self.live = self.table.ready, self.table.disruptable, self.table.live
         self.name_of, self.formation, self.resolve = self.table.name_of, self.table.formation, self.table.resolve
         self.running = self.table.running  # the formation that runs (stopped instances not counted)
-        self.forget_type, self.waiting_for = self.table.forget_type, self.order.waiting_for
-        self.rolling, self.overdue = self.rollouts.active, self.end.overdue  # overdue: stragglers get SIGKILL
+        self.forget_type, self.waiting_for, self.rolling = self.table.forget_type, self.order.waiting_for, self.rollouts.active
+        self.overdue = self.end.overdue  # stragglers get SIGKILL
 
     @property
     def ending(self) -> int | None:
@@ -64,7 +65,7 @@ class Machine:
                 proc.state = State.WAITING
             else:
                 actions += self._spawn(proc, now)
-        return actions + self._maybe_end(now)
+        return actions + self.maybe_end(now)
 
     def spawned(self, name: str, pid: int, now: float, probing: bool = False) -> list[Action]:
         """A process exists. With ``probing`` it stays STARTING until ``ready()``."""
@@ -76,15 +77,14 @@ class Machine:
         if self.ending is not None:  # spawned while shutting down: stop it at once
             proc.state = State.STOPPING
             actions.append(Kill(name, pid, signal.SIGKILL if self.end.killed else signal.SIGTERM))
-        return actions + ([] if probing or not self.order.any_held() else self._release(now))
+        return actions + ([] if probing or not self.order.any_held() else self.release_held(now))
 
     def redefine(self, name: str, instance: Instance) -> None:
         """Use a new definition (command, environment) from the next start on."""
-        proc = self.table[name]
-        proc.instance = instance
+        self.table[name].instance = instance
 
-    def became_ready(self, name: str, pid: int, now: float) -> list[Action]:
-        """The instance's port answered: it is ready."""
+    def became_ready(self, name: str, pid: int, now: float, how: str = "") -> list[Action]:
+        """Its port answered (or ``how``: the probe that passed): it is ready."""
         proc = self.table.get(name)
         if proc is None or proc.pid != pid or proc.state not in (State.STARTING, State.PAUSED):
             return []
@@ -93,13 +93,13 @@ class Machine:
         else:
             proc.state = State.RUNNING
         proc.ready_after = now - (proc.started or now)
-        return [Say(f"{name} is ready on port {proc.instance.port} after {proc.ready_after:.2f}s"),
-                *self.rollouts.on_ready(self, name, now), *self._release(now)]
+        return [Say(f"{name} is ready {how or f'on port {proc.instance.port}'} after {proc.ready_after:.2f}s"),
+                *self.rollouts.on_ready(self, name, now), *self.release_held(now)]
 
     def spawn_failed(self, name: str, error: str, now: float) -> list[Action]:
         proc = self.table[name]
         proc.started = now
-        return [Say(f"{name} could not start: {error}")] + self._exited_by_itself(proc, 127, now)
+        return [Say(f"{name} could not start: {error}")] + exits.by_itself(self, proc, 127, now)
 
     def exited(self, pid: int, returncode: int, now: float) -> list[Action]:
         proc = self.table.unbind(pid)
@@ -114,9 +114,11 @@ class Machine:
             return actions + self.end.finished(self.table)
         if proc.state is State.STOPPING:  # a stop procrun asked for
             then, proc.after_stop = proc.after_stop, AfterStop.NOTHING
+            if then is AfterStop.FAILED:  # its health probe failed: a failure, whatever the exit code
+                return actions + exits.by_itself(self, proc, returncode or 1, now)
             proc.restarts += then in (AfterStop.RESTART, AfterStop.RELOCATE)
             return actions + self._after_stop(proc, then, now)
-        return actions + self._exited_by_itself(proc, returncode, now) + self.rollouts.on_failure(self, proc.name, now)
+        return actions + exits.by_itself(self, proc, returncode, now) + self.rollouts.on_failure(self, proc.name, now)
 
     def tick(self, now: float) -> list[Action]:
         actions = self.end.due(self.table, now)
@@ -124,7 +126,7 @@ class Machine:
             if proc.due is not None and proc.due <= now:
                 proc.due = None
                 actions += self._due(proc, now)
-        return actions + self.rollouts.tick(self, now) + self._start_held(self.order.expired(now, self.table.type_ready), now)
+        return actions + self.rollouts.tick(self, now) + self.release_held(now, self.order.expired(now, self.table.met))
 
     # -- inputs: requests (control socket, chaos, watch, scale)
     def stop(self, names: Iterable[str], now: float, then: AfterStop = AfterStop.NOTHING) -> list[Action]:
@@ -143,6 +145,14 @@ class Machine:
     def restart_procs(self, names: Iterable[str], now: float) -> list[Action]:
         return self.stop(names, now, then=AfterStop.RESTART)
 
+    def unhealthy(self, name: str, pid: int, now: float, why: str) -> list[Action]:
+        """Its health probe failed enough times in a row: stop it; its exit counts as a failure."""
+        proc = self.table.get(name)
+        if proc is None or proc.pid != pid or proc.state is not State.RUNNING or self.ending is not None:
+            return []
+        return [Say(f"{name} is unhealthy: {why}; restarting it"),
+                *proc.stop(self.rules.stop_signal(proc), self.rules.grace(proc), now, then=AfterStop.FAILED)]
+
     def disrupt(self, name: str, action: str, now: float, pause_for: float = 0.0) -> list[Action]:
         """A chaos action on one running instance. Never ends the session."""
         proc = self.table.get(name)
@@ -159,6 +169,8 @@ class Machine:
     def scale(self, type_name: str, count: int, now: float) -> list[Action]:
         """After this, ``count`` instances of the type run (stopped ones are started again).
         New instances are built and checked first, so a refused scale (ValueError) changes nothing."""
+        if type_name == RELEASE_TYPE:
+            raise ValueError(f"{RELEASE_TYPE} runs once before the other types; it cannot be scaled")
         added = self.table.new(type_name, count, self.make_instance, self.cap)
         mine = self.table.ask(type_name, count)
         actions = self.stop([p.name for p in reversed(mine[count:])], now, then=AfterStop.REMOVE)
@@ -189,15 +201,13 @@ class Machine:
         """Its timer fired: start again after a backoff, or the instance's own (resume, escalate)."""
         return self._spawn(proc, now) if proc.state is State.BACKOFF else proc.timer(self.rules.grace(proc))
 
-    def _release(self, now: float) -> list[Action]:
-        return self._start_held(self.order.released(self.table.type_ready), now)
-
-    def _start_held(self, released: Released, now: float) -> list[Action]:
-        """Each released type's line, and its waiting instances spawned (unless the session ends)."""
+    def release_held(self, now: float, released: Released | None = None) -> list[Action]:
+        """Held types whose conditions are met (or ``released``): each one's line, its waiting
+        instances spawned (unless the session ends)."""
         actions: list[Action] = []
-        for type_name, line in released:
+        for type_name, line in self.order.released(self.table.met) if released is None else released:
             waiting = [p for p in self.of_type(type_name) if p.state is State.WAITING and self.ending is None]
-            actions += [line, *(a for p in waiting for a in self._spawn(p, now))]
+            actions += [*([line] if line else []), *(a for p in waiting for a in self._spawn(p, now))]
         return actions
 
     def _after_stop(self, proc: Proc, then: AfterStop, now: float) -> list[Action]:
@@ -212,17 +222,7 @@ class Machine:
             proc.state = State.STOPPED
         return []
 
-    def _exited_by_itself(self, proc: Proc, returncode: int, now: float) -> list[Action]:
-        policy = self.rules.policy(proc.type)
-        proc.state, proc.due, proc.crashed_at = State.EXITED, None, now
-        if policy is Policy.NEVER:
-            return self.shutdown(exit_code(returncode), now)
-        if policy is Policy.ON_FAILURE and returncode == 0:
-            return [Say(f"{proc.name} exited cleanly; not restarting it (restart policy on-failure)")] \
-                + self._maybe_end(now)
-        return [proc.crashed(self.rules.backoff, returncode, now)]
-
-    def _maybe_end(self, now: float) -> list[Action]:
+    def maybe_end(self, now: float) -> list[Action]:
         if self.ending is None and all(p.state in DONE_STATES for p in self.table.all()):
             return self.shutdown(0, now, "nothing left to supervise")
         return []

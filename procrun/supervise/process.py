@@ -175,10 +175,12 @@ class Effects(NamedTuple):
     listening: Callable[[int], set[int]]  # the TCP ports a process group listens on
     guardian: bool = True  # start the SIGKILL guardian (a real /bin/sh)
     port_taken: Callable[[int], str | None] = lambda port: None  # who listens on a port already
+    halted: Callable[[int], bool] = lambda pid: False  # stopped (SIGSTOP) or held by a debugger
 
 
 def real_effects() -> Effects:
-    return Effects(spawn, reap, signal_group, descendants, listening_ports, port_taken=port_taken)
+    return Effects(spawn, reap, signal_group, descendants, listening_ports, port_taken=port_taken,
+                   halted=lambda pid: backend().halted(pid))
 
 
 def kill_all(pids: list[int], sig: int) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from procrun.journal.store import OFF, Journal
-from procrun.project.plan import AUTO_PORT, Instance, with_port
+from procrun.project.plan import AUTO_PORT, RELEASE_TYPE, Instance, with_port
 from procrun.supervise import process
 from procrun.supervise.guardian import MARKER_VAR, Guardian
 from procrun.supervise.lifecycle import Early, OnLoop
@@ -179,10 +179,11 @@ class Session:
         """Start an instance; one in a fresh directory starts once the directory is made (off the
         loop: a large app never stalls the session), unless it was stopped meanwhile."""
         inst = _placed(self.machine, inst)
-        if self.workdirs is None or not (fresh or self.fresh_all or self.own_tmp):
+        fresh_copy = fresh or self.fresh_all or inst.type == RELEASE_TYPE  # release: a directory thrown away after
+        if self.workdirs is None or not (fresh_copy or self.own_tmp):
             self._spawn_in(inst, None)
         else:
-            self._fresh_dirs().place(inst.name, fresh or self.fresh_all, fresh, lambda at: self._spawn_in(inst, at))
+            self._fresh_dirs().place(inst.name, fresh_copy, fresh, lambda at: self._spawn_in(inst, at))
 
     def _spawn_in(self, inst: Instance, where: Workdir | OSError | str | None) -> None:
         """Spawn in the app root, in a fresh directory, or in the app root with a TMPDIR (a str)."""
@@ -196,12 +197,13 @@ class Session:
             return
         env = {**inst.env, MARKER_VAR: self.marker, **({"TMPDIR": tmp} if tmp else {})}
         self.prefixer.style.widen([inst.name])
-        probing = inst.type in self.checks.probe_types and inst.port is not None
-        taken = self.effects.port_taken(inst.port) if probing and inst.name not in self.shared.releases else None
+        probing = self.checks.ready_probe(inst.type, inst.port) is not None
+        taken = self.effects.port_taken(inst.port) if self.checks.on_port(inst.type, inst.port) \
+            and inst.name not in self.shared.releases else None  # type: ignore[arg-type]
         # (first starts only: a previous process's socket may linger a moment after its exit)
         try:
-            child = self.effects.spawn(inst.command, env, workdir.path if workdir else self.cwd, inst.type in self.ttys,
-                                       wrap=workdir.wrap if workdir else ())
+            cwd, wrap = _where(self.cwd, workdir, inst.cwd)
+            child = self.effects.spawn(inst.command, env, cwd, inst.type in self.ttys, wrap=wrap)
         except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             if workdir is not None:
                 self._fresh_dirs().discard(workdir)
@@ -216,8 +218,8 @@ class Session:
                                taps=self.shared.taps))
         self.journal.event("start", {"n": inst.name, "pid": child.pid, "fresh": workdir is not None})
         self.apply(self.machine.spawned(inst.name, child.pid, now, probing=probing))
-        if probing:
-            self.stage.probe(inst.name, child.pid, inst.port, taken)  # type: ignore[union-attr, arg-type]
+        if probing or inst.type in self.checks.health:
+            self.stage.probe(inst.name, child.pid, inst.port, taken)  # type: ignore[union-attr]
 
     def _fresh_dirs(self) -> FreshDirs:
         if self.fresh is None:
@@ -228,20 +230,14 @@ class Session:
         return self.fresh
 
     # -- callbacks
-    def ready(self, name: str, pid: int) -> None:
-        """A readiness probe passed."""
-        self.apply(self.machine.became_ready(name, pid, self.clock()))
-        proc = self.machine.get(name)
-        if proc is not None and proc.pid == pid and proc.ready_after is not None:
-            self.report.record("ready", proc.type, proc.ready_after)
-            self.journal.event("ready", {"n": name, "after": round(proc.ready_after, 4)})
-
     def children_exited(self) -> None:
         """SIGCHLD: reap every exited child, relay its last output, tell the Machine."""
         for pid, returncode in self.effects.reap():
             child = self.children.pop(pid, None)
-            if child is None:
-                continue  # a reparented orphan
+            if child is None:  # a probe's command, or a reparented orphan
+                if isinstance(self.stage, OnLoop):
+                    self.stage.probes.commands.exited(pid, returncode)
+                continue
             child.exited(returncode)
             if isinstance(self.stage, OnLoop):
                 self.stage.relays.pump_fd(child.fd)  # print what it wrote before saying it stopped
@@ -255,6 +251,16 @@ class Session:
             proc = self.machine.get(name) if name is not None else None
             if stopping and proc is not None and proc.stop_after is not None:
                 self.report.record("stopped", proc.instance.type, proc.stop_after)
+
+
+def _where(root: str, workdir: Workdir | None, folder: str) -> tuple[str, tuple[str, ...]]:
+    """The working directory and the argv prefix an instance is spawned with: its folder of the
+    app root (types.T.cwd), or of its fresh copy (a copy-on-write view enters it once mounted)."""
+    if workdir is None:
+        return os.path.join(root, folder), ()
+    if workdir.wrap:
+        return workdir.path, (*workdir.wrap, f"--cd={folder}") if folder else workdir.wrap
+    return os.path.join(workdir.path, folder), ()
 
 
 def _placed(machine: Machine, inst: Instance) -> Instance:

@@ -27,7 +27,7 @@ class Ending:
         for proc in table.all():
             proc.due = None
             if proc.pid is None:
-                proc.state = State.EXITED
+                proc.state = State.COMPLETED if proc.state is State.COMPLETED else State.EXITED
                 continue
             paused = proc.state is State.PAUSED
             proc.state = State.STOPPING

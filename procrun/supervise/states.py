@@ -21,9 +21,10 @@ class State(StrEnum):
     BACKOFF = "backoff"
     EXITED = "exited"
     STOPPED = "stopped"  # exited because it was asked to (procrun stop); scale starts it again
+    COMPLETED = "completed"  # a one-shot that exited 0 (release, migrate): done, not a failure
 
 
-DONE_STATES = frozenset({State.EXITED, State.STOPPED})  # not running, nothing due
+DONE_STATES = frozenset({State.EXITED, State.STOPPED, State.COMPLETED})  # not running, nothing due
 
 
 DISRUPTABLE_STATES = frozenset({State.STARTING, State.RUNNING})  # chaos may pick it
@@ -45,6 +46,7 @@ class AfterStop(Enum):
     RESTART = "restart"
     RELOCATE = "relocate"  # start again in a fresh directory
     REMOVE = "remove"  # scaled away
+    FAILED = "failed"  # its health probe failed: the exit is a failure, under its restart policy
 
 
 # --- actions -----------------------------------------------------------------
@@ -108,7 +110,7 @@ class Backoff(NamedTuple):
 
 class Rules(NamedTuple):
     """How the Machine treats each type: restart policy, stop signal (default SIGTERM), grace
-    (default ``timeout``) and the restart backoff."""
+    (default ``timeout``), the restart backoff, and the one-shot types (exit 0 is completed)."""
 
     timeout: float = 5.0
     restart: str = "never"
@@ -116,6 +118,7 @@ class Rules(NamedTuple):
     stop_signals: Mapping[str, int] = MappingProxyType({})
     graces: Mapping[str, float] = MappingProxyType({})
     backoff: Backoff = Backoff()
+    oneshots: frozenset[str] = frozenset()
 
     def policy(self, type_name: str) -> Policy:
         return Policy(self.type_restart.get(type_name, self.restart))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from procrun.errors import ProcrunError
-from procrun.project.plan import Instance, port_clash
+from procrun.project.plan import RELEASE_TYPE, Instance, port_clash
 from procrun.supervise.states import DISRUPTABLE_STATES, DONE_STATES, AfterStop, Proc, State
 
 
@@ -48,8 +48,17 @@ class Table:
         return all(p.pid is not None and p.ready_after is not None and p.state in (State.RUNNING, State.PAUSED)
                    for p in self.of_type(type_name))
 
+    def met(self, type_name: str, condition: str) -> bool:
+        """A start-order condition: every instance of the type ready, or (one-shots) completed."""
+        if condition == "completed":
+            procs = self.of_type(type_name)
+            return bool(procs) and all(p.state is State.COMPLETED for p in procs)
+        return self.type_ready(type_name)
+
     def disruptable(self) -> list[Proc]:
-        return [p for p in self._procs.values() if p.pid is not None and p.state in DISRUPTABLE_STATES]
+        """What chaos may pick: running or starting, never the release phase (a deploy step)."""
+        return [p for p in self._procs.values()
+                if p.pid is not None and p.state in DISRUPTABLE_STATES and p.type != RELEASE_TYPE]
 
     def live(self) -> list[Proc]:
         return [p for p in self._procs.values() if p.pid is not None]

@@ -71,7 +71,7 @@ def make(instances, **machine_args):
     reader.start()
     machine = Machine(instances, Rules(**machine_args))
     writer = Writer(write_fd)
-    session = Session(machine, Prefixer(Style(colour=False)), writer, "/", checks=Checks(probe_types=frozenset()),
+    session = Session(machine, Prefixer(Style(colour=False)), writer, "/", checks=Checks(readiness={}),
                       effects=fake.effects())
     fake.session = session
 
@@ -197,7 +197,7 @@ def test_readiness_probes_start_once_the_services_are_up():
     from procrun.supervise.session import Service
 
     fake, session, text = make([Instance("web", 1, "run-web", 1, {"PS": "web.1"})])
-    session.checks = Checks(probe_types=frozenset({"web"}))
+    session.checks = Checks()
     seen = []
 
     class Router(Service):

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from procrun.errors import ConfigError
 from procrun.project.config import parse as parse_both
+from procrun.project.probes import PORT, SPAWN, Probe
 from procrun.project.settings import TypeSettings as TypeConfig
 from procrun.project.settings import resolve
 
@@ -67,8 +68,10 @@ def test_every_key():
     assert (c.fresh, c.fresh_ignore, c.fresh_link, c.keep_dirs) == (True, ("logs/", "*.tmp"), ("vendor",), True)
     assert (c.router, c.router_host, c.router_mode, c.router_timeout) == (True, "0.0.0.0", "tcp", 9.0)
     assert (c.watch, c.watch_paths, c.watch_ignore, c.watch_debounce) == (True, ("src",), ("media",), 0.2)
-    assert c.types["web"] == TypeConfig("on-failure", False, ("*.py", "templates/"), "port", signal.SIGINT, 12.0, line=23)
-    assert c.types["worker"] == TypeConfig(None, None, None, "spawn", signal.SIGQUIT, None, line=30)
+    assert c.types["web"]._replace(places={}) == \
+        TypeConfig("on-failure", False, ("*.py", "templates/"), PORT, signal.SIGINT, 12.0, line=23)
+    assert c.types["worker"]._replace(places={}) == TypeConfig(None, None, None, SPAWN, signal.SIGQUIT, None, line=30)
+    assert c.types["web"].places["grace"] == (28, 12)
 
 
 def test_shorthands_and_empty():
@@ -120,7 +123,7 @@ def test_shorthands_and_empty():
     ("types:\n  worker: {after: [web]}\n  web: {after: [db]}\n  db:\n    after:\n      - worker\n", "6:9",
      "types.db.after: start order has a cycle (worker -> web -> db -> worker)"),
     ("types:\n  worker: {after: worker}\n", "2:19", "types.worker.after: start order has a cycle (worker -> worker)"),
-    ("types:\n  worker: {after: [{a: 1}]}\n", "2:20", "after must be a single value"),
+    ("types:\n  worker: {after: [{a: 1}]}\n", "2:20", "after must be a list of strings"),
     ("types:\n  worker: {tty: maybe}\n", "2:17", "tty must be true or false"),
 ])
 def test_errors_name_line_and_column(text, where, words):
@@ -241,3 +244,53 @@ def test_router_replay_takes_true_false_or_all():
     assert parse_both("router:\n  replay: false\n")[0]["router_replay"] is False
     with pytest.raises(ConfigError, match="router.replay must be true, false or all"):
         parse_both("router:\n  replay: sometimes\n")
+
+
+def test_probes_one_shot_and_per_type_settings():
+    types = parse("""\
+types:
+  web:
+    ready: {http: /health, status: [200], interval: 0.2}
+    health: {http: /live, failures: 2, timeout: 0.5}
+    env: {LOG_LEVEL: debug, WORKERS: 4, DEBUG: false}
+    env_file: [web.env]
+    cwd: services/api/
+  migrate: {oneshot: true, ready: {exec: "pg_isready -h localhost"}}
+  worker: {after: {migrate: completed, web: ready}, ready: {log: "^ready\\\\b"}, health: {exec: "true"}}
+  db: {after: [web], ready: {port: true}}
+""").types
+    web, migrate, worker, db = types["web"], types["migrate"], types["worker"], types["db"]
+    assert web.ready == Probe("http", "/health", 0.2, 1.0, (200,))
+    assert web.health == Probe("http", "/live", 5.0, 0.5, (), 2)
+    assert web.env == (("LOG_LEVEL", "debug"), ("WORKERS", "4"), ("DEBUG", "false"))
+    assert (web.env_file, web.cwd) == (("web.env",), "services/api")
+    assert migrate.oneshot is True and migrate.ready == Probe("exec", "pg_isready -h localhost")
+    assert worker.waits_for() == (("migrate", "completed"), ("web", "ready"))
+    assert worker.after_at == ((9, 20), (9, 40)) and worker.ready.target == "^ready\\b"
+    assert worker.health == Probe("exec", "true", 5.0, 2.0, (), 3)
+    assert db.waits_for() == (("web", "ready"),) and db.ready == Probe("port")
+
+
+@pytest.mark.parametrize("text, where, words", [
+    ("types:\n  web: {ready: {http: health}}\n", "2:23", "ready http must be a path starting with /"),
+    ("types:\n  web: {ready: {http: /a, exec: b}}\n", "2:16", "must name exactly one of http, exec, log, port, not http and exec"),
+    ("types:\n  web: {ready: {http: /a, failures: 2}}\n", "2:37", "unknown key 'failures'"),
+    ("types:\n  web: {health: {log: '('}}\n", "2:23", "log is not a regular expression"),
+    ("types:\n  web: {health: {exec: x, failures: 0}}\n", "2:37", "failures must be an integer from 1 to 1000"),
+    ("types:\n  web: {health: {exec: x, status: [200]}}\n", "2:35", "status applies to http probes only"),
+    ("types:\n  web: {health: {http: /x, interval: 0}}\n", "2:38", "interval must be a number of seconds"),
+    ("types:\n  web: {health: spawn}\n", "2:17", "health must be a mapping"),
+    ("types:\n  web: {ready: tcp}\n", "2:16", "ready must be one of port, spawn or a mapping"),
+    ("types:\n  web: {after: {db: started}}\n", "2:21", "db: the condition must be one of ready, completed"),
+    ("types:\n  web: {env: [A]}\n", "2:15", "env must map each variable to its value"),
+    ("types:\n  web: {env: {A: ~}}\n", "2:18", "env A must have a value"),
+    ("types:\n  web: {cwd: ../other}\n", "2:14", "cwd must be a folder inside the app root"),
+    ("types:\n  web: {cwd: /srv/app}\n", "2:14", "cwd must be a folder inside the app root"),
+    ("types:\n  web: {oneshot: yes please}\n", "2:18", "oneshot must be true or false"),
+    ("types:\n  web: {env_file: [a.env, 3]}\n", "2:27", "env_file must be a list of strings"),
+])
+def test_per_type_errors_name_line_and_column(text, where, words):
+    with pytest.raises(ConfigError) as err:
+        parse(text, "procrun.yaml")
+    assert str(err.value).startswith(f"procrun.yaml:{where}: ") and words in str(err.value) and "; fix: " in str(err.value), \
+        str(err.value)
