@@ -158,6 +158,8 @@ def _export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", metavar="IMAGE", help="container image (kubernetes: required; compose: else build: the app root)")
     p.add_argument("-u", "--user", metavar="USER", help="run processes as this user (supervisord, systemd)")
     p.add_argument("-l", "--log", metavar="DIR", help="log directory (supervisord; default: DIR/log)")
+    p.add_argument("--app-dir", metavar="DIR", default="/app",
+                   help="where the app is in the image (kubernetes, compose: a type's cwd is a folder of it; default: /app)")
 
 
 BUILDERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {

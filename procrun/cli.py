@@ -41,7 +41,7 @@ def dispatch(ns: Namespace) -> int:
     if ns.command == "export":
         from procrun.export.run import export
 
-        for path in export(flags, edge, ns.format, ns.location, ns.app, ns.image, ns.user, ns.log):
+        for path in export(flags, edge, ns.format, ns.location, ns.app, ns.image, ns.user, ns.log, ns.app_dir):
             print(f"wrote {path}", file=sys.stderr)
         return 0
     raise UsageError(f"unknown command {ns.command!r}")

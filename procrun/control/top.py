@@ -19,7 +19,7 @@ from procrun.control.table import duration, size
 KEYS = "↑↓ select  r restart  s stop  +/- scale  c chaos on/off  a attach  q quit"
 COLUMNS = (("NAME", 12), ("STATE", 9), ("PID", 7), ("UPTIME", 8), ("RST", 4), ("CPU%", 6), ("RSS", 7),
            ("PORT", 6), ("READY", 6), ("REQ/S", 6), ("ERR", 4))
-COLOURS = {"running": 1, "starting": 2, "waiting": 2, "paused": 2, "backoff": 3, "stopping": 3, "exited": 3, "stopped": 3}
+COLOURS = {"running": 1, "completed": 1, "starting": 2, "waiting": 2, "paused": 2, "backoff": 3, "stopping": 3, "exited": 3, "stopped": 3}
 
 
 def run(root: str) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from procrun.chaos.schedule import ChaosConfig
+from procrun.project.plan import RELEASE_TYPE
 
 
 SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -27,7 +28,15 @@ class TypeSpec:
     name: str
     command: str
     count: int
-    port: int  # the port of instance 1 (honcho formula); instance i gets port + i - 1
+    port: int | None  # the port of instance 1 (honcho formula); instance i gets port + i - 1; release: none
+    env: Mapping[str, str] = field(default_factory=dict)  # its own (procrun.yaml env_file, env): over .env's
+    cwd: str = ""  # procrun.yaml types.T.cwd: a folder of the app root
+    oneshot: bool = False  # exit 0 is done (a job), not a failure to restart
+    after: tuple[tuple[str, str], ...] = ()  # (type, ready | completed) its start waits for; release first
+
+    @property
+    def release(self) -> bool:
+        return self.name == RELEASE_TYPE
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,17 @@ class ExportContext:
     backing: tuple[tuple[str, str | None], ...] = ()  # --chaos-backing: proxied variable, its target (or None)
     backing_faults: tuple[str, ...] = ()  # chaos.backing_faults ("KIND [NAME=VALUE ...]"); (): every kind
     extra: Mapping[str, str] = field(default_factory=dict)
+    app_dir: str = "/app"  # where the app is in the container image (kubernetes, compose)
+
+    def folder(self, t: TypeSpec) -> str:
+        """A type's working directory on this machine (supervisord, systemd)."""
+        import posixpath
+
+        return posixpath.join(self.root, t.cwd) if t.cwd else self.root
+
+    def env_of(self, t: TypeSpec) -> dict[str, str]:
+        """.env's values, then the type's own."""
+        return {**self.env, **t.env}
 
 
 Renderer = Callable[[ExportContext], dict[str, File]]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from procrun.backing.faults import KINDS, Fault, chosen, make
 from procrun.export import ExportContext
 from procrun.export.kubernetes import dns_name
+from procrun.project.plan import RELEASE_TYPE
 
 API = "chaos-mesh.org/v1alpha1"
 POD_ACTION = {"kill": "pod-kill", "restart": "container-kill", "relocate": "pod-kill", "pause": "pod-failure"}
@@ -59,7 +60,7 @@ def pod_schedules(app: str, ctx: ExportContext) -> list[dict]:
     assert ctx.chaos is not None
     chaos = ctx.chaos
     actions = sorted({POD_ACTION[a] for a in chaos.actions})
-    types = chaos.types or tuple(t.name for t in ctx.types)
+    types = tuple(t for t in chaos.types or (t.name for t in ctx.types) if t != RELEASE_TYPE)  # a deploy step
     docs = []
     for action in actions:
         spec: dict = {"action": action, "mode": "one",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from procrun.export import ExportContext, File
 from procrun.export.kubernetes import dns_name, dump, unique_names
 from procrun.project.plan import INSTANCE_NAME_VARS
@@ -12,12 +14,16 @@ def _dollar(text: str) -> str:
     return text.replace("$", "$$")
 
 
+CONDITIONS = {"completed": "service_completed_successfully", "ready": "service_started"}
+
+
 def render(ctx: ExportContext) -> dict[str, File]:
     unique_names(tuple(t.name for t in ctx.types), dns_name)
     services = {}
     for t in ctx.types:
-        env = {k: _dollar(v) for k, v in ctx.env.items()}
-        env["PORT"] = str(t.port)
+        env = {k: _dollar(v) for k, v in ctx.env_of(t).items()}
+        if t.port is not None:
+            env["PORT"] = str(t.port)
         env.update(dict.fromkeys(INSTANCE_NAME_VARS, t.name))
         service: dict = {"image": ctx.image} if ctx.image else {"build": {"context": ctx.root}}
         service.update({
@@ -25,9 +31,13 @@ def render(ctx: ExportContext) -> dict[str, File]:
             "environment": env,
             "deploy": {"mode": "replicated", "replicas": t.count},
             "stop_grace_period": f"{max(1, round(ctx.timeout))}s",
-            "restart": "always",
+            "restart": "no" if t.release else "on-failure" if t.oneshot else "always",
         })
-        if t.name == "web":
+        if t.cwd:
+            service["working_dir"] = posixpath.join(ctx.app_dir, t.cwd)
+        if t.after:  # release, one-shots: completed successfully; the others: started
+            service["depends_on"] = {dns_name(d): {"condition": CONDITIONS[c]} for d, c in t.after}
+        if t.name == "web" and t.port is not None:
             service["expose"] = [str(t.port)]
         services[dns_name(t.name)] = service
     doc = {"name": dns_name(ctx.app), "services": services}

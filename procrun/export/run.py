@@ -12,11 +12,12 @@ from procrun.chaos.schedule import chaos_config
 from procrun.errors import UsageError
 from procrun.export import FORMATS, ExportContext, TypeSpec, export_path, renderers, stage
 from procrun.project.files import load
-from procrun.project.plan import make_plan, type_port
+from procrun.project.plan import RELEASE_TYPE, Plan, make_plan, type_port
+from procrun.project.settings import TypeSettings
 
 
 def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: str, app_name: str | None,
-           image: str | None, user: str | None, log_dir: str | None) -> list[str]:
+           image: str | None, user: str | None, log_dir: str | None, app_dir: str = "/app") -> list[str]:
     """Render the formation for another engine and write it into ``target``; returns the paths."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -25,16 +26,20 @@ def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: 
     plan = make_plan(app.procfile, s, app.environment({}), app.type_env)
     if fmt == "kubernetes" and not image:
         raise UsageError("export kubernetes needs the container image: pass --image NAME")
-    types = tuple(TypeSpec(t, app.procfile.get(t).command, plan.counts[t],  # type: ignore[union-attr]
-                           type_port(s.port, plan.types, t, 1)) for t in plan.types)
+    types = _types(app, plan)
     target = os.path.abspath(target)
     ctx = ExportContext(app=app_name or os.path.basename(app.root) or "app", root=app.root, types=types,
                         env=dict(app.dotenv), timeout=s.timeout, user=user,
                         log_dir=os.path.abspath(log_dir) if log_dir else None, export_dir=target,
                         path=export_path(app.root, os.path.isdir), image=image,
                         chaos=chaos_config(app) if s.chaos else None, backing=_backing(app.dotenv, s),
-                        backing_faults=s.chaos_backing_faults)
+                        backing_faults=s.chaos_backing_faults, app_dir=app_dir)
+    if not app_dir.startswith("/"):
+        raise UsageError(f"--app-dir {app_dir!r}: write the folder of the image the app is in, like /app")
     files = renderers()[fmt](ctx)
+    if fmt == "supervisord" and plan.release is not None:
+        print(f"procrun export: supervisord cannot run {RELEASE_TYPE} before the other programs start; run it "
+              f"yourself before each start: {plan.release.command}", file=sys.stderr)
     if fmt == "kubernetes" and ctx.chaos is not None:
         from procrun.export.chaos_mesh import notes
 
@@ -46,6 +51,22 @@ def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: 
         except OSError as exc:
             raise UsageError(f"cannot create log directory {log_dir}: {exc.strerror}; pass -l DIR you can write") from None
     return stage.write(files, target)
+
+
+def _types(app: Any, plan: Plan) -> tuple[TypeSpec, ...]:
+    """Each type as the engines need it: count, port, its own env and folder, one-shot or not,
+    and what its start waits for (the release phase first, as at procrun start)."""
+    s, per_type = app.settings, app.settings.type_settings
+    none = TypeSettings()
+    release = ((RELEASE_TYPE, "completed"),) if plan.release is not None else ()
+    types = [TypeSpec(t, app.procfile.get(t).command, plan.counts[t], type_port(s.port, plan.types, t, 1),
+                      app.type_env.get(t, {}), per_type.get(t, none).cwd or "", bool(per_type.get(t, none).oneshot),
+                      tuple((d, c) for d, c in per_type.get(t, none).waits_for() if d in plan.types) + release)
+             for t in plan.types]
+    if plan.release is not None:
+        types.insert(0, TypeSpec(RELEASE_TYPE, plan.release.command, 1, None, app.type_env.get(RELEASE_TYPE, {}),
+                                 per_type.get(RELEASE_TYPE, none).cwd or "", True))
+    return tuple(types)
 
 
 def _backing(dotenv: Mapping[str, str], s: Any) -> tuple[tuple[str, str | None], ...]:

@@ -16,7 +16,7 @@ import re
 import shlex
 
 from procrun.errors import UsageError
-from procrun.export import ExportContext, File, bounded
+from procrun.export import ExportContext, File, TypeSpec, bounded
 from procrun.project.plan import INSTANCE_NAME_VARS
 
 
@@ -35,45 +35,53 @@ def program_name(text: str) -> str:
     return bounded(re.sub(r"[^A-Za-z0-9._+@=-]", "_", text), 200)
 
 
-def launcher(ctx: ExportContext, type_name: str, command: str, port: int) -> str:
+def launcher(ctx: ExportContext, t: TypeSpec) -> str:
     """The script supervisord runs for each instance of a type; $1 is the instance number."""
-    exports = [f"export {k}={shlex.quote(v)}" for k, v in ctx.env.items()]
+    exports = [f"export {k}={shlex.quote(v)}" for k, v in ctx.env_of(t).items()]
     return "\n".join([
         "#!/bin/sh",
-        f"# {ctx.app} {type_name}: exported by procrun from the Procfile; supervisord passes the instance number.",
-        f"cd {shlex.quote(ctx.root)} || exit 1",
+        f"# {ctx.app} {t.name}: exported by procrun from the Procfile; supervisord passes the instance number.",
+        f"cd {shlex.quote(ctx.folder(t))} || exit 1",
         *exports,
         f"export PATH={shlex.quote(ctx.path)}",
-        f'export PORT=$(({port} + $1 - 1))',
-        "export " + " ".join(f'{var}="{type_name}.$1"' for var in INSTANCE_NAME_VARS),
-        f"exec /bin/sh -c {shlex.quote(command)}",
+        *([f'export PORT=$(({t.port} + $1 - 1))'] if t.port is not None else []),
+        "export " + " ".join(f'{var}="{t.name}.$1"' for var in INSTANCE_NAME_VARS),
+        f"exec /bin/sh -c {shlex.quote(t.command)}",
         "",
     ])
+
+
+def _restarts(t: TypeSpec) -> list[str]:
+    """A one-shot ends when it is done: restarted only when it fails (exit code other than 0)."""
+    if t.oneshot:
+        return ["autorestart=unexpected", "exitcodes=0", "startsecs=0"]
+    return ["autorestart=true", "startsecs=1"]
 
 
 def render(ctx: ExportContext) -> dict[str, File]:
     log_dir = _ini(ctx.log_dir or os.path.join(ctx.export_dir, "log"), "log directory")
     app = program_name(ctx.app)
-    programs = [program_name(f"{app}-{t.name}") for t in ctx.types if t.count > 0]
+    types = [t for t in ctx.types if t.count > 0 and not t.release]  # supervisord has no release phase
+    programs = [program_name(f"{app}-{t.name}") for t in types]
     lines = [f"; {app}: exported by procrun from the Procfile. Include this file from supervisord.conf.",
+             *[f"; supervisord cannot run release before the other programs: run it before each start: {t.command!r}"
+               .replace("\n", " ") for t in ctx.types if t.release],
              f"[group:{app}]", f"programs={','.join(programs)}", ""]
     files: dict[str, File] = {}
-    for t in ctx.types:
-        if t.count == 0:
-            continue
+    for t in types:
         program = program_name(f"{app}-{t.name}")
         script = f"{program}.sh"
-        files[script] = File(launcher(ctx, t.name, t.command, t.port), 0o755)
+        files[script] = File(launcher(ctx, t), 0o755)
         lines += [
             f"[program:{program}]",
             f"command=/bin/sh {_here(ctx, script)} %(process_num)d",
             "process_name=%(program_name)s-%(process_num)d",
             f"numprocs={t.count}",
             "numprocs_start=1",
+            *([f"directory={_ini(ctx.folder(t), 'folder')}"] if t.cwd else []),
             *([f"user={_ini(ctx.user, 'user')}"] if ctx.user else []),
             "autostart=true",
-            "autorestart=true",
-            "startsecs=1",
+            *_restarts(t),
             "stopsignal=TERM",
             f"stopwaitsecs={max(1, round(ctx.timeout))}",
             "stopasgroup=true",

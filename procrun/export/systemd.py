@@ -53,22 +53,45 @@ def _specifiers(text: str) -> str:
     return text.replace("%", "%%")
 
 
+def type_env_name(ctx: ExportContext, t: TypeSpec) -> str:
+    """A type's own variables (procrun.yaml env_file, env): a file read after the app's, so they win."""
+    return bounded(f"{unit_name(ctx.app)}-{unit_name(t.name)}", 240) + ".env"
+
+
+def _order(ctx: ExportContext, t: TypeSpec) -> list[str]:
+    """[Unit] lines for what its start waits for: After= each instance of those types; Requires=
+    those that must complete (release, one-shots: a failure stops it), Wants= those that must be up."""
+    by_name = {spec.name: spec for spec in ctx.types}
+    units = {c: [service_name(ctx, by_name[d], j) for d, cond in t.after if cond == c and d in by_name
+                 for j in range(1, by_name[d].count + 1)] for c in ("completed", "ready")}
+    every = units["completed"] + units["ready"]
+    return ([f"After={' '.join(every)}"] if every else []) + \
+        ([f"Requires={' '.join(units['completed'])}"] if units["completed"] else []) + \
+        ([f"Wants={' '.join(units['ready'])}"] if units["ready"] else [])
+
+
 def unit(ctx: ExportContext, t: TypeSpec, i: int) -> str:
-    """The service of one instance (``t.name``.``i``)."""
+    """The service of one instance (``t.name``.``i``): a long-running service, or a one-shot
+    (release, ``oneshot: true``) that the services started after it are ordered behind."""
     name = f"{t.name}.{i}"
     app = _specifiers(ctx.app)  # (Description and SyslogIdentifier expand specifiers too)
-    env_file = f"{ctx.export_dir}/{target_name(ctx)}.env"
+    env_files = [f"{ctx.export_dir}/{target_name(ctx)}.env"] + ([f"{ctx.export_dir}/{type_env_name(ctx, t)}"]
+                                                                if t.env else [])
+    port = [("PORT", str(t.port + i - 1))] if t.port is not None else []
     environment = " ".join(env_assignment(k, v) for k, v in (
-        ("PORT", str(t.port + i - 1)), *((var, name) for var in INSTANCE_NAME_VARS), ("PATH", ctx.path)))
+        *port, *((var, name) for var in INSTANCE_NAME_VARS), ("PATH", ctx.path)))
+    kind = ["Type=oneshot", "RemainAfterExit=yes", "TimeoutStartSec=infinity"] if t.oneshot else ["Type=simple"]
+    restart = ["Restart=no"] if t.release else ["Restart=on-failure", "RestartSec=1"] if t.oneshot else \
+        ["Restart=always", "RestartSec=1"]
     return "\n".join([
-        "[Unit]", f"Description={app} {name}", f"PartOf={target_name(ctx)}.target", "",
-        "[Service]", "Type=simple",
-        f"WorkingDirectory={_specifiers(ctx.root)}",
-        f"EnvironmentFile={_specifiers(env_file)}",
+        "[Unit]", f"Description={app} {name}", f"PartOf={target_name(ctx)}.target", *_order(ctx, t), "",
+        "[Service]", *kind,
+        f"WorkingDirectory={_specifiers(ctx.folder(t))}",
+        *(f"EnvironmentFile={_specifiers(f)}" for f in env_files),
         f"Environment={environment}",
         f"ExecStart=/bin/sh -c {quote(t.command)}",
         *([f"User={ctx.user}"] if ctx.user else []),
-        "Restart=always", "RestartSec=1", "KillMode=control-group", "KillSignal=SIGTERM",
+        *restart, "KillMode=control-group", "KillSignal=SIGTERM",
         f"TimeoutStopSec={max(1, round(ctx.timeout))}",
         "StandardOutput=journal", "StandardError=journal", f"SyslogIdentifier={app}-{name}", "",
         "[Install]", f"WantedBy={target_name(ctx)}.target", ""])
@@ -81,4 +104,7 @@ def render(ctx: ExportContext) -> dict[str, File]:
         "[Unit]", f"Description={_specifiers(ctx.app)} (exported by procrun)", f"Wants={' '.join(files)}", "",
         "[Install]", "WantedBy=multi-user.target", ""]))
     files[f"{app}.env"] = File("".join(env_file_line(k, v) + "\n" for k, v in ctx.env.items()), 0o600)
+    for t in ctx.types:
+        if t.env:
+            files[type_env_name(ctx, t)] = File("".join(env_file_line(k, v) + "\n" for k, v in t.env.items()), 0o600)
     return files

@@ -47,7 +47,7 @@ def _blocked(machine: Machine, proc: Proc, returncode: int, now: float) -> list[
         return []
     tries = f", {proc.failures} times in a row" if proc.failures > 1 else ""
     return machine.shutdown(exit_code(returncode) or 1, now, f"{proc.name} failed ({describe_exit(returncode)}{tries}); "
-                            f"{', '.join(waiting)} start{'s' * (len(waiting) == 1)} after it: stopping")
+                            f"{', '.join(waiting)} wait{'s' * (len(waiting) == 1)} for it; stopping")
 
 
 def _release_failed(machine: Machine, proc: Proc, returncode: int, now: float) -> list[Action]:

@@ -248,6 +248,8 @@ class Session:
             stopping = proc is not None and proc.stop_requested is not None
             self.journal.event("exit", {"n": name, "pid": pid, "code": returncode, "asked": stopping})
             self.apply(self.machine.exited(pid, returncode, self.clock()))
+            for listener in self.shared.exited:
+                listener(name)  # type: ignore[arg-type]
             proc = self.machine.get(name) if name is not None else None
             if stopping and proc is not None and proc.stop_after is not None:
                 self.report.record("stopped", proc.instance.type, proc.stop_after)

@@ -13,7 +13,7 @@ HISTORY = 120  # seconds of request records kept per instance
 class Shared:
     """The channels between services; each says who writes it and who reads it."""
 
-    __slots__ = ("in_flight", "rates", "history", "taps", "watchers", "release", "releases", "on_write")
+    __slots__ = ("in_flight", "rates", "history", "taps", "watchers", "release", "releases", "on_write", "exited")
 
     def __init__(self) -> None:
         # instance -> the request it is serving ("POST /upload"): the router writes it; fresh
@@ -39,3 +39,6 @@ class Shared:
         # watcher calls it for every write; the router's recorder listens (a later request naming
         # the file; a session whose issuing request wrote a file keeps it on disk)
         self.on_write: Callable[[str, str, bool, str | None], None] | None = None
+        # instances whose process ended, once the Machine decided what follows: the session calls
+        # each; watch listens (a deploy's restarts wait for its release phase to complete)
+        self.exited: list[Callable[[str], None]] = []

@@ -19,8 +19,8 @@ import watchfiles
 
 from procrun.fresh import slug
 from procrun.errors import ConfigError
-from procrun.project.plan import Instance, type_of, with_port
-from procrun.supervise.machine import AfterStop
+from procrun.project.plan import RELEASE_TYPE, Instance, type_of, with_port
+from procrun.supervise.machine import DONE_STATES, AfterStop, State
 from procrun.project.procfile import Procfile
 from procrun.project.settings import TypeSettings
 from procrun.supervise.session import Service
@@ -98,6 +98,8 @@ class WatchService(Service):
         self.globs = dict(globs or {})
         self.rolling = set(rolling)
         self.guard = RestartGuard()
+        self._deploying: list[str] = []  # the types a deploy restarts once its release completes
+        shared.exited.append(self._exited)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -152,9 +154,37 @@ class WatchService(Service):
         restart |= set(changes.types)
         if changes.types and session.fresh is not None:
             session.fresh.refresh()  # fresh directories get the new code
-        ordered = [t for t in self.live.procfile.names if t in restart and self._allowed(t, changes.paths)]
-        for type_name in sorted(ordered, key=lambda t: t in self.rolling):  # instant restarts first
+        ordered = [t for t in self.live.procfile.names if t in restart and self._allowed(t, changes.paths)
+                   and t != RELEASE_TYPE]
+        release = session.machine.get(f"{RELEASE_TYPE}.1")
+        if release is not None and ordered and (changes.types or changes.env):
+            self.deploy(release.name, ordered)
+            return
+        self.restart(ordered)
+
+    def restart(self, types: Iterable[str]) -> None:
+        for type_name in sorted(types, key=lambda t: t in self.rolling):  # instant restarts first
             self.restart_type(type_name)
+
+    def deploy(self, release: str, types: list[str]) -> None:
+        """A deploy with a release phase: release runs again (the new code, the new .env), and the
+        types restart once it completes; if it fails the running formation is kept."""
+        session = self.session
+        self._deploying = [t for t in dict.fromkeys([*self._deploying, *types])]
+        self._redefine(release)
+        session.say(f"running {release} before restarting {', '.join(self._deploying)}", "watch")
+        session.apply(session.machine.restart_procs([release], session.clock()))
+
+    def _exited(self, name: str) -> None:
+        """An instance ended: a deploy's release that completed lets its restarts go."""
+        proc = self.session.machine.get(name)
+        if not self._deploying or proc is None or proc.type != RELEASE_TYPE or proc.state not in DONE_STATES:
+            return
+        types, self._deploying = self._deploying, []
+        if proc.state is State.COMPLETED:
+            self.restart(types)
+        else:
+            self.session.say(f"not restarting {', '.join(types)}: {name} did not complete", "watch")
 
     def _allowed(self, type_name: str, paths: Iterable[str]) -> bool:
         allowed, why = self.guard.allow(type_name, paths, self.session.clock())

@@ -387,3 +387,109 @@ def test_an_exported_virtualenv_app_finds_its_own_commands(tmp_path):
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
     wait_until(lambda: marked(token) == [], timeout=10)
+
+
+LIFECYCLE_YAML = """\
+types:
+  web: {cwd: services/api, env: {GREETING: from-yaml}, env_file: [web.env]}
+  migrate: {oneshot: true}
+  worker: {after: {migrate: completed, web: ready}}
+"""
+LIFECYCLE_PROCFILE = (f"release: {PY} -c 'print(1)'\n"
+                      f"web: echo \"$GREETING $EXTRA $(pwd)\" > seen-$PS.txt; exec {PY} -m http.server --bind 127.0.0.1 $PORT\n"
+                      "migrate: touch migrated-$PS\n"
+                      "worker: exec sleep 600\n")
+
+
+def _lifecycle_app(tmp_path):
+    app = tmp_path / "app"
+    write_app(app, LIFECYCLE_PROCFILE, __env="GREETING=from-dotenv\nEXTRA=dotenv\n", procrun__yaml=LIFECYCLE_YAML,
+              web__env="EXTRA=from-web-env\n")
+    (app / "services" / "api").mkdir(parents=True)
+    return app
+
+
+def test_exports_carry_release_one_shots_start_order_and_per_type_settings(tmp_path):
+    """#28: release is a Job (its own file), a systemd oneshot unit the services are ordered after
+    and require, a Compose service the others depend on completing; one-shots are Jobs, oneshot
+    units, restart on-failure; a type's env wins over .env, its cwd is its working directory.
+    Each engine's own check passes."""
+    import yaml
+
+    app = _lifecycle_app(tmp_path)
+    units = tmp_path / "units"
+    export(app, "systemd", str(units), "-a", "shop")
+    web, release, worker = ((units / f"shop-{n}-1.service").read_text() for n in ("web", "release", "worker"))
+    assert "Type=oneshot" in release and "RemainAfterExit=yes" in release and "Restart=no" in release
+    assert "PORT=" not in release
+    assert f"WorkingDirectory={app}/services/api" in web and "EnvironmentFile=" in web
+    assert "GREETING=\"from-yaml\"" in (units / "shop-web.env").read_text()
+    assert "After=shop-migrate-1.service shop-release-1.service shop-web-1.service" in worker
+    assert "Requires=shop-migrate-1.service shop-release-1.service" in worker and "Wants=shop-web-1.service" in worker
+    if shutil.which("systemd-analyze"):
+        result = subprocess.run(["systemd-analyze", "verify", *map(str, sorted(units.glob("*.service"))),
+                                 *map(str, units.glob("*.target"))], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stderr == "", result
+    k8s = tmp_path / "k8s"
+    export(app, "kubernetes", str(k8s), "--image", "shop:1", "-a", "shop", "--app-dir", "/srv/shop")
+    for manifest in ("shop.yaml", "shop-release.yaml"):
+        result = subprocess.run([str(BIN / "kubernetes-validate"), "--strict", str(k8s / manifest)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all((k8s / "shop.yaml").read_text())
+            if d["kind"] != "Service"}
+    assert {n: d["kind"] for n, d in docs.items()} == {"shop-web": "Deployment", "shop-migrate": "Job",
+                                                      "shop-worker": "Deployment"}
+    container = docs["shop-web"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["workingDir"] == "/srv/shop/services/api"
+    assert {e["name"]: e.get("value") for e in container["env"]}["GREETING"] == "from-yaml"
+    job = yaml.safe_load((k8s / "shop-release.yaml").read_text())
+    assert job["kind"] == "Job" and job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    compose = tmp_path / "compose"
+    export(app, "compose", str(compose), "--image", "shop:1", "-a", "shop")
+    check = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+                            str(compose / "compose.yaml")], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check
+    services = yaml.safe_load((compose / "compose.yaml").read_text())["services"]
+    assert services["release"]["restart"] == "no" and services["migrate"]["restart"] == "on-failure"
+    assert services["worker"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"},
+                                                "web": {"condition": "service_started"},
+                                                "release": {"condition": "service_completed_successfully"}}
+    assert services["web"]["working_dir"] == "/app/services/api"
+    assert services["web"]["environment"]["EXTRA"] == "from-web-env"
+
+
+@pytest.mark.timeout(120)
+def test_supervisord_runs_one_shots_to_completion_and_says_it_cannot_run_release(tmp_path):
+    app = _lifecycle_app(tmp_path)
+    port = free_base()
+    out = tmp_path / "sv"
+    result = export(app, "supervisord", str(out), "-a", "shop", "-p", str(port))
+    assert "supervisord cannot run release before the other programs start" in result.stderr
+    conf = out / "shop.conf"
+    assert "shop-release" not in conf.read_text().split("[group:shop]")[1]
+    sock = tmp_path / "s.sock"
+    main = tmp_path / "supervisord.conf"
+    main.write_text(f"[unix_http_server]\nfile={sock}\n[supervisord]\nnodaemon=true\nlogfile={tmp_path}/sv.log\n"
+                    f"pidfile={tmp_path}/sv.pid\n[rpcinterface:supervisor]\n"
+                    "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+                    f"[supervisorctl]\nserverurl=unix://{sock}\n[include]\nfiles={conf}\n")
+    token = os.urandom(8).hex()
+    daemon = subprocess.Popen([str(BIN / "supervisord"), "-c", str(main)], env=dict(os.environ, **{TOKEN_VAR: token}),
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def status():
+            return subprocess.run([str(BIN / "supervisorctl"), "-c", str(main), "status"], capture_output=True,
+                                  text=True).stdout
+
+        wait_until(lambda: "EXITED" in status() and status().count("RUNNING") == 2, timeout=30)
+        assert "FATAL" not in status() and "BACKOFF" not in status(), status()
+        assert [l.split()[:2] for l in status().splitlines() if "migrate" in l] == [["shop:shop-migrate-1", "EXITED"]]
+        assert (app / "migrated-migrate.1").exists()  # (it has no cwd: the app root)
+        seen = app / "services" / "api" / "seen-web.1.txt"
+        wait_until(seen.exists)
+        assert seen.read_text().split() == ["from-yaml", "from-web-env", str(app / "services" / "api")]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+    wait_until(lambda: marked(token) == [], timeout=5)
