@@ -156,7 +156,7 @@ class Machine:
     def disrupt(self, name: str, action: str, now: float, pause_for: float = 0.0) -> list[Action]:
         """A chaos action on one running instance. Never ends the session."""
         proc = self.table.get(name)
-        if proc is None or proc.pid is None or proc.state not in DISRUPTABLE_STATES:
+        if proc is None or proc.pid is None or proc.state not in DISRUPTABLE_STATES or proc.type == RELEASE_TYPE:
             return []
         if action in ("restart", "relocate"):
             return self.stop([name], now, then=AfterStop(action))
