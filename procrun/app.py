@@ -104,18 +104,24 @@ def _refuse(app: App, routed: bool) -> None:
 
 
 def _backing(app: App, plan: Plan, live: Live) -> Any:
-    """--chaos-backing: a proxy for each loopback service URL in .env, each instance given its own
-    port; (the proxies, the values skipped, the session's own ports), or None."""
+    """--chaos-backing: a proxy for each loopback service URL in .env and in each type's own env
+    (procrun.yaml), each instance given its own port; (the proxies, the values skipped, the
+    session's own ports), or None."""
     s = app.settings
     if not s.chaos_backing:
         return None
     from procrun.backing.service import instance_env, proxies_for
     from procrun.backing.urls import find
+    from procrun.project.plan import type_of
 
     own = {s.port} | {i.port for i in plan.instances if isinstance(i.port, int)}
     proxied, skipped = find(app.dotenv, own)
+    for type_name, env in app.type_env.items():  # a type's own URL (one .env does not have): a proxy of its own
+        mine, left = find({k: v for k, v in env.items() if app.dotenv.get(k) != v}, own)
+        proxied += [b._replace(scope=type_name) for b in mine]
+        skipped += [k._replace(var=f"{k.var} ({type_name})") for k in left]
     proxies = proxies_for(proxied)
-    live.instance_env = lambda name: instance_env(proxies, name)
+    live.instance_env = lambda name: instance_env(proxies, name, app.type_env.get(type_of(name), {}))
     return proxies, skipped, frozenset(own)
 
 

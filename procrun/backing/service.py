@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from procrun.backing import faults, verdicts
@@ -25,13 +25,16 @@ GRACE = 3.0  # seconds after a fault ends (or begins, for crashes) before it is 
 def proxies_for(proxied: list[Backing]) -> dict[str, Proxy]:
     """A proxy per service, its shared port bound now (before the instances are made: each gets
     a port of its own through ``instance_env``)."""
-    return {b.var: Proxy(b) for b in proxied}
+    return {b.label: Proxy(b) for b in proxied}
 
 
-def instance_env(proxies: Mapping[str, Proxy], instance: str) -> dict[str, str]:
+def instance_env(proxies: Mapping[str, Proxy], instance: str, own: Iterable[str] = ()) -> dict[str, str]:
     """The proxied URLs ``instance`` is given: each through its own port (the owner of every
-    connection is known when it is accepted). The app keeps the URL's credentials."""
-    return {var: rewrite(proxy.backing.url, proxy.listen(instance)) for var, proxy in proxies.items()}
+    connection is known when it is accepted). The app keeps the URL's credentials. Its type's
+    own variables (``own``: procrun.yaml env, env_file) win over .env's, proxied or not."""
+    scope, own = type_of(instance), set(own)
+    return {p.backing.var: rewrite(p.backing.url, p.listen(instance)) for p in proxies.values()
+            if p.backing.scope == scope or (not p.backing.scope and p.backing.var not in own)}
 
 
 class BackingService(Service):
@@ -67,8 +70,8 @@ class BackingService(Service):
                 await proxy.start()
             except OSError as exc:
                 from procrun.errors import SessionError
-                raise SessionError(f"cannot proxy {proxy.backing.var}: port {proxy.port}: {exc.strerror}") from None
-            session.say(f"{proxy.backing.var} {shown(proxy.backing.url)} through 127.0.0.1:{proxy.port} "
+                raise SessionError(f"cannot proxy {proxy.backing.label}: port {proxy.port}: {exc.strerror}") from None
+            session.say(f"{proxy.backing.label} {shown(proxy.backing.url)} through 127.0.0.1:{proxy.port} "
                         "(each instance through a port of its own)", "backing")
         for s in self.skipped:
             session.say(f"{s.var} not proxied: {s.reason}", "backing")
@@ -91,6 +94,8 @@ class BackingService(Service):
         ports, forwards new connections to the new service; one that is no longer proxiable is
         left to the app as written (the instances restarted after get .env's value)."""
         for var, proxy in list(self.proxies.items()):
+            if proxy.backing.scope:  # a type's own: restart procrun to follow it
+                continue
             new = dotenv.get(var)
             if new is None or new == proxy.backing.url:
                 continue
@@ -105,7 +110,7 @@ class BackingService(Service):
         self.session.report.backing_map = self.mapping()
 
     def mapping(self) -> list[dict[str, object]]:
-        return ([{"var": p.backing.var, "url": shown(p.backing.url), "proxy": f"127.0.0.1:{p.port}",
+        return ([{"var": p.backing.label, "url": shown(p.backing.url), "proxy": f"127.0.0.1:{p.port}",
                   "instances": {o: port for o, port in p.ports.items() if o is not None}}
                  for p in self.proxies.values()]
                 + [{"var": s.var, "url": shown(s.url), "reason": s.reason} for s in self.skipped])
@@ -163,9 +168,9 @@ class BackingService(Service):
             await asyncio.sleep(fault.seconds)
         await self._end(proxy)
         if fault.seconds:
-            self.session.say(f"{proxy.backing.var} back to normal after {fault.kind}", "chaos")
+            self.session.say(f"{proxy.backing.label} back to normal after {fault.kind}", "chaos")
         end, ended_wall = time.monotonic(), time.time()
-        judged = verdicts.Fault(proxy.backing.var, fault.kind, start, end, users, wall)
+        judged = verdicts.Fault(proxy.backing.label, fault.kind, start, end, users, wall)
         try:
             await asyncio.sleep(GRACE)
         except asyncio.CancelledError:  # the session stops within the grace: a crash already seen is judged
@@ -177,7 +182,7 @@ class BackingService(Service):
     async def _end(self, proxy: Proxy) -> None:
         """End a fault; a port taken meanwhile by another socket is retried, said once."""
         await proxy.end_when_free(lambda exc: self.session.say(
-            f"{proxy.backing.var}: cannot listen on 127.0.0.1 again ({exc.strerror}); "
+            f"{proxy.backing.label}: cannot listen on 127.0.0.1 again ({exc.strerror}); "
             "retrying until its ports are free", "backing"))
 
     def _users(self, proxy: Proxy) -> tuple[tuple[str, int], ...]:

@@ -20,6 +20,12 @@ class Backing(NamedTuple):
     scheme: str
     host: str
     port: int
+    scope: str = ""  # the type whose procrun.yaml env (or env_file) names it; "": .env, every type
+
+    @property
+    def label(self) -> str:
+        """How procrun names it: ``REDIS_URL``, or ``REDIS_URL (worker)`` for a type's own."""
+        return f"{self.var} ({self.scope})" if self.scope else self.var
 
 
 class Skipped(NamedTuple):

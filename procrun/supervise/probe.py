@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from procrun.project.plan import ROUTED_TYPE, type_of
 from procrun.project.probes import PORT, SPAWN, Probe
+from procrun.supervise.guardian import MARKER_VAR
 from procrun.supervise.order import BOOT_TIMEOUT
 from procrun.supervise.states import State
 
@@ -195,7 +196,8 @@ class Probes:
         if probe.kind == "http":
             return await tries.http(inst.port, probe)  # type: ignore[arg-type]
         if probe.kind == "exec":
-            return await self.commands.run(probe, inst.env, os.path.join(self.session.cwd, inst.cwd))
+            env = {**inst.env, MARKER_VAR: self.session.marker}  # the guardian's to kill if procrun dies
+            return await self.commands.run(probe, env, os.path.join(self.session.cwd, inst.cwd))
         return None if self.logs.seen.get(name, 0) > seen else f"no line matched within {probe.interval:g}s"
 
     def close(self) -> None:

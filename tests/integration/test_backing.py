@@ -474,3 +474,23 @@ def test_new_faults_end_to_end_with_redis_py_get_the_verdicts_they_mean(procrun,
     assert bad.returncode != 0 and "rate must be a number from 1 to" in bad.stderr
     run.signal(signal.SIGINT)
     run.wait()
+
+
+def test_a_type_s_own_service_url_from_procrun_yaml_is_proxied_for_that_type_only(procrun, tmp_path, redis_port):
+    """#28: URLs in a type's procrun.yaml env are proxied like .env's; the type's value wins over
+    .env's (proxied or not), the other types keep .env's."""
+    write_app(tmp_path, f"steady: exec {PY} {HERE / 'steady.py'}\nshow: echo \"show has $REDIS_URL\"; sleep 1000\n",
+              __env="REDIS_URL=redis://localhost:1/0\n",
+              procrun__yaml=f"types:\n  steady: {{env: {{REDIS_URL: 'redis://127.0.0.1:{redis_port}/0'}}}}\n")
+    run = procrun("start", "--chaos-backing", "--restart", "on-failure", "-p", str(free_base()), "--no-color")
+    own = int(run.wait_for(rf"backing +\| REDIS_URL \(steady\) redis://127\.0\.0\.1:{redis_port}/0 through 127\.0\.0\.1:(\d+)")[1])
+    shared = proxied_port(run, "REDIS_URL")
+    shown = run.wait_for(r"show\.1 +\| show has redis://127\.0\.0\.1:(\d+)/0$")
+    assert int(shown[1]) not in (1, own, redis_port)  # .env's service, through its own proxy port
+    time.sleep(1.5)  # steady connected through its type's proxy
+    ctl(tmp_path, "chaos", "now", "--backing", "REDIS_URL (steady)", "--action", "reset")
+    wait_until(lambda: verdict(tmp_path, "steady", "reset"), timeout=15)
+    assert verdict(tmp_path, "steady", "reset")["verdict"] == "recovered"
+    assert shared != own
+    run.signal(signal.SIGINT)
+    run.wait()
