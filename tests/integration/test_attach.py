@@ -140,3 +140,30 @@ def test_an_attached_client_that_stops_reading_does_not_grow_procrun(procrun, tm
     finally:
         client.close()
     assert grown < 30_000, f"procrun grew {grown} KiB while the client did not read"
+
+
+def test_liveness_spares_an_instance_with_a_client_attached(procrun, tmp_path):
+    """#28: a debugger at a breakpoint is not dead: health is not judged while a client is attached."""
+    flag = tmp_path / "healthy"
+    flag.touch()
+    write_app(tmp_path, f"console: {PY} console.py\n", console__py=CONSOLE,
+              procrun__yaml=f"types:\n  console: {{tty: true, health: {{exec: 'test -e {flag}', interval: 0.2, "
+                            "failures: 2}}\n")
+    run = procrun("start", "--no-color")
+    run.wait_for(r"console\.1 +\| > .*console\.py\(4\)<module>\(\)$")
+    term = Terminal([PY, "-m", "procrun", "attach", "console.1", "-d", str(tmp_path)], tmp_path)
+    try:
+        term.read_until(b"detach with Ctrl-]")
+        flag.unlink()  # every try would fail from now on
+        import pytest
+
+        with pytest.raises(AssertionError, match="no line matching"):
+            run.wait_for("unhealthy", timeout=2.0)
+        term.type(b"\x1d")
+        term.read_until(b"detached")
+        assert term.proc.wait(timeout=10) == 0
+    finally:
+        term.close()
+    run.wait_for(r"console\.1 is unhealthy: exec 'test -e .*' failed 2 times in a row \(last: exit code 1\)")
+    ctl(tmp_path, "quit")
+    run.wait()

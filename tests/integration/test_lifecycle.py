@@ -182,3 +182,17 @@ def test_bad_per_type_settings_are_one_line_at_their_place(tmp_path):
     (tmp_path / "procrun.yaml").write_text("types:\n  api: {env_file: [missing.env]}\n")
     result = subprocess.run([PY, "-m", "procrun", "check"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "procrun.yaml:2:19: types.api.env_file: missing.env: env file not found" in result.stderr
+
+
+def test_under_watch_a_code_change_runs_a_completed_one_shot_again(procrun, tmp_path):
+    write_app(tmp_path, "migrate: echo migrating to $(cat version.txt)\nworker: echo worker on $(cat version.txt); exec sleep 600\n",
+              version__txt="v1\n", procrun__yaml="types:\n  migrate: {oneshot: true}\n  worker: {after: {migrate: completed}}\n")
+    run = procrun("start", "--watch", ".", "-p", str(free_base()))
+    run.wait_for(r"migrate\.1 completed")
+    run.wait_for("worker on v1")
+    (tmp_path / "version.txt").write_text("v2\n")
+    run.wait_for("migrating to v2", timeout=15)  # as a deploy runs its migrations
+    run.wait_count(r"migrate\.1 completed", 2, timeout=10)
+    run.wait_for("worker on v2", timeout=10)
+    run.signal(signal.SIGTERM)
+    assert run.wait() == 143
