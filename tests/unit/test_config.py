@@ -294,3 +294,16 @@ def test_per_type_errors_name_line_and_column(text, where, words):
         parse(text, "procrun.yaml")
     assert str(err.value).startswith(f"procrun.yaml:{where}: ") and words in str(err.value) and "; fix: " in str(err.value), \
         str(err.value)
+
+
+def test_the_readme_procrun_yaml_example_is_valid_and_shows_the_lifecycle():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = readme.split("## procrun.yaml", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    values, types = parse_both(example, "README.md")
+    assert values["release"] is True and types["migrate"].oneshot is True
+    assert types["web"].ready.kind == "http" and types["web"].health.failures == 3
+    assert types["worker"].waits_for() == (("migrate", "completed"), ("redis", "ready"))
+    assert types["redis"].ready.kind == "exec" and types["worker"].ready.kind == "log"
+    assert types["api"].cwd == "services/api" and dict(types["worker"].env) == {"LOG_LEVEL": "debug"}
