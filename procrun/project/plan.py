@@ -84,8 +84,9 @@ def select_types(procfile: Procfile, wanted: Iterable[str]) -> tuple[str, ...]:
         if procfile.get(name) is None:
             raise UsageError(f"{procfile.path} has no process type {name!r}; it defines {', '.join(procfile.names)}")
         if name == RELEASE_TYPE:
+            command = procfile.get(name).command  # type: ignore[union-attr]
             raise UsageError(f"{RELEASE_TYPE} runs once before the other types on every start (--no-release "
-                             f"skips it); name the types to start, or run it alone with: procrun run {RELEASE_TYPE}")
+                             f"skips it); name the types to start, or run it alone with: procrun run {command}")
     return tuple(n for n in procfile.names if n != RELEASE_TYPE and (not wanted or n in wanted))
 
 
