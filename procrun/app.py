@@ -193,6 +193,8 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
                                        exclude=s.router_replay_exclude, server_errors=s.router_replay == "all")
             shared.on_write = router.recorder.wrote
             session.report.requests_seen = True
+            if s.router_compare > 0:
+                _compare(router, session, s)
         session.services.append(router)
     if s.watch:
         from procrun.watch.service import WatchService, type_globs
@@ -202,6 +204,19 @@ def _attach_services(session: Session, shared: Shared, app: App, live: Live, sta
         session.services.append(watch)
     if backing is not None:
         session.services.append(_backing_service(session, shared, s, live, routed, backing))
+
+
+def _compare(router: Any, session: Session, s: Any) -> None:
+    """router.compare: safe answers compared across instances, their differences findings."""
+    import random
+    import time
+
+    from procrun.diagnose.sampling import Sampler
+
+    recorder = router.recorder
+    recorder.compare = router.compare
+    recorder.sampler = Sampler(s.router_compare, random.Random(f"sample-{s.chaos_seed}"), time.monotonic)
+    recorder.compared = session.findings.answers
 
 
 def _backing_service(session: Session, shared: Shared, s: Any, live: Live, routed: bool, backing: Any) -> Any:

@@ -44,6 +44,13 @@ class Findings:
             return
         self._state(key, entry)
 
+    def answers(self, found: Any) -> None:
+        """Two instances that answer the same safe request differently (router.compare)."""
+        if allowed(self.allow, Kind.ANSWERS, found.request, found.request.split(" ", 1)[1]):
+            return
+        entry = StateFinding(**found.as_report())
+        self._state(f"{entry.kind} {entry.type} {entry.request}", entry)
+
     def ports(self, name: str, port: int, listening: set[int]) -> None:
         """An instance that listens elsewhere than $PORT."""
         if allowed(self.allow, Kind.PORTS, name):

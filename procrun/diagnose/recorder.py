@@ -23,7 +23,10 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from procrun.diagnose.answers import Difference, eligible
 from procrun.diagnose.memory import SAFE, Finding, Memory, Record, Verify, login_redirect
+from procrun.diagnose.report import pattern
+from procrun.diagnose.sampling import Compared, Sampler
 
 if TYPE_CHECKING:
     from procrun.router.http import Request, Response
@@ -41,6 +44,8 @@ REPLAY_EXCLUDE = ("login", "logout", "signin", "signout", "sign-in", "sign-out",
                   "confirm", "verify", "activate", "reset", "token", "oauth", "unsubscribe")
 
 Replay = Callable[["Request", str, Callable[[int, bool], None]], None]  # (request, instance, on answer)
+# (request, instance, on its result: the differences or None, and the two instances compared) -> started
+Compare = Callable[["Request", str, Callable[[list[Difference] | None, tuple[str, ...]], None]], bool]
 
 
 class Recorder:
@@ -55,6 +60,9 @@ class Recorder:
         self.memory = Memory(replay=replay is not None, server_errors=server_errors)
         self._secret = os.urandom(32)
         self._issued: set[bytes] = set()  # names of cookies the backends set
+        self.compare: Compare | None = None  # router.compare: answers compared across instances
+        self.sampler: Sampler | None = None
+        self.compared: Callable[[Compared], None] = lambda found: None  # told each new or stronger finding
 
     def record(self, request: Request, started: float, status: int, instance: str, pid: int,
                response: Response | None) -> None:
@@ -72,6 +80,29 @@ class Recorder:
         for finding in self.memory.feed(record):
             self.report(finding)
         self._verify(request)
+        if self.sampler is not None:
+            self._sample(request, record, response)
+
+    def _sample(self, request: Request, record: Record, response: Response | None) -> None:
+        """router.compare: a safe answer the sampler picks is compared across instances."""
+        sampler = self.sampler
+        assert sampler is not None and self.compare is not None
+        sampler.note(record.key, record.unsafe, record.issued)
+        if response is None or request.method != "GET" or not self.replayable(request) \
+                or not eligible(record.status, response.headers):
+            return
+        name = f"GET {pattern(record.path)}"
+        if not sampler.wants(record.type, name, record.key):
+            return
+        started = time.time()
+
+        def done(differences: list[Difference] | None, instances: tuple[str, ...]) -> None:
+            found = sampler.judged(record.type, name, differences, instances, record.status, started)
+            if found is not None:
+                self.compared(found)
+
+        if not self.compare(request, record.instance, done):
+            sampler.judged(record.type, name, None, (), 0, started)
 
     def wrote(self, instance: str, path: str, scratch: bool, serving: str | None = None) -> None:
         """An instance wrote a file (in TMPDIR when ``scratch``) while ``serving`` a request: a later

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     FILES = "files"
     LOGS = "logs"
     PORTS = "ports"
+    ANSWERS = "answers"  # two instances answer the same safe request differently (router.compare)
 
 
 class Status(StrEnum):

@@ -36,6 +36,13 @@ def interval(value: float) -> float:
     return float(value)
 
 
+def rate(value: float) -> float:
+    """A share of requests (router.compare): from 0 (off) to 1 (every one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError("must be a number from 0 (off) to 1 (every request)")
+    return float(value)
+
+
 def seed(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
         raise ValueError(f"must be an integer from 0 to {SEED_MAX}")

@@ -249,6 +249,10 @@ SETTINGS: tuple[Setting, ...] = (
             switch=True, negatable=True, example="true",
             help="verify a suspected hidden state by sending the same safe request to the instance that made the "
                  "session (default: on; router.replay: all in procrun.yaml replays 5xx answers too)"),
+    Setting("router_compare", parse=ranges.rate, default=0.05, text=NUMBER, flags=("--router-compare",),
+            yaml="router.compare", metavar="RATE", example="0.05",
+            help="compare a sample of safe answers across instances to find state that never errs: the first of each "
+                 "path and a client's first read after a write, then this share (default: 0.05; 0: off)"),
     Setting("router_replay_exclude", parse=_words, default=REPLAY_EXCLUDE, shape=LIST, yaml="router.replay_exclude",
             example="[login, logout, callback]"),
     Setting("router_timeout", parse=ranges.interval, default=30.0, text=SECONDS, flags=("--router-timeout",),
@@ -426,6 +430,7 @@ class Settings(NamedTuple):
     router_balance: str
     router_record: bool
     router_replay: bool | str
+    router_compare: float  # the share of eligible answers compared across instances (0: off)
     router_replay_exclude: tuple[str, ...]
     router_timeout: float
     tty: tuple[str, ...]

@@ -14,10 +14,12 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from procrun.diagnose.answers import CAP, Answer, Difference, compare
 from procrun.diagnose.memory import login_redirect
 
 if TYPE_CHECKING:
     from procrun.router.http import Request
+    from procrun.router.pool import Target
 
 TIMEOUT = 2.0
 CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since", b"if-range")
@@ -62,3 +64,69 @@ async def send(port: int, head: bytes, on_answer: Callable[[int, bool], None]) -
     status, login = answer_of(response[:MAX_HEAD])
     if status:
         on_answer(status, login)
+
+
+async def fetch(port: int, head: bytes) -> Answer | None:
+    """The whole answer to ``head`` from 127.0.0.1:``port`` (router.compare): status, content type
+    and a body of at most ``CAP`` bytes whose length the head states; None when the instance does
+    not answer in time, or answers otherwise."""
+    writer = None
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
+        writer.write(head)
+        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        status, ctype, length = _framing(response[:MAX_HEAD])
+        if not status or length is None or length > CAP:
+            return None
+        body = await asyncio.wait_for(reader.readexactly(length), TIMEOUT)
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return None
+    finally:
+        if writer is not None:
+            writer.close()
+    return Answer(status, ctype, body)
+
+
+def _framing(head: bytes) -> tuple[int, str, int | None]:
+    """(status, content type without parameters, Content-Length) of a response head; (0, "", None)
+    when it is not one, or its body is chunked."""
+    status, _ = answer_of(head)
+    ctype, length = "", None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        if key == b"content-type":
+            ctype = value.split(b";", 1)[0].strip().lower().decode("latin-1")
+        elif key == b"content-length" and value.strip().isdigit():
+            length = int(value)
+        elif key == b"transfer-encoding":
+            return 0, "", None
+    return status, ctype, length
+
+
+async def compare_on(request: Request, mine: Target, others: list[Target], still: Callable[[Target], bool],
+                     done: Callable[[list[Difference] | None, tuple[str, ...]], None]) -> None:
+    """router.compare: ``request`` twice to ``mine`` (what changes between two answers of one
+    instance is noise) and once to each of ``others``; ``done`` gets what differs beyond the noise
+    (each difference once), or None when an answer is missing or an instance restarted meanwhile
+    (its memory went with it)."""
+    head = replay_head(request)
+    names = (mine.name, *(t.name for t in others))
+    a, a2 = await fetch(mine.port, head), await fetch(mine.port, head)
+    theirs = [await fetch(t.port, head) for t in others]
+    if a is None or a2 is None or None in theirs or not all(still(t) for t in (mine, *others)):
+        done(None, names)
+        return
+    found: dict[str, Difference] = {}
+    for target, b in zip(others, theirs):
+        for d in compare(a, a2, b, identity(mine), identity(target), (mine.name, target.name)):  # type: ignore[arg-type]
+            found.setdefault(d.where, d)
+    done(list(found.values()), names)
+
+
+def identity(target: Target) -> set[str]:
+    """What names an instance in its answers: its name, port and the pids of its process group
+    (a server's workers print their own)."""
+    from procrun.supervise.process import descendants
+
+    return {target.name, str(target.port), str(target.pid), *(str(pid) for pid, _ in descendants(target.pid))}

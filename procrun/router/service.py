@@ -30,6 +30,7 @@ from procrun.supervise.shared import HISTORY
 
 if TYPE_CHECKING:
     from procrun.router.listen import Listener
+    from procrun.diagnose.answers import Difference
     from procrun.diagnose.recorder import Recorder
     from procrun.router.http import Request, Response
     from procrun.router.proxy import Client, Exchange
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from procrun.supervise.shared import Shared
 
 CLIENT_CEILING = 10_000
+COMPARED = 3  # router.compare: other instances a sampled request is also sent to
 
 
 class Router(Service):
@@ -46,6 +48,7 @@ class Router(Service):
         self.shared = shared
         # its own random stream, from the session's seed: chaos replays stay what they are
         self.balancer = Balancer(balance, random.Random(f"router-{seed}"))
+        self.chooser = random.Random(f"compare-{seed}")  # the other instance a comparison asks
         self.host, self.port, self.mode, self.timeout = host, port, mode, timeout
         self.type_name = type_name
         self.recorder: Recorder | None = None  # set by the composition root when requests are recorded
@@ -131,6 +134,24 @@ class Router(Service):
         task = self.loop.create_task(send(target.port, replay_head(request), on_answer))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def compare(self, request: Request, name: str,
+                done: Callable[[list[Difference] | None, tuple[str, ...]], None]) -> bool:
+        """router.compare: ``request`` twice more to ``name`` and once to each other ready instance
+        of its release (three at most, drawn), ``done`` told what differs; False when there is none."""
+        from procrun.router.replay import compare_on
+
+        ready, release = self.ready(), self.shared.releases.get(name)
+        mine = next((t for t in ready if t.name == name), None)
+        others = [t for t in ready if t.name != name and self.shared.releases.get(t.name) == release]
+        if mine is None or not others:
+            return False
+        still = lambda t: getattr(self.session.machine.get(t.name), "pid", None) == t.pid  # noqa: E731
+        others = self.chooser.sample(others, min(len(others), COMPARED))
+        task = self.loop.create_task(compare_on(request, mine, others, still, done))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
 
     def serving(self, name: str, request: Request) -> None:
         """Which request an instance is serving: a file it writes meanwhile is attributed to it."""
