@@ -1021,6 +1021,18 @@ def diagnosis_rows(base: Path, binary: str, seconds: float) -> list:
                    f"{c['on32'][0]:,.0f} req/s on, {c['off32'][0]:,.0f} off", "honcho": "n/a", "shell": "n/a"},
         f"router targets hold (≤ 0.05 ms added at p50 by replay, ≥ 90 % of the throughput): "
         f"{'met' if added <= 0.00005 and share >= 0.9 else 'NOT met'} ({added * 1e3:+.3f} ms, {share:.0%})")]
+    k = diag.compare_cost(base, binary, seconds, _free_port, launch, kill_all, runners, make_app, wait_for, FAST_BACKEND)
+    added = k["on1"][1] - k["off1"][1]
+    share = k["on32"][0] / k["off32"][0]
+    print(f"router compare: p50 {k['on1'][1] * 1e3:.3f} ms at 0.05, {k['off1'][1] * 1e3:.3f} ms off; 32 conn "
+          f"{k['on32'][0]:,.0f} vs {k['off32'][0]:,.0f} req/s", flush=True)
+    rows.append(("router.compare at its default (0.05) beside off (web=3, JSON answers naming their instance), "
+                 "wrk 1 and 32 connections", {
+                     "procrun": f"p50 {k['on1'][1] * 1e3:.3f} ms at 0.05, {k['off1'][1] * 1e3:.3f} ms off; 32 connections "
+                                f"{k['on32'][0]:,.0f} req/s at 0.05, {k['off32'][0]:,.0f} off; no finding",
+                     "honcho": "n/a", "shell": "n/a"},
+                 f"router targets hold (≤ 0.05 ms added at p50, ≥ 90 % of the throughput): "
+                 f"{'met' if added <= 0.00005 and share >= 0.9 else 'NOT met'} ({added * 1e3:+.3f} ms, {share:.0%})"))
     found = diag.matrix(base, free_base)
     diag.write_matrix(found)
     right = sum(1 for _, _, expected, named, _, _ in found if named == expected)

@@ -45,10 +45,44 @@ def replay_cost(base: Path, wrk: str, seconds: float, free_port, launch, kill_al
     return out
 
 
-def _wrk(binary: str, port: int, connections: int, seconds: float) -> tuple[float, float]:
+def compare_cost(base: Path, wrk: str, seconds: float, free_port, launch, kill_all, runners, make_app, wait_for,
+                 backend: str) -> dict[str, tuple[float, float]]:
+    """(req/s, p50 s) through the router at 1 and 32 connections with router.compare at its default
+    and off (web=3, JSON answers naming their instance: every one eligible, none a finding; at most
+    one comparison a second per path, each four more requests)."""
+    import uuid
+
+    json_backend = backend.replace('b"HTTP/1.1 200 OK\\r\\nContent-Length:',
+                                   'b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length:')
+    json_backend = json_backend.replace('BODY = ("hello from " + os.environ["PS"] + "\\n").encode()',
+                                        'BODY = (\'{"hello": "from", "instance": "\' + os.environ["PS"] + \'"}\').encode()')
+    assert "application/json" in json_backend and '"instance"' in json_backend
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for rate in ("0", "0.05", "0", "0.05"):  # alternated, the better of two each: this machine's noise is larger
+        app = make_app(base, f"compare-{rate}", {"web": f"exec {sys.executable} backend.py"})
+        (app / "backend.py").write_text(json_backend)
+        port, token = free_port(), uuid.uuid4().hex
+        log = base / f"compare-{rate}.log"
+        with open(log, "wb") as sink:
+            proc = launch(runners(app)["procrun"] + ["--router", "-c", "web=3", "-p", str(port), "--router-compare",
+                                                     rate], app, sink, token)
+            try:
+                wait_for(lambda: len(re.findall(r"web\.\d is ready on port", log.read_text())) >= 3)
+                for connections in (1, 32):
+                    runs.setdefault(f"{'on' if rate != '0' else 'off'}{connections}", []).append(
+                        _wrk(wrk, port, connections, seconds, "/"))
+            finally:
+                kill_all(proc, token)
+        if "finding" in log.read_text():
+            raise RuntimeError(f"router.compare found a difference in answers that differ only by instance:\n"
+                               f"{log.read_text()[-2000:]}")
+    return {k: (max(r for r, _ in v), min(p for _, p in v)) for k, v in runs.items()}
+
+
+def _wrk(binary: str, port: int, connections: int, seconds: float, path: str = "/me") -> tuple[float, float]:
     result = subprocess.run([binary, "-t", "1" if connections == 1 else "2", "-c", str(connections), "-d",
                              f"{seconds:g}s", "--latency", "-H", "Cookie: sid=bench-session",
-                             f"http://127.0.0.1:{port}/me"], capture_output=True, text=True, timeout=seconds + 30)
+                             f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=seconds + 30)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
     value, unit = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", result.stdout, re.M).groups()
     return rate, float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]

@@ -63,6 +63,7 @@ class Recorder:
         self.compare: Compare | None = None  # router.compare: answers compared across instances
         self.sampler: Sampler | None = None
         self.compared: Callable[[Compared], None] = lambda found: None  # told each new or stronger finding
+        self._names: dict[bytes, str] = {}  # a GET's target -> its request pattern, "" when never replayed
 
     def record(self, request: Request, started: float, status: int, instance: str, pid: int,
                response: Response | None) -> None:
@@ -88,11 +89,15 @@ class Recorder:
         sampler = self.sampler
         assert sampler is not None and self.compare is not None
         sampler.note(record.key, record.unsafe, record.issued)
-        if response is None or request.method != "GET" or not self.replayable(request) \
-                or not eligible(record.status, response.headers):
+        if response is None or request.method != "GET" or not 200 <= record.status < 300 or request.has_body:
             return
-        name = f"GET {pattern(record.path)}"
-        if not sampler.wants(record.type, name, record.key):
+        name = self._names.get(request.target)  # (the pattern and the exclusions, once per target)
+        if name is None:
+            name = self._names[request.target] = f"GET {pattern(record.path)}" if self.replayable(request) else ""
+            if len(self._names) > 10_000:
+                self._names.clear()
+        if not name or not sampler.due(record.type, name) or not eligible(record.status, response.headers) \
+                or not sampler.wants(record.type, name, record.key):
             return
         started = time.time()
 

@@ -74,16 +74,21 @@ class Sampler:
                 self._wrote.move_to_end(k)
             _bound(self._wrote)
 
-    def wants(self, type_name: str, request: str, key: str) -> bool:
-        """Compare this (eligible) request of client ``key`` now?"""
+    def due(self, type_name: str, request: str) -> bool:
+        """Could a comparison of this request start now (before anything costlier is checked)?"""
         if self.rate <= 0 or self.in_flight >= IN_FLIGHT:
             return False
+        last = self._last.get((type_name, request))
+        if last is not None and self.clock() - last < EVERY:
+            return False
         found = self.found.get((type_name, request))
-        if found is not None and found.status is Status.CONFIRMED:
+        return found is None or found.status is not Status.CONFIRMED
+
+    def wants(self, type_name: str, request: str, key: str) -> bool:
+        """Compare this (eligible) request of client ``key`` now?"""
+        if not self.due(type_name, request):
             return False
         now, last = self.clock(), self._last.get((type_name, request))
-        if last is not None and now - last < EVERY:
-            return False
         read = self._wrote.get(key)
         after_write = read is not None and request not in read
         if last is not None and not after_write and self.rng.random() >= self.rate:

@@ -118,8 +118,9 @@ async def compare_on(request: Request, mine: Target, others: list[Target], still
         done(None, names)
         return
     found: dict[str, Difference] = {}
+    own = identity(mine)
     for target, b in zip(others, theirs):
-        for d in compare(a, a2, b, identity(mine), identity(target), (mine.name, target.name)):  # type: ignore[arg-type]
+        for d in compare(a, a2, b, own, identity(target), (mine.name, target.name)):  # type: ignore[arg-type]
             found.setdefault(d.where, d)
     done(list(found.values()), names)
 
