@@ -1,6 +1,7 @@
 """Exports checked by the real engines: supervisord, systemd-analyze, kubernetes-validate,
 check-jsonschema's compose-spec schema, and podman kube play."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -321,21 +322,26 @@ def test_supervisord_runs_an_export_whose_names_it_would_refuse(tmp_path):
     out = tmp_path / 'sv "quoted" dir'
     export(app, "supervisord", str(out), "-a", "q'\"x %d sp:a/c")
     conf = next(out.glob("*.conf"))
+    with supervisord(tmp_path, str(conf).replace(" ", "?")) as status:  # (an include is a glob)
+        wait_until(lambda: status().count("RUNNING") == 2, timeout=30)
+
+
+@contextlib.contextmanager
+def supervisord(tmp_path, include):
+    """supervisord running the export ``include`` names; yields its `supervisorctl status`. Every
+    process it started is gone after."""
     sock = tmp_path / "s.sock"
     main = tmp_path / "supervisord.conf"
     main.write_text(f"[unix_http_server]\nfile={sock}\n[supervisord]\nnodaemon=true\nlogfile={tmp_path}/sv.log\n"
                     f"pidfile={tmp_path}/sv.pid\n[rpcinterface:supervisor]\n"
                     "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
-                    f"[supervisorctl]\nserverurl=unix://{sock}\n[include]\nfiles={str(conf).replace(' ', '?')}\n")  # (globs)
+                    f"[supervisorctl]\nserverurl=unix://{sock}\n[include]\nfiles={include}\n")
     token = os.urandom(8).hex()
     daemon = subprocess.Popen([str(BIN / "supervisord"), "-c", str(main)], env=dict(os.environ, **{TOKEN_VAR: token}),
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def status():
-            return subprocess.run([str(BIN / "supervisorctl"), "-c", str(main), "status"], capture_output=True,
-                                  text=True).stdout
-
-        wait_until(lambda: status().count("RUNNING") == 2, timeout=30)
+        yield lambda: subprocess.run([str(BIN / "supervisorctl"), "-c", str(main), "status"], capture_output=True,
+                                     text=True).stdout
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
@@ -468,20 +474,7 @@ def test_supervisord_runs_one_shots_to_completion_and_says_it_cannot_run_release
     assert "supervisord cannot run release before the other programs start" in result.stderr
     conf = out / "shop.conf"
     assert "shop-release" not in conf.read_text().split("[group:shop]")[1]
-    sock = tmp_path / "s.sock"
-    main = tmp_path / "supervisord.conf"
-    main.write_text(f"[unix_http_server]\nfile={sock}\n[supervisord]\nnodaemon=true\nlogfile={tmp_path}/sv.log\n"
-                    f"pidfile={tmp_path}/sv.pid\n[rpcinterface:supervisor]\n"
-                    "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
-                    f"[supervisorctl]\nserverurl=unix://{sock}\n[include]\nfiles={conf}\n")
-    token = os.urandom(8).hex()
-    daemon = subprocess.Popen([str(BIN / "supervisord"), "-c", str(main)], env=dict(os.environ, **{TOKEN_VAR: token}),
-                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def status():
-            return subprocess.run([str(BIN / "supervisorctl"), "-c", str(main), "status"], capture_output=True,
-                                  text=True).stdout
-
+    with supervisord(tmp_path, conf) as status:
         wait_until(lambda: "EXITED" in status() and status().count("RUNNING") == 2, timeout=30)
         assert "FATAL" not in status() and "BACKOFF" not in status(), status()
         assert [l.split()[:2] for l in status().splitlines() if "migrate" in l] == [["shop:shop-migrate-1", "EXITED"]]
@@ -489,7 +482,3 @@ def test_supervisord_runs_one_shots_to_completion_and_says_it_cannot_run_release
         seen = app / "services" / "api" / "seen-web.1.txt"
         wait_until(seen.exists)
         assert seen.read_text().split() == ["from-yaml", "from-web-env", str(app / "services" / "api")]
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
-    wait_until(lambda: marked(token) == [], timeout=5)

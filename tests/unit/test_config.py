@@ -125,6 +125,23 @@ def test_shorthands_and_empty():
     ("types:\n  worker: {after: worker}\n", "2:19", "types.worker.after: start order has a cycle (worker -> worker)"),
     ("types:\n  worker: {after: [{a: 1}]}\n", "2:20", "after must be a list of strings"),
     ("types:\n  worker: {tty: maybe}\n", "2:17", "tty must be true or false"),
+    # probes, one-shot types and per-type settings (#28): at the value, item or probe key at fault
+    ("types:\n  web: {ready: {http: health}}\n", "2:23", "ready http must be a path starting with /"),
+    ("types:\n  web: {ready: {http: /a, exec: b}}\n", "2:16", "must name exactly one of http, exec, log, port, not http and exec"),
+    ("types:\n  web: {ready: {http: /a, failures: 2}}\n", "2:37", "unknown key 'failures'"),
+    ("types:\n  web: {health: {log: '('}}\n", "2:23", "log is not a regular expression"),
+    ("types:\n  web: {health: {exec: x, failures: 0}}\n", "2:37", "failures must be an integer from 1 to 1000"),
+    ("types:\n  web: {health: {exec: x, status: [200]}}\n", "2:35", "status applies to http probes only"),
+    ("types:\n  web: {health: {http: /x, interval: 0}}\n", "2:38", "interval must be a number of seconds"),
+    ("types:\n  web: {health: spawn}\n", "2:17", "health must be a mapping"),
+    ("types:\n  web: {ready: tcp}\n", "2:16", "ready must be one of port, spawn or a mapping"),
+    ("types:\n  web: {after: {db: started}}\n", "2:21", "db: the condition must be one of ready, completed"),
+    ("types:\n  web: {env: [A]}\n", "2:15", "env must map each variable to its value"),
+    ("types:\n  web: {env: {A: ~}}\n", "2:18", "env A must have a value"),
+    ("types:\n  web: {cwd: ../other}\n", "2:14", "cwd must be a folder inside the app root"),
+    ("types:\n  web: {cwd: /srv/app}\n", "2:14", "cwd must be a folder inside the app root"),
+    ("types:\n  web: {oneshot: yes please}\n", "2:18", "oneshot must be true or false"),
+    ("types:\n  web: {env_file: [a.env, 3]}\n", "2:27", "env_file must be a list of strings"),
 ])
 def test_errors_name_line_and_column(text, where, words):
     with pytest.raises(ConfigError) as err:
@@ -269,31 +286,6 @@ types:
     assert worker.after_at == ((9, 20), (9, 40)) and worker.ready.target == "^ready\\b"
     assert worker.health == Probe("exec", "true", 5.0, 2.0, (), 3)
     assert db.waits_for() == (("web", "ready"),) and db.ready == Probe("port")
-
-
-@pytest.mark.parametrize("text, where, words", [
-    ("types:\n  web: {ready: {http: health}}\n", "2:23", "ready http must be a path starting with /"),
-    ("types:\n  web: {ready: {http: /a, exec: b}}\n", "2:16", "must name exactly one of http, exec, log, port, not http and exec"),
-    ("types:\n  web: {ready: {http: /a, failures: 2}}\n", "2:37", "unknown key 'failures'"),
-    ("types:\n  web: {health: {log: '('}}\n", "2:23", "log is not a regular expression"),
-    ("types:\n  web: {health: {exec: x, failures: 0}}\n", "2:37", "failures must be an integer from 1 to 1000"),
-    ("types:\n  web: {health: {exec: x, status: [200]}}\n", "2:35", "status applies to http probes only"),
-    ("types:\n  web: {health: {http: /x, interval: 0}}\n", "2:38", "interval must be a number of seconds"),
-    ("types:\n  web: {health: spawn}\n", "2:17", "health must be a mapping"),
-    ("types:\n  web: {ready: tcp}\n", "2:16", "ready must be one of port, spawn or a mapping"),
-    ("types:\n  web: {after: {db: started}}\n", "2:21", "db: the condition must be one of ready, completed"),
-    ("types:\n  web: {env: [A]}\n", "2:15", "env must map each variable to its value"),
-    ("types:\n  web: {env: {A: ~}}\n", "2:18", "env A must have a value"),
-    ("types:\n  web: {cwd: ../other}\n", "2:14", "cwd must be a folder inside the app root"),
-    ("types:\n  web: {cwd: /srv/app}\n", "2:14", "cwd must be a folder inside the app root"),
-    ("types:\n  web: {oneshot: yes please}\n", "2:18", "oneshot must be true or false"),
-    ("types:\n  web: {env_file: [a.env, 3]}\n", "2:27", "env_file must be a list of strings"),
-])
-def test_per_type_errors_name_line_and_column(text, where, words):
-    with pytest.raises(ConfigError) as err:
-        parse(text, "procrun.yaml")
-    assert str(err.value).startswith(f"procrun.yaml:{where}: ") and words in str(err.value) and "; fix: " in str(err.value), \
-        str(err.value)
 
 
 def test_the_readme_procrun_yaml_example_is_valid_and_shows_the_lifecycle():
