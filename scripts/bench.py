@@ -82,7 +82,14 @@ def _default_signals() -> None:
 
 
 def kill_all(proc: subprocess.Popen, token: str) -> None:
+    """Stop a runner as a user would (SIGTERM: procrun removes its temporary directories), then
+    SIGKILL its group and everything carrying the token if it has not gone within 10 s."""
     if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:

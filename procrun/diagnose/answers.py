@@ -1,10 +1,11 @@
 """Instance-dependent answers: the same safe request answered differently by two instances of one
 release, beyond what changes between two answers of the same instance. Pure.
 
-The router asks the instance that answered the client twice (A, then A2) and another instance
-once (B). What differs between A and A2 is noise (timestamps, CSRF tokens, nonces), unless it is
-a number that A2 counted up and B does not continue (a counter each process keeps). What names
-the instance itself (its ``PS``/``DYNO`` name, pid, port) is masked before anything is compared.
+The router asks the instance that answered the client twice (A, then A2), another instance once
+(B), then the first once more (A3): ``around`` keeps what differs on both sides of B. What
+differs between A and A2 is noise (timestamps, CSRF tokens, nonces), unless it is a number
+that A2 counted up and B does not continue (a counter each process keeps). What names the
+instance itself (its ``PS``/``DYNO`` name, pid, port) is masked before anything is compared.
 JSON is compared by structure (the paths whose values differ), HTML and text by tokens. What
 differs is said by where it is (a JSON path, the element around it), never by its values. A
 status that differs is left to the status rules (``procrun.diagnose.memory``), which see it in
@@ -80,6 +81,17 @@ def compare(a: Answer, a2: Answer, b: Answer, mine: Iterable[str], other: Iterab
             return [] if docs[0] == docs[2] else _json(*docs, names)
     texts = [m(x.body.decode("utf-8", "replace")) for x, m in zip((a, a2, b), masks)]
     return [] if texts[0] == texts[2] else _tokens(*texts, names)
+
+
+def around(a: Answer, a2: Answer, b: Answer, a3: Answer, mine: Iterable[str], other: Iterable[str],
+           names: tuple[str, str]) -> list[Difference]:
+    """What differs between this instance's answers before (A, A2) and after (A3) another's (B),
+    and B: a place counts only when B differs from both sides, so data another client changed
+    while the answers were asked for (A2 and A3 differ there, as B and A do) is not state kept
+    apart."""
+    mine = tuple(mine)
+    after = {d.where for d in compare(a2, a3, b, mine, other, names)}
+    return [d for d in compare(a, a2, b, mine, other, names) if d.where in after]
 
 
 def _mask(ids: Iterable[str]) -> Callable[[str], str]:

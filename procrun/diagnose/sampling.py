@@ -114,7 +114,7 @@ class Sampler:
             fresh = fresh or d.where not in found.seen
             found.seen[d.where] = found.seen.get(d.where, 0) + 1
             found.words[d.where] = d.words
-        found.samples += len(instances) + 1
+        found.samples += len(instances) + 2
         found.evidence += [[round(when, 3), name, status] for name in instances]
         return found if fresh or found.status is not before else None
 

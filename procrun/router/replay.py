@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from procrun.diagnose.answers import CAP, Answer, Difference, compare
+from procrun.diagnose.answers import CAP, Answer, Difference, around
 from procrun.diagnose.memory import login_redirect
 
 if TYPE_CHECKING:
@@ -107,20 +107,23 @@ def _framing(head: bytes) -> tuple[int, str, int | None]:
 async def compare_on(request: Request, mine: Target, others: list[Target], still: Callable[[Target], bool],
                      done: Callable[[list[Difference] | None, tuple[str, ...]], None]) -> None:
     """router.compare: ``request`` twice to ``mine`` (what changes between two answers of one
-    instance is noise) and once to each of ``others``; ``done`` gets what differs beyond the noise
-    (each difference once), or None when an answer is missing or an instance restarted meanwhile
-    (its memory went with it)."""
+    instance is noise), once to each of ``others``, then once more to ``mine``: a difference
+    counts only when the other instance's answer differs from ``mine``'s before and after it (data
+    another client changed meanwhile is not state kept apart). ``done`` gets what differs (each
+    place once), or None when an answer is missing or an instance restarted meanwhile (its memory
+    went with it)."""
     head = replay_head(request)
     names = (mine.name, *(t.name for t in others))
     a, a2 = await fetch(mine.port, head), await fetch(mine.port, head)
     theirs = [await fetch(t.port, head) for t in others]
-    if a is None or a2 is None or None in theirs or not all(still(t) for t in (mine, *others)):
+    a3 = await fetch(mine.port, head)
+    if a is None or a2 is None or a3 is None or None in theirs or not all(still(t) for t in (mine, *others)):
         done(None, names)
         return
     found: dict[str, Difference] = {}
     own = identity(mine)
     for target, b in zip(others, theirs):
-        for d in compare(a, a2, b, own, identity(target), (mine.name, target.name)):  # type: ignore[arg-type]
+        for d in around(a, a2, b, a3, own, identity(target), (mine.name, target.name)):  # type: ignore[arg-type]
             found.setdefault(d.where, d)
     done(list(found.values()), names)
 

@@ -67,11 +67,13 @@ def shop(procrun, tmp_path, framework, mode):
 
 
 def browse(user, framework, until):
-    """What a user does: look around, put tea in the cart, an admin changes a price, then keep
-    reading the cart, the price and the pages while the clock runs."""
+    """What a user does: look around (the price read on every instance, so each has cached it),
+    put tea in the cart, an admin changes the price (one instance serves it and drops its own
+    cache), then keep reading the cart, the price and the pages while the clock runs."""
     user.call("GET", "/")
     user.call("GET", "/cart")
-    user.call("GET", "/price")
+    for _ in range(4):
+        user.call("GET", "/price")
     user.call("POST", "/cart", {"item": "tea"})
     user.call("POST", "/price", {"price": "12.00"})
     while time.monotonic() < until():

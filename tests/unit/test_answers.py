@@ -137,3 +137,15 @@ def test_at_most_two_comparisons_run_at_once_and_rate_zero_is_off():
     sampler = Sampler(1.0, random.Random(1), Clock())
     assert [sampler.wants("web", f"GET /p{i}", "") for i in range(IN_FLIGHT + 1)] == [True] * IN_FLIGHT + [False]
     assert not Sampler(0.0, random.Random(1), Clock()).wants("web", "GET /x", "")
+
+
+def test_data_another_client_changed_while_asking_is_not_a_difference_but_state_kept_apart_is():
+    from procrun.diagnose.answers import around
+
+    old, new = js({"price": "10.00"}), js({"price": "12.00"})
+    assert around(old, old, new, new, MINE, OTHER, NAMES) == []  # the price changed after A2: everywhere
+    assert [d.where for d in around(old, old, new, old, MINE, OTHER, NAMES)] == ["price"]  # this one kept its own
+    visits = [html(f"<p id=visits>Visits: {n}</p>") for n in (7, 8, 3, 9)]  # A, A2, B, A3: a counter per process
+    assert [d.where for d in around(*visits, MINE, OTHER, NAMES)] == ["inside <p id=visits>"]
+    shared = [html(f"<p id=visits>Visits: {n}</p>") for n in (7, 8, 9, 10)]
+    assert around(*shared, MINE, OTHER, NAMES) == []

@@ -1,7 +1,8 @@
 """A small Flask shop as tutorials write one. $MODE picks where its state lives:
 
 stateful   the cart in a module-level dict (its id in the signed session cookie), the price
-           cached in the process after its first read, a visit counter in a global
+           cached in the process after its first read and invalidated by the view that changes
+           it (in that process only), a visit counter in a global
 stateless  the twin: the cart in the session cookie, the price and the counter read from the
            shared store ($STORE, a JSON file standing for the database) every time
 
@@ -71,6 +72,7 @@ def cart():
 @app.post("/price")
 def set_price():
     store(lambda data: data.update(price=request.form["price"]))
+    PRICE_CACHE.pop("price", None)  # invalidated: in this process only
     return jsonify(ok=True)
 
 
