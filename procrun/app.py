@@ -127,7 +127,7 @@ def _backing(app: App, plan: Plan, live: Live) -> Any:
 
 def _machine(app: App, plan: Plan, live: Live) -> Machine:
     from procrun.supervise.machine import Machine, Rules
-    from procrun.supervise.order import StartOrder
+    from procrun.supervise.order import StartOrder, first_start
 
     s, per_type = app.settings, app.settings.type_settings
     restart = {t: c.restart for t, c in per_type.items() if c.restart}
@@ -137,11 +137,10 @@ def _machine(app: App, plan: Plan, live: Live) -> Machine:
                   stop_signals={t: c.stop_signal for t, c in per_type.items() if c.stop_signal},
                   graces={t: c.grace for t, c in per_type.items() if c.grace is not None},
                   oneshots=frozenset({t for t, c in per_type.items() if c.oneshot} | {RELEASE_TYPE}))
-    after = {t: c.waits_for() for t, c in per_type.items() if c.after and t != RELEASE_TYPE}
+    after = first_start({t: c.waits_for() for t, c in per_type.items() if c.after}, plan.types, plan.release is not None)
     instances = [live.make_instance(i.type, i.index) for i in plan.instances]
     counts = dict(plan.counts)
-    if plan.release is not None:  # release runs first: every type's first start waits for it to complete
-        after = {t: (*after.get(t, ()), (RELEASE_TYPE, "completed")) for t in plan.types}
+    if plan.release is not None:  # release runs first
         instances.insert(0, live.make_instance(RELEASE_TYPE, 1))
         counts = {RELEASE_TYPE: 1, **counts}
     order = StartOrder(after, {t: c.boot_timeout for t, c in per_type.items() if c.boot_timeout}, quiet=(RELEASE_TYPE,))

@@ -7,6 +7,7 @@ import posixpath
 from procrun.export import ExportContext, File
 from procrun.export.kubernetes import dns_name, dump, unique_names
 from procrun.project.plan import INSTANCE_NAME_VARS
+from procrun.supervise.order import COMPLETED, READY
 
 
 def _dollar(text: str) -> str:
@@ -14,7 +15,7 @@ def _dollar(text: str) -> str:
     return text.replace("$", "$$")
 
 
-CONDITIONS = {"completed": "service_completed_successfully", "ready": "service_started"}
+CONDITIONS = {COMPLETED: "service_completed_successfully", READY: "service_started"}
 
 
 def render(ctx: ExportContext) -> dict[str, File]:

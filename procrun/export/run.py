@@ -14,6 +14,7 @@ from procrun.export import FORMATS, ExportContext, TypeSpec, export_path, render
 from procrun.project.files import load
 from procrun.project.plan import RELEASE_TYPE, Plan, make_plan, type_port
 from procrun.project.settings import TypeSettings
+from procrun.supervise.order import first_start
 
 
 def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: str, app_name: str | None,
@@ -57,15 +58,17 @@ def _types(app: Any, plan: Plan) -> tuple[TypeSpec, ...]:
     """Each type as the engines need it: count, port, its own env and folder, one-shot or not,
     and what its start waits for (the release phase first, as at procrun start)."""
     s, per_type = app.settings, app.settings.type_settings
-    none = TypeSettings()
-    release = ((RELEASE_TYPE, "completed"),) if plan.release is not None else ()
-    types = [TypeSpec(t, app.procfile.get(t).command, plan.counts[t], type_port(s.port, plan.types, t, 1),
-                      app.type_env.get(t, {}), per_type.get(t, none).cwd or "", bool(per_type.get(t, none).oneshot),
-                      tuple((d, c) for d, c in per_type.get(t, none).waits_for() if d in plan.types) + release)
-             for t in plan.types]
+    after = first_start({t: c.waits_for() for t, c in per_type.items() if c.after}, plan.types, plan.release is not None)
+    exported = {*plan.types, *([RELEASE_TYPE] if plan.release is not None else [])}  # (a type left out: not waited for)
+    types = []
+    for t in plan.types:
+        c = per_type.get(t, TypeSettings())
+        types.append(TypeSpec(t, app.procfile.get(t).command, plan.counts[t], type_port(s.port, plan.types, t, 1),
+                              app.type_env.get(t, {}), c.cwd or "", bool(c.oneshot),
+                              tuple((d, w) for d, w in after.get(t, ()) if d in exported)))
     if plan.release is not None:
         types.insert(0, TypeSpec(RELEASE_TYPE, plan.release.command, 1, None, app.type_env.get(RELEASE_TYPE, {}),
-                                 per_type.get(RELEASE_TYPE, none).cwd or "", True))
+                                 per_type.get(RELEASE_TYPE, TypeSettings()).cwd or "", True))
     return tuple(types)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from procrun.export import ExportContext, File, TypeSpec, bounded
 from procrun.project.plan import INSTANCE_NAME_VARS
+from procrun.supervise.order import COMPLETED, READY
 
 
 def quote(arg: str) -> str:
@@ -63,11 +64,11 @@ def _order(ctx: ExportContext, t: TypeSpec) -> list[str]:
     those that must complete (release, one-shots: a failure stops it), Wants= those that must be up."""
     by_name = {spec.name: spec for spec in ctx.types}
     units = {c: [service_name(ctx, by_name[d], j) for d, cond in t.after if cond == c and d in by_name
-                 for j in range(1, by_name[d].count + 1)] for c in ("completed", "ready")}
-    every = units["completed"] + units["ready"]
+                 for j in range(1, by_name[d].count + 1)] for c in (COMPLETED, READY)}
+    every = units[COMPLETED] + units[READY]
     return ([f"After={' '.join(every)}"] if every else []) + \
-        ([f"Requires={' '.join(units['completed'])}"] if units["completed"] else []) + \
-        ([f"Wants={' '.join(units['ready'])}"] if units["ready"] else [])
+        ([f"Requires={' '.join(units[COMPLETED])}"] if units[COMPLETED] else []) + \
+        ([f"Wants={' '.join(units[READY])}"] if units[READY] else [])
 
 
 def unit(ctx: ExportContext, t: TypeSpec, i: int) -> str:

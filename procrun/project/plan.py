@@ -78,7 +78,7 @@ RELEASE_TYPE = "release"  # Heroku's release phase: runs once, before the format
 
 def select_types(procfile: Procfile, wanted: Iterable[str]) -> tuple[str, ...]:
     """The types to start, in Procfile order; all when none are named. ``release`` is never one
-    of them: it runs before them (``release_of``)."""
+    of them: it runs before them (``Plan.release``)."""
     wanted = list(wanted)
     for name in wanted:
         if procfile.get(name) is None:

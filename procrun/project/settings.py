@@ -16,6 +16,7 @@ from procrun.errors import UsageError
 from procrun.flags import words
 from procrun.project import probes, ranges
 from procrun.project.probes import Probe
+from procrun.supervise.order import COMPLETED, READY
 from procrun.supervise.states import POLICIES
 
 # Defaults owned by chaos' modules, restated so that reading the settings does not import them
@@ -312,10 +313,10 @@ class TypeSettings(NamedTuple):
 
     def waits_for(self) -> tuple[tuple[str, str], ...]:
         """(type, condition) for each name in ``after``."""
-        return tuple(zip(self.after, self.after_conditions or ("ready",) * len(self.after)))
+        return tuple(zip(self.after, self.after_conditions or (READY,) * len(self.after)))
 
 
-CONDITIONS = ("ready", "completed")
+CONDITIONS = (READY, COMPLETED)
 
 
 def _after(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -326,7 +327,7 @@ def _after(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 raise ValueError(f"{name}: the condition must be one of {', '.join(CONDITIONS)}, not {condition!r}")
         return tuple(map(str, value)), tuple(value.values())
     names = _words(value) if not isinstance(value, str) else (value,)
-    return names, ("ready",) * len(names)
+    return names, (READY,) * len(names)
 
 
 def _stop_signal(value: Any) -> int:

@@ -35,73 +35,67 @@ def replay_head(request: Request) -> bytes:
 
 def answer_of(head: bytes) -> tuple[int, bool]:
     """(status, a redirect to a login page) from a response head; (0, False) when it is not one."""
-    first, _, rest = head.partition(b"\r\n")
-    parts = first.split(b" ", 2)
+    parts = head.partition(b"\r\n")[0].split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
         return 0, False
     status = int(parts[1])
-    location = None
-    for line in rest.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"location":
-            location = value
-    return status, login_redirect(status, location)
+    return status, login_redirect(status, _header(head, b"location") or None)
 
 
 async def send(port: int, head: bytes, on_answer: Callable[[int, bool], None]) -> None:
     """Send ``head`` to 127.0.0.1:``port``; ``on_answer`` gets the verdict's material, or nothing
     when the instance does not answer in time (no answer decides nothing)."""
-    writer = None
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
-        writer.write(head)
-        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-        return
-    finally:
-        if writer is not None:
-            writer.close()
-    status, login = answer_of(response[:MAX_HEAD])
-    if status:
-        on_answer(status, login)
+    answer = await _ask(port, head)
+    if answer is not None:
+        status, login = answer_of(answer[0])
+        if status:
+            on_answer(status, login)
 
 
 async def fetch(port: int, head: bytes) -> Answer | None:
     """The whole answer to ``head`` from 127.0.0.1:``port`` (router.compare): status, content type
     and a body of at most ``CAP`` bytes whose length the head states; None when the instance does
     not answer in time, or answers otherwise."""
+    answer = await _ask(port, head, whole=True)
+    if answer is None:
+        return None
+    response, body = answer
+    status, _ = answer_of(response)
+    ctype = _header(response, b"content-type").split(b";", 1)[0].strip().lower().decode("latin-1")
+    return Answer(status, ctype, body) if status else None
+
+
+async def _ask(port: int, head: bytes, whole: bool = False) -> tuple[bytes, bytes] | None:
+    """The head of the answer to ``head`` (its first ``MAX_HEAD`` bytes) and, when ``whole``, its
+    body, which must state its length and be at most ``CAP`` bytes (chunked: None); None when the
+    instance does not answer in time."""
     writer = None
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
         writer.write(head)
-        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
-        status, ctype, length = _framing(response[:MAX_HEAD])
-        if not status or length is None or length > CAP:
-            return None
-        body = await asyncio.wait_for(reader.readexactly(length), TIMEOUT)
+        response = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT))[:MAX_HEAD]
+        body = b""
+        if whole:
+            length = _header(response, b"content-length").strip()
+            if not length.isdigit() or int(length) > CAP or _header(response, b"transfer-encoding"):
+                return None
+            body = await asyncio.wait_for(reader.readexactly(int(length)), TIMEOUT)
     except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
         return None
     finally:
         if writer is not None:
             writer.close()
-    return Answer(status, ctype, body)
+    return response, body
 
 
-def _framing(head: bytes) -> tuple[int, str, int | None]:
-    """(status, content type without parameters, Content-Length) of a response head; (0, "", None)
-    when it is not one, or its body is chunked."""
-    status, _ = answer_of(head)
-    ctype, length = "", None
+def _header(head: bytes, name: bytes) -> bytes:
+    """A response head's header (its last value), or b"" when it has none."""
+    found = b""
     for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        key = name.strip().lower()
-        if key == b"content-type":
-            ctype = value.split(b";", 1)[0].strip().lower().decode("latin-1")
-        elif key == b"content-length" and value.strip().isdigit():
-            length = int(value)
-        elif key == b"transfer-encoding":
-            return 0, "", None
-    return status, ctype, length
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            found = value
+    return found
 
 
 async def compare_on(request: Request, mine: Target, others: list[Target], still: Callable[[Target], bool],

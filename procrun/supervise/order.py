@@ -14,10 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from procrun.project.plan import RELEASE_TYPE
 from procrun.supervise.states import Say
 
 BOOT_TIMEOUT = 60.0  # a type's default boot timeout: start order's wait, and probe.py's warning
 READY, COMPLETED = "ready", "completed"
+
+def first_start(waits: Mapping[str, Conditions], types: Iterable[str], release: bool) -> dict[str, Conditions]:
+    """What each type's first start waits for: its ``after:`` conditions (``waits``), then, with
+    a release phase, the release's completion (procrun start and every export order it so)."""
+    out = {t: tuple(w) for t, w in waits.items() if t != RELEASE_TYPE}
+    if release:
+        out = {t: (*out.get(t, ()), (RELEASE_TYPE, COMPLETED)) for t in types}
+    return out
+
 
 Released = list[tuple[str, Say | None]]  # (type to start now, or "" for none; the line that says why, once)
 Met = Callable[[str, str], bool]  # (type, condition): is it met now?
@@ -56,7 +66,7 @@ class StartOrder:
             if said:
                 lines.append(Say(f"{type_name} waits for {_conditions(said)} before it starts"))
         for dep in sorted(self.quiet & started):
-            held = [t for t in self._held if any(d == dep for d, _ in self._held[t][0])]
+            held = self.waiting_on(dep)
             if held:
                 lines.append(Say(f"{dep} runs first; {', '.join(held)} start{'s' * (len(held) == 1)} once it completes"))
         return lines

@@ -77,7 +77,7 @@ class Probes:
         self.tasks: set[asyncio.Task[None]] = set()
         self.commands = Commands(loop)  # exec probes' processes, reaped by the session
         self.logs = LogLines(session.shared.watchers)
-        self._held: list[tuple[str, int, int | None, str | None]] | None = []  # until release(): services are up
+        self._held: list[tuple[str, int, int | None, Probe, bool]] | None = []  # until release(): services are up
 
     def alive(self, pid: int) -> bool:
         return pid in self.session.children
@@ -86,8 +86,8 @@ class Probes:
         """Probe from now on: the session's services are up, so the router listens before any
         web instance is said to be ready."""
         held, self._held = self._held or [], None
-        for name, pid, port, taken in held:
-            self._launch(self._ready(name, pid, port, taken is not None))
+        for name, pid, port, probe, taken in held:
+            self._launch(self._ready(name, pid, port, probe, taken))
 
     def start(self, name: str, pid: int, port: int | None, taken: str | None = None) -> None:
         """Probe a spawned instance's readiness (one ready at spawn: its health from now on);
@@ -96,13 +96,14 @@ class Probes:
             self.session.say(f"{name}: port {port} is in use by {taken}; pick another base port with -p", "warning")
         probe = self.checks.ready_probe(type_of(name), port)
         if probe is None:
-            return self.became_ready(name, pid)
-        if probe is not None and probe.kind == "log":  # its lines are matched from the first one on
+            self.became_ready(name, pid)
+            return
+        if probe.kind == "log":  # its lines are matched from the first one on
             self.logs.follow(name, probe.target)
         if self._held is not None:
-            self._held.append((name, pid, port, taken))
+            self._held.append((name, pid, port, probe, taken is not None))
         else:
-            self._launch(self._ready(name, pid, port, taken is not None))
+            self._launch(self._ready(name, pid, port, probe, taken is not None))
 
     def ready(self, name: str, pid: int, how: str = "") -> None:
         """Its readiness probe passed (``how``: which, unless the port answered): the Machine is told,
@@ -126,22 +127,23 @@ class Probes:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _ready(self, name: str, pid: int, port: int | None, taken: bool) -> None:
+    async def _ready(self, name: str, pid: int, port: int | None, probe: Probe, taken: bool) -> None:
         """Until its probe passes; a port another process held at spawn counts only once the
         instance itself listens on it (its answer was the other process's)."""
         import asyncio  # here, not at the top: a session launches its processes before it imports asyncio
 
-        probe = self.checks.ready_probe(type_of(name), port)
-        assert probe is not None
         delay, started, looked, told, warned = 0.01, self.loop.time(), 0.0, False, False
         timeout = self.checks.boot_timeout(name)
         try:
             while self.alive(pid):
-                if (port in self.session.effects.listening(pid)) if taken else await self.attempt(probe, name, pid) is None:
+                passed = port in self.session.effects.listening(pid) if taken else \
+                    await self.attempt(probe, name, pid) is None
+                if passed:
                     self.ready(name, pid, "" if probe.kind == "port" else f"({probe.describe()} passed)")
                     return
                 waited = self.loop.time() - started
-                if probe.kind == "port" and not told and waited >= LOOK_AFTER and waited - looked >= LOOK_EVERY:
+                look = not looked or waited - looked >= LOOK_EVERY
+                if probe.kind == "port" and not told and waited >= LOOK_AFTER and look:
                     looked, told = waited, self._elsewhere(name, pid, port)  # type: ignore[arg-type]
                 if not warned and not told and waited >= timeout:
                     self.silent(name, probe, timeout)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from procrun.errors import ProcrunError
 from procrun.project.plan import RELEASE_TYPE, Instance, port_clash
+from procrun.supervise.order import COMPLETED
 from procrun.supervise.states import DISRUPTABLE_STATES, DONE_STATES, AfterStop, Proc, State
 
 
@@ -50,7 +51,7 @@ class Table:
 
     def met(self, type_name: str, condition: str) -> bool:
         """A start-order condition: every instance of the type ready, or (one-shots) completed."""
-        if condition == "completed":
+        if condition == COMPLETED:
             procs = self.of_type(type_name)
             return bool(procs) and all(p.state is State.COMPLETED for p in procs)
         return self.type_ready(type_name)

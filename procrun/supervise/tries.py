@@ -86,7 +86,7 @@ class Commands:
             code = await asyncio.wait_for(asyncio.shield(done), probe.timeout)
         except TimeoutError:
             _kill(popen.pid)
-            code = await done
+            await done  # reaped by the session
             return f"no exit within {probe.timeout:g}s"
         except asyncio.CancelledError:
             _kill(popen.pid)  # the session is ending: the group dies now, its reaper collects it

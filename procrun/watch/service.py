@@ -170,7 +170,7 @@ class WatchService(Service):
         """A deploy with a release phase: release runs again (the new code, the new .env), and the
         types restart once it completes; if it fails the running formation is kept."""
         session = self.session
-        self._deploying = [t for t in dict.fromkeys([*self._deploying, *types])]
+        self._deploying = list(dict.fromkeys([*self._deploying, *types]))
         self._redefine(release)
         session.say(f"running {release} before restarting {', '.join(self._deploying)}", "watch")
         session.apply(session.machine.restart_procs([release], session.clock()))
