@@ -22,6 +22,8 @@ def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: 
     """Render the formation for another engine and write it into ``target``; returns the paths."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if not app_dir.startswith("/"):
+        raise UsageError(f"--app-dir {app_dir!r}: write the folder of the image the app is in, like /app")
     app = load(flags, edge)
     s = app.settings
     plan = make_plan(app.procfile, s, app.environment({}), app.type_env)
@@ -35,8 +37,6 @@ def export(flags: Mapping[str, Any], edge: Mapping[str, Any], fmt: str, target: 
                         path=export_path(app.root, os.path.isdir), image=image,
                         chaos=chaos_config(app) if s.chaos else None, backing=_backing(app.dotenv, s),
                         backing_faults=s.chaos_backing_faults, app_dir=app_dir)
-    if not app_dir.startswith("/"):
-        raise UsageError(f"--app-dir {app_dir!r}: write the folder of the image the app is in, like /app")
     files = renderers()[fmt](ctx)
     if fmt == "supervisord" and plan.release is not None:
         print(f"procrun export: supervisord cannot run {RELEASE_TYPE} before the other programs start; run it "
